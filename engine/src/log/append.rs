@@ -1,0 +1,152 @@
+//! Appending: validate every batch, roll the segment if it is full or old, assign offsets, and
+//! hand the bytes to the flush machinery.
+
+use bytes::BytesMut;
+
+use super::{create_segment, PartitionLog};
+use crate::batch::{self, BatchHeader};
+use crate::error::{EngineError, Result};
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Offset given to the first record of the first batch.
+    pub base_offset: i64,
+    /// Offset of the last record of the last batch.
+    pub last_offset: i64,
+    /// Largest timestamp of the batches appended.
+    pub max_timestamp: i64,
+}
+
+impl Appended {
+    /// The offset to pass to `wait_written` / `wait_durable` for this append.
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset + 1
+    }
+}
+
+/// Validates every batch of an append before any is stored: all or nothing.
+fn validate_all(bytes: &[u8], max_batch_bytes: usize) -> Result<Vec<(usize, BatchHeader)>> {
+    if bytes.is_empty() {
+        return Err(EngineError::EmptyAppend);
+    }
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let header = batch::validate(&bytes[pos..], max_batch_bytes).map_err(|source| {
+            EngineError::InvalidBatch {
+                position: pos,
+                source,
+            }
+        })?;
+        out.push((pos, header));
+        pos += header.size_bytes;
+    }
+    Ok(out)
+}
+
+impl PartitionLog {
+    /// Appends one or more concatenated v2 batches: validates them all, assigns offsets (rewriting
+    /// each base offset), and buffers them for the flush policy. Returns once they are readable
+    /// in memory; `wait_written` and `wait_durable` tell when they reach the disk and are durable.
+    /// A refused append changes nothing.
+    pub async fn append(&self, mut batches: BytesMut) -> Result<Appended> {
+        let config = &self.shared.config;
+        let headers = validate_all(&batches, config.max_batch_bytes)?;
+        let records: i64 = headers
+            .iter()
+            .map(|(_, h)| i64::from(h.records_count))
+            .sum();
+        let _guard = self.shared.append_lock.lock().await;
+        self.check_failed()?;
+        if self.needs_roll(batches.len() as u64, records) {
+            self.roll().await?;
+        }
+
+        let mut st = self.shared.state.borrow_mut();
+        let first_offset = st.next_offset;
+        let mut next = first_offset;
+        let mut max_timestamp = -1;
+        for (pos, h) in &headers {
+            batch::set_base_offset(&mut batches[*pos..], next);
+            next += i64::from(h.records_count);
+            max_timestamp = max_timestamp.max(h.max_timestamp);
+        }
+        let stored = batches.freeze();
+        let seg = st.active_mut();
+        let start_position = seg.size_bytes;
+        let tail = seg.active.as_mut().expect("the last segment is active");
+        tail.pending.extend_from_slice(&stored);
+        tail.first_append
+            .get_or_insert_with(std::time::Instant::now);
+        seg.size_bytes += stored.len() as u64;
+        let mut offset = first_offset;
+        for (pos, h) in &headers {
+            let header = BatchHeader {
+                base_offset: offset,
+                ..*h
+            };
+            seg.note_batch(
+                &header,
+                start_position + *pos as u64,
+                config.index_interval_bytes,
+            );
+            let bytes = stored.slice(*pos..*pos + h.size_bytes);
+            self.shared
+                .cache
+                .insert(self.shared.id, offset, header.last_offset(), bytes);
+            offset = header.next_offset();
+        }
+        debug_assert_eq!(offset, next);
+        st.next_offset = next;
+        drop(st);
+        self.schedule_flush();
+        Ok(Appended {
+            base_offset: first_offset,
+            last_offset: next - 1,
+            max_timestamp,
+        })
+    }
+
+    /// Appends and waits until the batches are written (`durable == false`) or durable.
+    pub async fn append_and_wait(&self, batches: BytesMut, durable: bool) -> Result<Appended> {
+        let a = self.append(batches).await?;
+        if durable {
+            self.wait_durable(a.next_offset()).await?;
+        } else {
+            self.wait_written(a.next_offset()).await?;
+        }
+        Ok(a)
+    }
+
+    fn needs_roll(&self, incoming_bytes: u64, incoming_records: i64) -> bool {
+        let config = &self.shared.config;
+        let st = self.shared.state.borrow();
+        let seg = st.active();
+        if seg.size_bytes == 0 {
+            return false;
+        }
+        let too_big = seg.size_bytes + incoming_bytes > config.segment_bytes;
+        // Relative offsets in the indexes are 32-bit.
+        let too_many = st.next_offset + incoming_records - seg.base_offset > i64::from(u32::MAX);
+        let too_old = config.segment_ms > 0
+            && seg
+                .active
+                .as_ref()
+                .and_then(|a| a.first_append)
+                .is_some_and(|t| t.elapsed().as_millis() as u64 >= config.segment_ms);
+        too_big || too_many || too_old
+    }
+
+    /// Seals the active segment and starts a new one at the log end. Needs the append lock.
+    async fn roll(&self) -> Result<()> {
+        self.acquire_io().await;
+        let sealed = self.seal_active_locked().await;
+        self.release_io();
+        sealed?;
+        let next = self.shared.state.borrow().next_offset;
+        let seg = create_segment(&self.shared.dir, next).await?;
+        self.shared.state.borrow_mut().segments.insert(next, seg);
+        Ok(())
+    }
+}

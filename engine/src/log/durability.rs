@@ -1,0 +1,271 @@
+//! Flushing (writes), syncing (fdatasync) and sealing, serialised by the log's I/O token.
+//! Whoever holds the token does the I/O for everyone waiting: one flush or one fdatasync covers
+//! every append made before it started (group commit).
+
+use std::time::Duration;
+
+use futures::future::try_join4;
+
+use super::PartitionLog;
+use crate::error::{io_at, EngineError, Result};
+use crate::rt::{self, SharedFile};
+use crate::segment::FlushWrites;
+
+async fn write_opt(
+    file: Option<&SharedFile>,
+    w: Option<(u64, rt::BlockBuf)>,
+) -> std::io::Result<()> {
+    match (file, w) {
+        (Some(f), Some((pos, buf))) => f.write_buf(pos, buf).await,
+        _ => Ok(()),
+    }
+}
+
+async fn perform(w: &mut FlushWrites) -> Result<()> {
+    let main = write_opt(Some(&w.file), w.full_blocks.take());
+    let tail = write_opt(w.tail_file.as_ref(), w.tail_slot.take());
+    let (index_file, index_write) = match w.index.take() {
+        Some((f, pos, buf)) => (Some(f), Some((pos, buf))),
+        None => (None, None),
+    };
+    let (time_file, time_write) = match w.time_index.take() {
+        Some((f, pos, buf)) => (Some(f), Some((pos, buf))),
+        None => (None, None),
+    };
+    let index = write_opt(index_file.as_ref(), index_write);
+    let time = write_opt(time_file.as_ref(), time_write);
+    try_join4(main, tail, index, time)
+        .await
+        .map(|_| ())
+        .map_err(|e| EngineError::io("write", w.file.path(), e))
+}
+
+impl PartitionLog {
+    pub(super) async fn acquire_io(&self) {
+        loop {
+            let wait = {
+                let mut st = self.shared.state.borrow_mut();
+                if !st.io_busy {
+                    st.io_busy = true;
+                    return;
+                }
+                self.shared.io_done.listen()
+            };
+            wait.await;
+        }
+    }
+
+    pub(super) fn release_io(&self) {
+        self.shared.state.borrow_mut().io_busy = false;
+        self.shared.io_done.notify_all();
+    }
+
+    /// Puts the log in the failed state: what is in memory may no longer match the disk.
+    fn fail(&self, e: &EngineError) {
+        tracing::error!(log = %self.shared.dir.display(), "log failed: {e}");
+        self.shared.state.borrow_mut().failed = Some(e.to_string());
+        self.shared.written.notify_all();
+    }
+
+    /// Writes what the active segment holds beyond what is on disk. Needs the I/O token.
+    pub(super) async fn flush_locked(&self) -> Result<()> {
+        self.check_failed()?;
+        let Some(mut w) = self
+            .shared
+            .state
+            .borrow_mut()
+            .active_mut()
+            .prepare_flush(false)
+        else {
+            return Ok(());
+        };
+        if let Err(e) = perform(&mut w).await {
+            self.fail(&e);
+            return Err(e);
+        }
+        let mut st = self.shared.state.borrow_mut();
+        st.active_mut().complete_flush(&w);
+        st.written_next = w.covers_next_offset;
+        drop(st);
+        self.shared.written.notify_all();
+        Ok(())
+    }
+
+    /// Writes everything appended so far.
+    pub async fn flush(&self) -> Result<()> {
+        self.acquire_io().await;
+        let r = self.flush_locked().await;
+        self.release_io();
+        r
+    }
+
+    /// Arranges the flush that the policy asks for after an append.
+    pub(super) fn schedule_flush(&self) {
+        let policy = self.shared.config.flush;
+        let mut st = self.shared.state.borrow_mut();
+        if st.flush_scheduled {
+            return;
+        }
+        let active = st.active();
+        let dirty = active.size_bytes - active.written_bytes;
+        if policy.immediate() || dirty >= policy.max_unflushed_bytes {
+            st.flush_scheduled = true;
+            let log = self.clone();
+            rt::spawn_detached(async move { log.flush_task().await });
+        } else if !st.timer_armed {
+            st.timer_armed = true;
+            let log = self.clone();
+            rt::spawn_detached(async move {
+                rt::sleep(Duration::from_millis(policy.max_delay_ms)).await;
+                let run = {
+                    let mut st = log.shared.state.borrow_mut();
+                    st.timer_armed = false;
+                    !std::mem::replace(&mut st.flush_scheduled, true)
+                };
+                if run {
+                    log.flush_task().await;
+                }
+            });
+        }
+    }
+
+    async fn flush_task(&self) {
+        self.acquire_io().await;
+        // Appends from here on schedule another flush, which will wait for this one.
+        self.shared.state.borrow_mut().flush_scheduled = false;
+        // An error has failed the log and woken every waiter; nothing more to do with it here.
+        let _ = self.flush_locked().await;
+        self.release_io();
+    }
+
+    /// Waits until every batch below `next_offset` is written to disk (not necessarily durable).
+    pub async fn wait_written(&self, next_offset: i64) -> Result<()> {
+        loop {
+            self.check_failed()?;
+            let wait = {
+                let st = self.shared.state.borrow();
+                if st.written_next >= next_offset {
+                    return Ok(());
+                }
+                self.shared.written.listen()
+            };
+            wait.await;
+        }
+    }
+
+    /// Waits until every batch below `next_offset` is durable: written and fdatasync'ed. Many
+    /// callers share one fdatasync.
+    pub async fn wait_durable(&self, next_offset: i64) -> Result<()> {
+        loop {
+            self.check_failed()?;
+            if self.shared.state.borrow().durable_next >= next_offset {
+                return Ok(());
+            }
+            self.acquire_io().await;
+            let covered = self.shared.state.borrow().durable_next >= next_offset;
+            let r = if covered {
+                Ok(())
+            } else {
+                self.sync_locked().await
+            };
+            self.release_io();
+            r?;
+        }
+    }
+
+    /// Makes everything appended so far durable.
+    pub async fn sync(&self) -> Result<()> {
+        let end = self.log_end_offset();
+        self.wait_durable(end).await
+    }
+
+    async fn sync_locked(&self) -> Result<()> {
+        self.flush_locked().await?;
+        let (file, tail, covers) = {
+            let st = self.shared.state.borrow();
+            let a = st.active();
+            (
+                a.file.clone(),
+                a.active.as_ref().map(|t| t.tail_file.clone()),
+                st.written_next,
+            )
+        };
+        let tail_sync = async {
+            match &tail {
+                Some(t) => t.sync().await,
+                None => Ok(()),
+            }
+        };
+        if let Err(e) = futures::future::try_join(file.sync(), tail_sync).await {
+            let e = EngineError::io("fdatasync", file.path(), e);
+            self.fail(&e);
+            return Err(e);
+        }
+        let mut st = self.shared.state.borrow_mut();
+        st.durable_next = covers;
+        if let Some(t) = st.active_mut().active.as_mut() {
+            t.slots.mark_synced();
+        }
+        Ok(())
+    }
+
+    /// Writes the active segment out whole (final block in place, every index entry), syncs it,
+    /// cuts the file to its exact size and removes its tail file. Needs the I/O token.
+    pub(super) async fn seal_active_locked(&self) -> Result<()> {
+        self.flush_locked().await?;
+        let w = {
+            let mut st = self.shared.state.borrow_mut();
+            let a = st.active_mut();
+            let last_rel = (a.next_offset - 1 - a.base_offset) as u32;
+            if a.next_offset > a.base_offset {
+                a.push_time_entry(last_rel);
+            }
+            a.prepare_flush(true)
+        };
+        let Some(mut w) = w else { return Ok(()) };
+        let (index_file, time_file) = {
+            let st = self.shared.state.borrow();
+            let a = st.active();
+            (a.index_file.clone(), a.time_index_file.clone())
+        };
+        let r: Result<()> = async {
+            perform(&mut w).await?;
+            w.file
+                .truncate(w.covers_bytes)
+                .await
+                .map_err(io_at("truncate", w.file.path()))?;
+            w.file
+                .sync()
+                .await
+                .map_err(io_at("fdatasync", w.file.path()))?;
+            index_file
+                .sync()
+                .await
+                .map_err(io_at("fdatasync", index_file.path()))?;
+            time_file
+                .sync()
+                .await
+                .map_err(io_at("fdatasync", time_file.path()))?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = r {
+            self.fail(&e);
+            return Err(e);
+        }
+        let tail_path = {
+            let mut st = self.shared.state.borrow_mut();
+            let a = st.active_mut();
+            a.complete_flush(&w);
+            a.active = None;
+            let p = a.paths.tail.clone();
+            st.written_next = w.covers_next_offset;
+            st.durable_next = w.covers_next_offset;
+            p
+        };
+        // The .log now holds every byte; the tail file only repeats them.
+        std::fs::remove_file(&tail_path).map_err(|e| EngineError::io("remove", &tail_path, e))?;
+        self.shared.written.notify_all();
+        Ok(())
+    }
+}

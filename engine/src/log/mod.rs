@@ -1,0 +1,271 @@
+//! `PartitionLog`: one partition's append-only log of segments, owned by one shard.
+//!
+//! All methods run on the owning shard's thread; state lives in a `RefCell` that is never held
+//! across an await. Disk I/O (flush, sync, seal) is serialised by an I/O token, which is also what
+//! turns many waiters into one flush or one fdatasync (group commit).
+
+mod append;
+mod durability;
+mod read;
+mod retention;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::BytesMut;
+
+use crate::cache::BatchCache;
+use crate::config::LogConfig;
+use crate::error::{EngineError, Result};
+use crate::event::Event;
+use crate::recovery::{open_segment, RecoveryReport};
+use crate::rt::{self, DirectFile};
+use crate::segment::{ActiveTail, Segment, SegmentPaths};
+use crate::tail_slots::TailSlots;
+
+pub use append::Appended;
+pub use read::FetchedBatches;
+pub use retention::RetentionReport;
+
+static NEXT_LOG_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A handle to a partition log; clones share the log.
+#[derive(Clone)]
+pub struct PartitionLog {
+    shared: Rc<LogShared>,
+}
+
+struct LogShared {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Key of this log in the shard's batch cache.
+    id: u64,
+    cache: Rc<BatchCache>,
+    state: RefCell<LogState>,
+    /// Held by an append for its whole course, so that a roll never interleaves with another append.
+    append_lock: futures::lock::Mutex<()>,
+    /// Fired when the high watermark moves or the log fails.
+    written: Event,
+    /// Fired when the I/O token is released.
+    io_done: Event,
+}
+
+struct LogState {
+    /// By base offset; the last one is the active segment.
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    /// Offset after the last appended batch.
+    next_offset: i64,
+    /// Offset after the last batch written to disk: the high watermark readers see.
+    written_next: i64,
+    /// Offset after the last batch made durable by fdatasync.
+    durable_next: i64,
+    io_busy: bool,
+    flush_scheduled: bool,
+    timer_armed: bool,
+    failed: Option<String>,
+}
+
+impl LogState {
+    fn active(&self) -> &Segment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+}
+
+/// Creates an empty active segment at `base_offset`.
+async fn create_segment(dir: &Path, base_offset: i64) -> Result<Segment> {
+    let paths = SegmentPaths::new(dir, base_offset);
+    let open = |p: PathBuf| async move {
+        DirectFile::open(&p, true)
+            .await
+            .map(Rc::new)
+            .map_err(|e| EngineError::io("create", &p, e))
+    };
+    let file = open(paths.log.clone()).await?;
+    let index_file = open(paths.index.clone()).await?;
+    let time_index_file = open(paths.time_index.clone()).await?;
+    let tail_file = open(paths.tail.clone()).await?;
+    rt::sync_dir(dir).map_err(|e| EngineError::io("fsync dir", dir, e))?;
+    Ok(Segment {
+        base_offset,
+        next_offset: base_offset,
+        size_bytes: 0,
+        written_bytes: 0,
+        max_timestamp: -1,
+        paths,
+        file,
+        index_file,
+        time_index_file,
+        offset_index: Default::default(),
+        time_index: Default::default(),
+        last_indexed_position: 0,
+        active: Some(ActiveTail {
+            tail_file,
+            slots: TailSlots::new(1),
+            pending: BytesMut::new(),
+            pending_start: 0,
+            first_append: None,
+        }),
+    })
+}
+
+/// Base offsets of the `.log` files in `dir`; removes index and tail files left without a log
+/// (a retention deletion cut short by a crash).
+fn list_segments(dir: &Path) -> Result<Vec<i64>> {
+    let io = |e| EngineError::io("list", dir, e);
+    let mut bases = Vec::new();
+    let mut others = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let (Some(stem), Some(ext)) = (path.file_stem().and_then(|s| s.to_str()), path.extension())
+        else {
+            continue;
+        };
+        let Ok(base) = stem.parse::<i64>() else {
+            continue;
+        };
+        if ext == "log" {
+            bases.push(base);
+        } else if ["index", "timeindex", "tail"].iter().any(|e| ext == *e) {
+            others.push((base, path));
+        }
+    }
+    bases.sort_unstable();
+    for (base, path) in others {
+        if bases.binary_search(&base).is_err() {
+            std::fs::remove_file(&path).map_err(|e| EngineError::io("remove", &path, e))?;
+        }
+    }
+    Ok(bases)
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir`, recovering the active segment after a crash.
+    pub async fn open(
+        dir: &Path,
+        config: LogConfig,
+        cache: Rc<BatchCache>,
+    ) -> Result<(Self, RecoveryReport)> {
+        config.validate()?;
+        std::fs::create_dir_all(dir).map_err(|e| EngineError::io("create dir", dir, e))?;
+        let bases = list_segments(dir)?;
+        let mut report = RecoveryReport::default();
+        let mut segments = BTreeMap::new();
+        for (i, &base) in bases.iter().enumerate() {
+            let seg =
+                open_segment(dir, base, bases.get(i + 1).copied(), &config, &mut report).await?;
+            segments.insert(base, seg);
+        }
+        if segments.is_empty() {
+            segments.insert(0, create_segment(dir, 0).await?);
+        }
+        report.segments = segments.len();
+        let log_start_offset = *segments.keys().next().unwrap_or(&0);
+        let next_offset = segments.values().next_back().map_or(0, |s| s.next_offset);
+        let log = PartitionLog {
+            shared: Rc::new(LogShared {
+                dir: dir.to_path_buf(),
+                config,
+                id: NEXT_LOG_ID.fetch_add(1, Ordering::Relaxed),
+                cache,
+                state: RefCell::new(LogState {
+                    segments,
+                    log_start_offset,
+                    next_offset,
+                    written_next: next_offset,
+                    durable_next: next_offset,
+                    io_busy: false,
+                    flush_scheduled: false,
+                    timer_armed: false,
+                    failed: None,
+                }),
+                append_lock: futures::lock::Mutex::new(()),
+                written: Event::default(),
+                io_done: Event::default(),
+            }),
+        };
+        Ok((log, report))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.shared.config
+    }
+
+    /// First offset still in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.shared.state.borrow().log_start_offset
+    }
+
+    /// Offset after the last appended batch (written or not).
+    pub fn log_end_offset(&self) -> i64 {
+        self.shared.state.borrow().next_offset
+    }
+
+    /// Offset after the last batch on disk: reads see everything below it.
+    pub fn high_watermark(&self) -> i64 {
+        self.shared.state.borrow().written_next
+    }
+
+    /// Offset after the last batch made durable by fdatasync.
+    pub fn durable_offset(&self) -> i64 {
+        self.shared.state.borrow().durable_next
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.shared.state.borrow().segments.len()
+    }
+
+    /// Bytes of batches held, over all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.shared
+            .state
+            .borrow()
+            .segments
+            .values()
+            .map(|s| s.size_bytes)
+            .sum()
+    }
+
+    /// A future that completes the next time the high watermark moves (or the log fails):
+    /// what a long-polling fetch waits on.
+    pub fn data_written(&self) -> impl std::future::Future<Output = ()> {
+        self.shared.written.listen()
+    }
+
+    fn check_failed(&self) -> Result<()> {
+        match &self.shared.state.borrow().failed {
+            Some(reason) => Err(EngineError::Failed {
+                dir: self.shared.dir.clone(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes and syncs everything, seals the active segment's files, and drops the handle.
+    /// The next open resumes appending to the same segment.
+    pub async fn close(self) -> Result<()> {
+        let _append = self.shared.append_lock.lock().await;
+        self.check_failed()?;
+        self.acquire_io().await;
+        let r = self.seal_active_locked().await;
+        self.release_io();
+        r
+    }
+}

@@ -1,0 +1,402 @@
+//! Opening segments after a clean stop or a crash.
+//!
+//! Sealed segments are trusted as they are (their indexes are checked, not their bytes: reads
+//! check CRCs), so opening is O(1) in the size of the log. The active segment, and any segment
+//! left with a `.tail` file, is scanned from its last index entry on: each batch's length, magic,
+//! CRC and offset are checked, the log is cut at the first bad one, and what was cut is reported.
+
+use std::path::Path;
+use std::rc::Rc;
+
+use bytes::BytesMut;
+
+use crate::batch::{self, HEADER_LEN};
+use crate::config::LogConfig;
+use crate::error::{io_at, EngineError, Result};
+use crate::index::{OffsetIndex, SparseIndex, TimeIndex};
+use crate::rt::{self, align_down, DirectFile, SharedFile};
+use crate::segment::{ActiveTail, Segment, SegmentPaths};
+use crate::tail_slots::{self, SlotImage, TailSlots, SLOT_BYTES};
+
+/// What recovery found and did, per segment that lost bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub segments: usize,
+    pub truncations: Vec<Truncation>,
+    pub rebuilt_indexes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncation {
+    pub file: String,
+    pub position: u64,
+    pub next_offset: i64,
+    pub dropped_bytes: u64,
+    pub reason: String,
+}
+
+const SCAN_CHUNK_BYTES: usize = 4 << 20;
+
+async fn open_file(path: &Path, create: bool) -> Result<SharedFile> {
+    DirectFile::open(path, create)
+        .await
+        .map(Rc::new)
+        .map_err(|e| EngineError::io("open", path, e))
+}
+
+async fn read_all(file: &DirectFile) -> Result<Vec<u8>> {
+    let size = file
+        .size()
+        .await
+        .map_err(|e| EngineError::io("stat", file.path(), e))?;
+    file.read(0, size as usize)
+        .await
+        .map_err(|e| EngineError::io("read", file.path(), e))
+}
+
+async fn load_index<E: crate::index::IndexEntry>(
+    file: &DirectFile,
+) -> Result<std::result::Result<SparseIndex<E>, String>> {
+    Ok(SparseIndex::<E>::decode(&read_all(file).await?))
+}
+
+/// Reads `[from, to)` of the segment as recovery sees it: the file, with the tail images laid over.
+async fn read_extent(
+    file: &DirectFile,
+    images: &[SlotImage],
+    from: u64,
+    to: u64,
+) -> Result<Vec<u8>> {
+    let mut buf = file
+        .read(from, (to - from) as usize)
+        .await
+        .map_err(|e| EngineError::io("read", file.path(), e))?;
+    buf.resize((to - from) as usize, 0);
+    for img in images {
+        let (s, e) = (
+            img.block_position,
+            img.block_position + img.data.len() as u64,
+        );
+        let (cs, ce) = (s.max(from), e.min(to));
+        if cs < ce {
+            buf[(cs - from) as usize..(ce - from) as usize]
+                .copy_from_slice(&img.data[(cs - s) as usize..(ce - s) as usize]);
+        }
+    }
+    Ok(buf)
+}
+
+/// Opens the segment at `base_offset`. `next_base` is the following segment's base offset, or
+/// `None` for the last (active) segment.
+pub async fn open_segment(
+    dir: &Path,
+    base_offset: i64,
+    next_base: Option<i64>,
+    config: &LogConfig,
+    report: &mut RecoveryReport,
+) -> Result<Segment> {
+    let paths = SegmentPaths::new(dir, base_offset);
+    let file = open_file(&paths.log, false).await?;
+    let index_existed = paths.index.exists() && paths.time_index.exists();
+    let index_file = open_file(&paths.index, true).await?;
+    let time_index_file = open_file(&paths.time_index, true).await?;
+    let file_size = file
+        .size()
+        .await
+        .map_err(|e| EngineError::io("stat", &paths.log, e))?;
+
+    let offset_index = load_index(&index_file).await?;
+    let time_index = load_index(&time_index_file).await?;
+    let (mut offset_index, mut time_index, mut indexes_ok): (OffsetIndex, TimeIndex, bool) =
+        match (offset_index, time_index) {
+            (Ok(o), Ok(t)) => (o, t, index_existed),
+            _ => Default::default(),
+        };
+    // The last offset entry must point at a batch with the offset it claims.
+    if let Some(last) = offset_index.last().copied() {
+        let at = u64::from(last.position);
+        let head = file
+            .read(at, HEADER_LEN)
+            .await
+            .map_err(|e| EngineError::io("read", &paths.log, e))?;
+        let claims = base_offset + i64::from(last.relative_offset);
+        let ok = batch::parse_header(&head, usize::MAX)
+            .map(|h| h.base_offset == claims)
+            .unwrap_or(false);
+        let ok = ok && next_base.is_none_or(|n| claims < n);
+        indexes_ok &= ok;
+    }
+
+    let tail_images = if paths.tail.exists() {
+        let tf = open_file(&paths.tail, false).await?;
+        tail_slots::decode(&read_all(&tf).await?, base_offset)
+    } else {
+        Vec::new()
+    };
+    let needs_scan =
+        next_base.is_none() || paths.tail.exists() || !indexes_ok || time_index.last().is_none();
+
+    let mut seg = Segment {
+        base_offset,
+        next_offset: next_base.unwrap_or(base_offset),
+        size_bytes: file_size,
+        written_bytes: file_size,
+        max_timestamp: time_index.last().map_or(-1, |e| e.max_timestamp),
+        paths: paths.clone(),
+        file,
+        index_file,
+        time_index_file,
+        offset_index: OffsetIndex::default(),
+        time_index: TimeIndex::default(),
+        last_indexed_position: 0,
+        active: None,
+    };
+    if !needs_scan {
+        seg.last_indexed_position = offset_index.last().map_or(0, |e| u64::from(e.position));
+        seg.offset_index = offset_index;
+        seg.time_index = time_index;
+        return Ok(seg);
+    }
+
+    if !indexes_ok {
+        report
+            .rebuilt_indexes
+            .push(paths.index.display().to_string());
+        tracing::warn!(segment = %paths.log.display(), "index missing or inconsistent: rebuilding it from the log");
+        offset_index = OffsetIndex::default();
+        time_index = TimeIndex::default();
+        seg.max_timestamp = -1;
+    }
+    let (start_pos, start_offset) = match offset_index.last() {
+        Some(e) => (
+            u64::from(e.position),
+            base_offset + i64::from(e.relative_offset),
+        ),
+        None => (0, base_offset),
+    };
+    seg.last_indexed_position = start_pos;
+    seg.next_offset = start_offset;
+    seg.offset_index = offset_index;
+    seg.time_index = time_index;
+
+    let extent_end = tail_images
+        .iter()
+        .map(|i| i.block_position + i.data.len() as u64)
+        .fold(file_size, u64::max);
+    let scan = scan_batches(&mut seg, &tail_images, start_pos, extent_end, config).await?;
+    let valid_end = scan.valid_end;
+    seg.size_bytes = valid_end;
+    seg.written_bytes = valid_end;
+    if let Some(reason) = scan.stop_reason {
+        let t = Truncation {
+            file: paths.log.display().to_string(),
+            position: valid_end,
+            next_offset: seg.next_offset,
+            dropped_bytes: extent_end - valid_end,
+            reason,
+        };
+        tracing::warn!(
+            "segment {}: {} at byte {}; truncated the log to offset {} ({} bytes dropped)",
+            t.file,
+            t.reason,
+            t.position,
+            t.next_offset,
+            t.dropped_bytes
+        );
+        report.truncations.push(t);
+    }
+    if let Some(n) = next_base {
+        if seg.next_offset != n {
+            return Err(EngineError::Corrupt {
+                path: paths.log.clone(),
+                position: valid_end,
+                reason: format!(
+                    "segment ends at offset {} but the next segment starts at {n}",
+                    seg.next_offset
+                ),
+            });
+        }
+    }
+    // A segment that lost its tail keeps the final time entry, as a seal would have written it.
+    if next_base.is_some() {
+        if let Some(last_rel) = scan.last_batch_relative {
+            seg.push_time_entry(last_rel);
+        }
+    }
+    rewrite_indexes(&mut seg).await?;
+
+    let next_seq = tail_images.iter().map(|i| i.seq + 1).max().unwrap_or(1);
+    if next_base.is_none() {
+        make_active(&mut seg, &tail_images, next_seq).await?;
+    } else {
+        finish_sealed(&seg, &tail_images, valid_end).await?;
+    }
+    Ok(seg)
+}
+
+struct ScanResult {
+    valid_end: u64,
+    stop_reason: Option<String>,
+    last_batch_relative: Option<u32>,
+}
+
+/// Walks batches from `start` to `extent_end`, noting each good one in `seg`; stops at the first
+/// bad one. A run of zeros where a batch should start is a clean end (the padding of a block).
+async fn scan_batches(
+    seg: &mut Segment,
+    images: &[SlotImage],
+    start: u64,
+    extent_end: u64,
+    config: &LogConfig,
+) -> Result<ScanResult> {
+    let mut pos = start;
+    let mut window = Vec::new();
+    let mut window_pos = start;
+    let mut last_rel = None;
+    let stop = |reason: Option<String>, pos, last_rel| ScanResult {
+        valid_end: pos,
+        stop_reason: reason,
+        last_batch_relative: last_rel,
+    };
+    loop {
+        if pos >= extent_end {
+            return Ok(stop(None, pos, last_rel));
+        }
+        let need = |len: u64| (pos + len).min(extent_end);
+        // Make the window hold at least the next batch header, then the whole batch.
+        let mut want = need(HEADER_LEN as u64);
+        for pass in 0..2 {
+            if window_pos + (window.len() as u64) < want {
+                let from = pos;
+                let to = (from + SCAN_CHUNK_BYTES as u64).max(want).min(extent_end);
+                window = read_extent(&seg.file, images, from, to).await?;
+                window_pos = from;
+            }
+            if pass == 0 {
+                let at = (pos - window_pos) as usize;
+                match batch::declared_size(&window[at..]) {
+                    Some(d) if d > 0 && d <= config.max_batch_bytes as i64 => want = need(d as u64),
+                    _ => break,
+                }
+            }
+        }
+        let at = (pos - window_pos) as usize;
+        let rest = &window[at..];
+        if rest.iter().take(HEADER_LEN).all(|&b| b == 0) && rest.iter().all(|&b| b == 0) {
+            return Ok(stop(None, pos, last_rel));
+        }
+        let header = match batch::validate(rest, config.max_batch_bytes) {
+            Ok(h) => h,
+            Err(e) => return Ok(stop(Some(e.to_string()), pos, last_rel)),
+        };
+        if header.base_offset != seg.next_offset {
+            let reason = format!(
+                "batch offset {} where {} was expected",
+                header.base_offset, seg.next_offset
+            );
+            return Ok(stop(Some(reason), pos, last_rel));
+        }
+        seg.note_batch(&header, pos, config.index_interval_bytes);
+        last_rel = Some((header.base_offset - seg.base_offset) as u32);
+        pos += header.size_bytes as u64;
+    }
+}
+
+async fn rewrite_indexes(seg: &mut Segment) -> Result<()> {
+    for (file, data) in [
+        (
+            &seg.index_file,
+            seg.offset_index.unpersisted(true).map(|(_, d)| d),
+        ),
+        (
+            &seg.time_index_file,
+            seg.time_index.unpersisted(true).map(|(_, d)| d),
+        ),
+    ] {
+        let path = file.path();
+        file.truncate(0).await.map_err(io_at("truncate", path))?;
+        if let Some(d) = data {
+            // Written from position 0: `unpersisted(true)` covers every entry after a truncate.
+            file.write_blocks(0, &d)
+                .await
+                .map_err(io_at("write", path))?;
+        }
+        file.sync().await.map_err(io_at("fdatasync", path))?;
+    }
+    seg.offset_index.mark_persisted(true);
+    seg.time_index.mark_persisted(true);
+    Ok(())
+}
+
+/// Makes the recovered last segment writable: its partial last block moves into fresh tail slots
+/// (both of them, so no image from before a truncation can come back), then the `.log` file is cut
+/// to whole blocks. In that order, so that a crash in between loses nothing.
+async fn make_active(seg: &mut Segment, images: &[SlotImage], next_seq: u64) -> Result<()> {
+    let size = seg.size_bytes;
+    let pending_start = align_down(size);
+    let pending = read_extent(&seg.file, images, pending_start, size).await?;
+    let tail_file = open_file(&seg.paths.tail, true).await?;
+    let mut slots = TailSlots::new(next_seq);
+    let tail_path = seg.paths.tail.clone();
+    for _ in 0..2 {
+        let (pos, buf) = slots.prepare(&tail_file, seg.base_offset, pending_start, &pending);
+        tail_file
+            .write_buf(pos, buf)
+            .await
+            .map_err(io_at("write", &tail_path))?;
+        slots.mark_synced();
+    }
+    tail_file
+        .truncate(2 * SLOT_BYTES)
+        .await
+        .map_err(io_at("truncate", &tail_path))?;
+    tail_file
+        .sync()
+        .await
+        .map_err(io_at("fdatasync", &tail_path))?;
+    let dir = seg.paths.log.parent().unwrap_or(Path::new("."));
+    rt::sync_dir(dir).map_err(|e| EngineError::io("fsync dir", dir, e))?;
+    let log_path = seg.paths.log.clone();
+    seg.file
+        .truncate(pending_start)
+        .await
+        .map_err(io_at("truncate", &log_path))?;
+    seg.file
+        .sync()
+        .await
+        .map_err(io_at("fdatasync", &log_path))?;
+    seg.active = Some(ActiveTail {
+        tail_file,
+        slots,
+        pending: BytesMut::from(&pending[..]),
+        pending_start,
+        first_append: (size > 0).then(std::time::Instant::now),
+    });
+    Ok(())
+}
+
+/// A non-last segment that was found with a tail file: make its `.log` hold exactly its batches.
+async fn finish_sealed(seg: &Segment, images: &[SlotImage], valid_end: u64) -> Result<()> {
+    let log_path = &seg.paths.log;
+    let last_block = align_down(valid_end);
+    if valid_end > last_block {
+        let data = read_extent(&seg.file, images, last_block, valid_end).await?;
+        seg.file
+            .write_blocks(last_block, &data)
+            .await
+            .map_err(io_at("write", log_path))?;
+    }
+    seg.file
+        .truncate(valid_end)
+        .await
+        .map_err(io_at("truncate", log_path))?;
+    seg.file
+        .sync()
+        .await
+        .map_err(io_at("fdatasync", log_path))?;
+    if seg.paths.tail.exists() {
+        std::fs::remove_file(&seg.paths.tail)
+            .map_err(|e| EngineError::io("remove", &seg.paths.tail, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! The runtime seam: everything the project takes from glommio goes through here (executors,
+//! DMA files, timers, task spawning). A move to raw io_uring or another runtime changes this
+//! module and nothing else. The broker adds its sockets and channels beside these.
+
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use glommio::io::{DmaFile, OpenOptions};
+
+/// The block size of every O_DIRECT write and read. 4 KiB covers the logical block size of the
+/// disks we run on (512 B or 4 KiB); a larger device block would be refused at open.
+pub const BLOCK_BYTES: u64 = 4096;
+
+pub fn align_down(v: u64) -> u64 {
+    v & !(BLOCK_BYTES - 1)
+}
+
+pub fn align_up(v: u64) -> u64 {
+    align_down(v + BLOCK_BYTES - 1)
+}
+
+/// Executor settings sized for this class of host: io_uring registered memory counts against
+/// `ulimit -l` (8 MiB here), so each shard takes a small slice; see tuning/GUIDE.md.
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    pub name: String,
+    /// CPU to pin the executor to; `None` lets it float (tests, tools).
+    pub cpu: Option<usize>,
+    pub io_memory_bytes: usize,
+    pub ring_depth: usize,
+}
+
+impl Default for ExecutorSettings {
+    fn default() -> Self {
+        ExecutorSettings {
+            name: "strata".into(),
+            cpu: None,
+            io_memory_bytes: 2 << 20,
+            ring_depth: 128,
+        }
+    }
+}
+
+fn builder(settings: &ExecutorSettings) -> glommio::LocalExecutorBuilder {
+    let placement = match settings.cpu {
+        Some(cpu) => glommio::Placement::Fixed(cpu),
+        None => glommio::Placement::Unbound,
+    };
+    glommio::LocalExecutorBuilder::new(placement)
+        .name(&settings.name)
+        .io_memory(settings.io_memory_bytes)
+        .ring_depth(settings.ring_depth)
+}
+
+/// Runs `fut` to completion on a new executor in the calling thread.
+pub fn block_on<T, F>(settings: &ExecutorSettings, fut: F) -> io::Result<T>
+where
+    F: Future<Output = T>,
+{
+    let ex = builder(settings).make().map_err(io::Error::from)?;
+    Ok(ex.run(fut))
+}
+
+/// Starts an executor on its own thread and runs the future made by `make` on it.
+pub fn spawn_executor<T, G, F>(
+    settings: &ExecutorSettings,
+    make: G,
+) -> io::Result<std::thread::JoinHandle<T>>
+where
+    G: FnOnce() -> F + Send + 'static,
+    F: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let settings = settings.clone();
+    std::thread::Builder::new()
+        .name(settings.name.clone())
+        .spawn(
+            move || match block_on(&settings, async move { make().await }) {
+                Ok(v) => v,
+                Err(e) => panic!("executor {} failed to start: {e}", settings.name),
+            },
+        )
+}
+
+/// Spawns a task on the current executor that runs on its own.
+pub fn spawn_detached(fut: impl Future<Output = ()> + 'static) {
+    glommio::spawn_local(fut).detach();
+}
+
+pub async fn sleep(d: Duration) {
+    glommio::timer::sleep(d).await
+}
+
+/// A file opened for O_DIRECT reads and writes. Opened read+write always: glommio's iopoll
+/// probe fails on write-only files and then disables the poll ring.
+pub struct DirectFile {
+    file: DmaFile,
+    path: PathBuf,
+}
+
+pub type SharedFile = Rc<DirectFile>;
+
+impl DirectFile {
+    pub async fn open(path: &Path, create: bool) -> io::Result<DirectFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .dma_open(path)
+            .await
+            .map_err(io::Error::from)?;
+        if file.alignment() > BLOCK_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "device needs {}-byte alignment, more than {BLOCK_BYTES}",
+                    file.alignment()
+                ),
+            ));
+        }
+        Ok(DirectFile {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Copies `parts` into one aligned buffer for a write, the last block padded with zeros.
+    /// Done before awaiting so that callers need not keep their own buffers borrowed.
+    pub fn block_buf(&self, parts: &[&[u8]]) -> BlockBuf {
+        let data_len: usize = parts.iter().map(|p| p.len()).sum();
+        let len = align_up(data_len as u64) as usize;
+        let mut buf = self.file.alloc_dma_buffer(len);
+        let bytes = buf.as_bytes_mut();
+        let mut at = 0;
+        for p in parts {
+            bytes[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        bytes[at..].fill(0);
+        BlockBuf(buf)
+    }
+
+    /// Writes `data` at `pos`; `pos` must be block-aligned. The last block is padded with zeros.
+    pub async fn write_blocks(&self, pos: u64, data: &[u8]) -> io::Result<()> {
+        let buf = self.block_buf(&[data]);
+        self.write_buf(pos, buf).await
+    }
+
+    /// Writes a prepared buffer at block-aligned `pos`.
+    pub async fn write_buf(&self, pos: u64, buf: BlockBuf) -> io::Result<()> {
+        assert_eq!(
+            pos % BLOCK_BYTES,
+            0,
+            "unaligned O_DIRECT write position {pos}"
+        );
+        let len = buf.0.len();
+        let written = self
+            .file
+            .write_at(buf.0, pos)
+            .await
+            .map_err(io::Error::from)?;
+        if written != len {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short write: {written} of {len} bytes at {pos}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads up to `len` bytes from `pos` (any alignment); shorter at end of file.
+    pub async fn read(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        let start = align_down(pos);
+        let end = align_up(pos + len as u64);
+        let got = self
+            .file
+            .read_at_aligned(start, (end - start) as usize)
+            .await
+            .map_err(io::Error::from)?;
+        let skip = (pos - start) as usize;
+        if got.len() <= skip {
+            return Ok(Vec::new());
+        }
+        let take = (got.len() - skip).min(len);
+        Ok(got[skip..skip + take].to_vec())
+    }
+
+    pub async fn sync(&self) -> io::Result<()> {
+        self.file.fdatasync().await.map_err(io::Error::from)
+    }
+
+    pub async fn truncate(&self, len: u64) -> io::Result<()> {
+        self.file.truncate(len).await.map_err(io::Error::from)
+    }
+
+    pub async fn size(&self) -> io::Result<u64> {
+        self.file.file_size().await.map_err(io::Error::from)
+    }
+}
+
+/// An aligned buffer ready for an O_DIRECT write.
+pub struct BlockBuf(glommio::io::DmaBuffer);
+
+/// Makes a directory's entries (created, renamed or removed files) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}

@@ -1,0 +1,161 @@
+//! The tail-block guard: where a segment's partially filled last block lives on disk.
+//!
+//! O_DIRECT writes whole blocks, so a naive log rewrites its last block in place on every
+//! flush; a crash during that rewrite can tear bytes that were already reported durable. We never
+//! do that. The segment file only ever receives whole blocks, each written once. The partial last
+//! block goes to one of two slots of a small `.tail` file beside the segment, and a flush always
+//! writes the slot that does *not* hold the newest synced image. So whatever a crash tears, the
+//! newest synced image survives, and recovery lays the valid slot images over the segment file
+//! (bytes at a position of the log never change, so laying an older image is harmless).
+//!
+//! Slot layout, `SLOT_BYTES` each: magic u32 | crc32c u32 (of all that follows, data included) |
+//! seq u64 | segment base offset i64 | block position u64 | data length u32 | 0 u32 | data.
+
+use crate::rt::{BlockBuf, DirectFile, BLOCK_BYTES};
+
+pub const SLOT_BYTES: u64 = 2 * BLOCK_BYTES;
+const MAGIC: u32 = 0x5354_544c; // "STTL"
+const HEADER_BYTES: usize = 40;
+
+/// A valid slot read back from disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotImage {
+    pub seq: u64,
+    pub block_position: u64,
+    pub data: Vec<u8>,
+}
+
+/// Which slot to write next, and the sequence numbers that order images.
+#[derive(Debug, Clone)]
+pub struct TailSlots {
+    next_seq: u64,
+    /// Slot holding the newest image known to be synced; flushes write the other one.
+    durable_slot: u64,
+    /// Slot of the newest image written (synced or not).
+    last_written_slot: u64,
+}
+
+impl TailSlots {
+    pub fn new(next_seq: u64) -> Self {
+        TailSlots {
+            next_seq,
+            durable_slot: 1,
+            last_written_slot: 1,
+        }
+    }
+
+    /// Prepares the image of the partial block at `block_position`: the file position and the
+    /// aligned buffer to write there.
+    pub fn prepare(
+        &mut self,
+        file: &DirectFile,
+        segment_base: i64,
+        block_position: u64,
+        data: &[u8],
+    ) -> (u64, BlockBuf) {
+        debug_assert!(data.len() < BLOCK_BYTES as usize);
+        let slot = 1 - self.durable_slot;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.last_written_slot = slot;
+        let header = encode_header(seq, segment_base, block_position, data);
+        (slot * SLOT_BYTES, file.block_buf(&[&header, data]))
+    }
+
+    /// Records that everything written so far is synced.
+    pub fn mark_synced(&mut self) {
+        self.durable_slot = self.last_written_slot;
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+}
+
+fn encode_header(
+    seq: u64,
+    segment_base: i64,
+    block_position: u64,
+    data: &[u8],
+) -> [u8; HEADER_BYTES] {
+    let mut h = [0u8; HEADER_BYTES];
+    h[0..4].copy_from_slice(&MAGIC.to_be_bytes());
+    h[8..16].copy_from_slice(&seq.to_be_bytes());
+    h[16..24].copy_from_slice(&segment_base.to_be_bytes());
+    h[24..32].copy_from_slice(&block_position.to_be_bytes());
+    h[32..36].copy_from_slice(&(data.len() as u32).to_be_bytes());
+    let mut crc = crc32c::crc32c(&h[8..]);
+    crc = crc32c::crc32c_append(crc, data);
+    h[4..8].copy_from_slice(&crc.to_be_bytes());
+    h
+}
+
+/// Decodes the valid images in a `.tail` file's bytes for the segment at `segment_base`,
+/// oldest first. Torn, foreign or empty slots are skipped.
+pub fn decode(bytes: &[u8], segment_base: i64) -> Vec<SlotImage> {
+    let mut images: Vec<SlotImage> = bytes
+        .chunks(SLOT_BYTES as usize)
+        .filter_map(|slot| decode_slot(slot, segment_base))
+        .collect();
+    images.sort_by_key(|i| i.seq);
+    images
+}
+
+fn decode_slot(slot: &[u8], segment_base: i64) -> Option<SlotImage> {
+    if slot.len() < HEADER_BYTES {
+        return None;
+    }
+    let u32_at =
+        |at: usize| u32::from_be_bytes([slot[at], slot[at + 1], slot[at + 2], slot[at + 3]]);
+    let u64_at = |at: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&slot[at..at + 8]);
+        u64::from_be_bytes(a)
+    };
+    if u32_at(0) != MAGIC {
+        return None;
+    }
+    let len = u32_at(32) as usize;
+    if len >= BLOCK_BYTES as usize || HEADER_BYTES + len > slot.len() {
+        return None;
+    }
+    let data = &slot[HEADER_BYTES..HEADER_BYTES + len];
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&slot[8..HEADER_BYTES]), data);
+    if crc != u32_at(4) || u64_at(16) as i64 != segment_base {
+        return None;
+    }
+    let block_position = u64_at(24);
+    if block_position % BLOCK_BYTES != 0 {
+        return None;
+    }
+    Some(SlotImage {
+        seq: u64_at(8),
+        block_position,
+        data: data.to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_and_rejects_torn_bytes() {
+        let data = vec![7u8; 1000];
+        let h = encode_header(9, 100, 8192, &data);
+        let mut slot = h.to_vec();
+        slot.extend_from_slice(&data);
+        slot.resize(SLOT_BYTES as usize, 0);
+        let img = decode_slot(&slot, 100).unwrap();
+        assert_eq!(
+            (img.seq, img.block_position, img.data.len()),
+            (9, 8192, 1000)
+        );
+        assert!(decode_slot(&slot, 101).is_none(), "foreign segment");
+        for at in [0usize, 5, 12, 30, 40, 500, 1039] {
+            let mut torn = slot.clone();
+            torn[at] ^= 0x40;
+            assert!(decode_slot(&torn, 100).is_none(), "flip at {at} accepted");
+        }
+    }
+}
