@@ -122,7 +122,7 @@ pub fn parse_header(buf: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, B
             available: buf.len(),
         });
     }
-    if declared > max_batch_bytes as i64 {
+    if declared as u64 > max_batch_bytes as u64 {
         return Err(BatchError::TooLarge {
             len: declared as usize,
             limit: max_batch_bytes,

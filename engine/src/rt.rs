@@ -90,6 +90,11 @@ pub fn spawn_detached(fut: impl Future<Output = ()> + 'static) {
     glommio::spawn_local(fut).detach();
 }
 
+/// Spawns a task on the current executor; the handle is a future of its output.
+pub fn spawn<T: 'static>(fut: impl Future<Output = T> + 'static) -> impl Future<Output = T> {
+    glommio::spawn_local(fut)
+}
+
 pub async fn sleep(d: Duration) {
     glommio::timer::sleep(d).await
 }
@@ -103,8 +108,47 @@ pub struct DirectFile {
 
 pub type SharedFile = Rc<DirectFile>;
 
+thread_local! {
+    static PROBED_DIRS: std::cell::RefCell<std::collections::HashSet<PathBuf>> = Default::default();
+}
+
+/// glommio decides once per device whether to use its io_uring poll ring (IOPOLL), by reading the
+/// first DMA file opened there. If that file is empty, the read ends at EOF without reaching the
+/// device and "succeeds", so glommio picks the poll ring, and every later read on a device without
+/// poll queues (virtio-blk here: queue/io_poll is 0) fails with EOPNOTSUPP. So the first DMA file
+/// opened in a directory is a probe file with real data in it.
+async fn probe_device(dir: &Path) -> io::Result<()> {
+    if PROBED_DIRS.with(|p| p.borrow().contains(dir)) {
+        return Ok(());
+    }
+    let probe = dir.join(format!(".iopoll-probe-{}", std::process::id()));
+    std::fs::write(&probe, vec![0u8; BLOCK_BYTES as usize])?;
+    std::fs::File::open(&probe)?.sync_all()?;
+    let opened = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .dma_open(&probe)
+        .await;
+    let _ = std::fs::remove_file(&probe);
+    opened
+        .map_err(io::Error::from)?
+        .close()
+        .await
+        .map_err(io::Error::from)?;
+    PROBED_DIRS.with(|p| p.borrow_mut().insert(dir.to_path_buf()));
+    Ok(())
+}
+
 impl DirectFile {
     pub async fn open(path: &Path, create: bool) -> io::Result<DirectFile> {
+        if let Some(dir) = path.parent() {
+            probe_device(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            })
+            .await?;
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -177,6 +221,9 @@ impl DirectFile {
 
     /// Reads up to `len` bytes from `pos` (any alignment); shorter at end of file.
     pub async fn read(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
         let start = align_down(pos);
         let end = align_up(pos + len as u64);
         let got = self
@@ -211,4 +258,30 @@ pub struct BlockBuf(glommio::io::DmaBuffer);
 /// Makes a directory's entries (created, renamed or removed files) durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_then_read_back_any_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let settings = ExecutorSettings {
+            io_memory_bytes: 512 << 10,
+            ..Default::default()
+        };
+        block_on(&settings, async {
+            let f = DirectFile::open(&path, true).await.unwrap();
+            let data: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+            f.write_blocks(0, &data).await.unwrap();
+            f.truncate(10_000).await.unwrap();
+            let got = f.read(100, 9_000).await.unwrap();
+            assert_eq!(&got[..], &data[100..9_100]);
+            let tail = f.read(9_000, 5_000).await.unwrap();
+            assert_eq!(&tail[..], &data[9_000..]);
+        })
+        .unwrap();
+    }
 }

@@ -102,19 +102,25 @@ impl PartitionLog {
     /// Arranges the flush that the policy asks for after an append.
     pub(super) fn schedule_flush(&self) {
         let policy = self.shared.config.flush;
-        let mut st = self.shared.state.borrow_mut();
-        if st.flush_scheduled {
-            return;
-        }
-        let active = st.active();
-        let dirty = active.size_bytes - active.written_bytes;
-        if policy.immediate() || dirty >= policy.max_unflushed_bytes {
-            st.flush_scheduled = true;
-            let log = self.clone();
+        let (flush_now, arm_timer) = {
+            let mut st = self.shared.state.borrow_mut();
+            if st.flush_scheduled {
+                return;
+            }
+            let active = st.active();
+            let dirty = active.size_bytes - active.written_bytes;
+            if policy.immediate() || dirty >= policy.max_unflushed_bytes {
+                st.flush_scheduled = true;
+                (true, false)
+            } else {
+                (false, !std::mem::replace(&mut st.timer_armed, true))
+            }
+        };
+        // Spawned tasks may start running at once: no state borrow may be held here.
+        let log = self.clone();
+        if flush_now {
             rt::spawn_detached(async move { log.flush_task().await });
-        } else if !st.timer_armed {
-            st.timer_armed = true;
-            let log = self.clone();
+        } else if arm_timer {
             rt::spawn_detached(async move {
                 rt::sleep(Duration::from_millis(policy.max_delay_ms)).await;
                 let run = {

@@ -1,0 +1,79 @@
+//! Helpers shared by the engine's integration tests.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::Path;
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use strata_engine::rt::{self, ExecutorSettings};
+use strata_engine::{batch, BatchCache, LogConfig, PartitionLog, RecoveryReport};
+
+/// Runs an async test body on a small glommio executor (tests run two at a time on 2 cores, and
+/// io_uring memory counts against `ulimit -l`).
+pub fn run<T>(f: impl Future<Output = T>) -> T {
+    let settings = ExecutorSettings {
+        name: "test".into(),
+        io_memory_bytes: 512 << 10,
+        ring_depth: 64,
+        ..Default::default()
+    };
+    rt::block_on(&settings, f).expect("executor starts")
+}
+
+pub fn small_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 64 * 1024,
+        index_interval_bytes: 512,
+        max_batch_bytes: 32 * 1024,
+        retention_ms: None,
+        ..Default::default()
+    }
+}
+
+pub async fn open(dir: &Path, config: LogConfig) -> (PartitionLog, RecoveryReport) {
+    PartitionLog::open(dir, config, Rc::new(BatchCache::new(1 << 20)))
+        .await
+        .expect("log opens")
+}
+
+/// A deterministic batch for (seed, n): `records` values whose bytes say who made them.
+pub fn make_batch(seed: u64, n: u64, records: usize, value_len: usize, ts: i64) -> BytesMut {
+    let values: Vec<Vec<u8>> = (0..records)
+        .map(|r| {
+            let mut v = format!("{seed}:{n}:{r}:").into_bytes();
+            v.resize(value_len.max(v.len()), b'a' + (n % 26) as u8);
+            v
+        })
+        .collect();
+    let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+    BytesMut::from(&batch::build(&refs, ts)[..])
+}
+
+/// Every batch from `from` to the high watermark, read in steps of `max_bytes`.
+pub async fn read_all(log: &PartitionLog, from: i64, max_bytes: usize) -> Vec<bytes::Bytes> {
+    let mut out = Vec::new();
+    let mut offset = from;
+    while offset < log.high_watermark() {
+        let got = log.read(offset, max_bytes).await.expect("read");
+        assert!(
+            !got.batches.is_empty(),
+            "empty read at {offset} below hw {}",
+            log.high_watermark()
+        );
+        for b in got.batches {
+            let h = batch::validate(&b, usize::MAX).expect("stored batch is valid");
+            assert!(h.last_offset() >= offset);
+            offset = h.next_offset();
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// The batch bytes with the base offset cleared, to compare with what was appended.
+pub fn without_offset(b: &[u8]) -> Vec<u8> {
+    let mut v = b.to_vec();
+    v[..8].fill(0);
+    v
+}

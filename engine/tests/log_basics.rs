@@ -1,0 +1,280 @@
+//! Appends, reads, rolls, reopen, bad input, time lookup and retention of one partition log.
+
+mod common;
+
+use common::*;
+use strata_engine::{batch, EngineError, FlushPolicy, LogConfig};
+
+#[test]
+fn appended_batches_read_back_in_order_with_assigned_offsets_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let (log, _) = open(dir.path(), small_config()).await;
+        let mut appended = Vec::new();
+        for n in 0..300u64 {
+            let b = make_batch(
+                1,
+                n,
+                1 + (n % 5) as usize,
+                100 + (n as usize * 37) % 900,
+                n as i64,
+            );
+            appended.push(without_offset(&b));
+            let a = log.append_and_wait(b, n % 7 == 0).await.unwrap();
+            assert_eq!(a.last_offset + 1, log.log_end_offset());
+        }
+        assert!(log.segment_count() > 1, "small segments rolled");
+        let got = read_all(&log, 0, 3000).await;
+        assert_eq!(got.len(), appended.len());
+        let mut next = 0;
+        for (g, a) in got.iter().zip(&appended) {
+            assert_eq!(&without_offset(g), a);
+            let h = batch::validate(g, usize::MAX).unwrap();
+            assert_eq!(h.base_offset, next);
+            next = h.next_offset();
+        }
+        let end = log.log_end_offset();
+        log.close().await.unwrap();
+
+        let (log, report) = open(dir.path(), small_config()).await;
+        assert!(report.truncations.is_empty(), "{report:?}");
+        assert_eq!(log.log_end_offset(), end);
+        let again = read_all(&log, 0, 1 << 20).await;
+        assert_eq!(again.len(), appended.len());
+        for (g, a) in again.iter().zip(&appended) {
+            assert_eq!(&without_offset(g), a);
+        }
+        // Appending after reopen continues the offsets.
+        let a = log
+            .append_and_wait(make_batch(1, 999, 2, 10, 5), true)
+            .await
+            .unwrap();
+        assert_eq!(a.base_offset, end);
+    });
+}
+
+#[test]
+fn reads_from_disk_when_the_cache_is_cold() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let cache = std::rc::Rc::new(strata_engine::BatchCache::new(0));
+        let (log, _) = strata_engine::PartitionLog::open(dir.path(), small_config(), cache)
+            .await
+            .unwrap();
+        for n in 0..200u64 {
+            log.append_and_wait(make_batch(2, n, 3, 200, n as i64), false)
+                .await
+                .unwrap();
+        }
+        // Every offset, not only batch starts, finds the batch that holds it.
+        for offset in (0..log.high_watermark()).step_by(7) {
+            let got = log.read(offset, 1).await.unwrap();
+            assert_eq!(got.batches.len(), 1, "one batch even with max_bytes 1");
+            let h = batch::validate(&got.batches[0], usize::MAX).unwrap();
+            assert!(h.base_offset <= offset && offset <= h.last_offset());
+        }
+        assert_eq!(read_all(&log, 0, 5000).await.len(), 200);
+    });
+}
+
+#[test]
+fn bad_batches_are_refused_and_leave_the_log_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let (log, _) = open(dir.path(), small_config()).await;
+        log.append_and_wait(make_batch(3, 0, 2, 50, 1), true)
+            .await
+            .unwrap();
+        let before = (log.log_end_offset(), log.size_bytes());
+        let good = make_batch(3, 1, 2, 50, 1);
+
+        let mut bad_crc = good.clone();
+        let last = bad_crc.len() - 1;
+        bad_crc[last] ^= 0xff;
+        let mut bad_magic = good.clone();
+        bad_magic[16] = 1;
+        let truncated = bytes::BytesMut::from(&good[..good.len() - 3]);
+        let mut absurd = good.clone();
+        absurd[8..12].copy_from_slice(&i32::MAX.to_be_bytes());
+        let mut zero = good.clone();
+        zero[57..61].copy_from_slice(&0i32.to_be_bytes());
+        let crc = batch::compute_crc(&zero);
+        zero[17..21].copy_from_slice(&crc.to_be_bytes());
+        // A good batch followed by a bad one: all or nothing.
+        let mut mixed = good.clone();
+        mixed.extend_from_slice(&bad_crc);
+
+        for (name, b) in [
+            ("crc", bad_crc),
+            ("magic", bad_magic),
+            ("truncated", truncated),
+            ("absurd length", absurd),
+            ("zero records", zero),
+            ("mixed", mixed),
+            ("empty", bytes::BytesMut::new()),
+        ] {
+            let err = log.append(b).await.expect_err(name);
+            assert!(
+                matches!(
+                    err,
+                    EngineError::InvalidBatch { .. } | EngineError::EmptyAppend
+                ),
+                "{name}: {err}"
+            );
+            assert_eq!(
+                (log.log_end_offset(), log.size_bytes()),
+                before,
+                "{name} changed the log"
+            );
+        }
+        log.append_and_wait(good, true).await.unwrap();
+        assert_eq!(read_all(&log, 0, 1 << 20).await.len(), 2);
+    });
+}
+
+#[test]
+fn out_of_range_reads_are_errors_and_the_end_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let (log, _) = open(dir.path(), small_config()).await;
+        log.append_and_wait(make_batch(4, 0, 3, 10, 1), false)
+            .await
+            .unwrap();
+        assert!(log.read(3, 100).await.unwrap().batches.is_empty());
+        assert!(matches!(
+            log.read(4, 100).await,
+            Err(EngineError::OffsetOutOfRange { .. })
+        ));
+        assert!(matches!(
+            log.read(-1, 100).await,
+            Err(EngineError::OffsetOutOfRange { .. })
+        ));
+    });
+}
+
+#[test]
+fn timestamp_lookup_finds_the_first_batch_at_or_after() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let (log, _) = open(dir.path(), small_config()).await;
+        let mut bases = Vec::new();
+        for n in 0..400u64 {
+            let a = log
+                .append_and_wait(make_batch(5, n, 2, 300, 1000 + 10 * n as i64), false)
+                .await
+                .unwrap();
+            bases.push(a.base_offset);
+        }
+        for n in [0u64, 1, 57, 200, 333, 399] {
+            let ts = 1000 + 10 * n as i64;
+            assert_eq!(
+                log.offset_for_timestamp(ts).await.unwrap(),
+                Some(bases[n as usize]),
+                "ts {ts}"
+            );
+            assert_eq!(
+                log.offset_for_timestamp(ts - 5).await.unwrap(),
+                Some(bases[n as usize])
+            );
+        }
+        assert_eq!(log.offset_for_timestamp(0).await.unwrap(), Some(0));
+        assert_eq!(log.offset_for_timestamp(1_000_000).await.unwrap(), None);
+    });
+}
+
+#[test]
+fn retention_deletes_whole_oldest_segments_by_size_and_by_age() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let config = LogConfig {
+            retention_bytes: Some(200 * 1024),
+            ..small_config()
+        };
+        let (log, _) = open(dir.path(), config).await;
+        for n in 0..600u64 {
+            log.append_and_wait(make_batch(6, n, 1, 1000, n as i64), false)
+                .await
+                .unwrap();
+        }
+        let segments = log.segment_count();
+        let r = log.enforce_retention(0).await.unwrap();
+        assert!(!r.deleted_segments.is_empty());
+        assert!(
+            log.size_bytes() <= 200 * 1024 + 64 * 1024,
+            "size {}",
+            log.size_bytes()
+        );
+        assert!(log.size_bytes() >= 200 * 1024);
+        assert_eq!(log.segment_count(), segments - r.deleted_segments.len());
+        assert_eq!(r.log_start_offset, log.log_start_offset());
+        assert!(matches!(
+            log.read(0, 100).await,
+            Err(EngineError::OffsetOutOfRange { .. })
+        ));
+        let rest = read_all(&log, log.log_start_offset(), 1 << 20).await;
+        assert_eq!(
+            batch::validate(&rest[0], usize::MAX).unwrap().base_offset,
+            r.log_start_offset
+        );
+        log.close().await.unwrap();
+        // Reopen: the start offset is where retention left it.
+        let config = LogConfig {
+            retention_ms: Some(100),
+            ..small_config()
+        };
+        let (log, _) = open(dir.path(), config).await;
+        assert_eq!(log.log_start_offset(), r.log_start_offset);
+        // By age: every record has a timestamp < 600 ms since the epoch; all sealed segments go.
+        let r = log.enforce_retention(10_000).await.unwrap();
+        assert_eq!(log.segment_count(), 1);
+        assert!(!r.deleted_segments.is_empty());
+    });
+}
+
+#[test]
+fn interval_flush_policies_write_without_being_asked() {
+    for policy in [
+        FlushPolicy::every_ms(5),
+        FlushPolicy::every_bytes(10_000, 50),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let config = LogConfig {
+                flush: policy,
+                ..small_config()
+            };
+            let (log, _) = open(dir.path(), config).await;
+            let a = log.append(make_batch(7, 0, 1, 100, 1)).await.unwrap();
+            assert_eq!(
+                log.high_watermark(),
+                0,
+                "not written before the policy says"
+            );
+            log.wait_written(a.next_offset()).await.unwrap();
+            assert_eq!(log.high_watermark(), a.next_offset());
+            log.wait_durable(a.next_offset()).await.unwrap();
+            assert_eq!(log.durable_offset(), a.next_offset());
+        });
+    }
+}
+
+#[test]
+fn many_concurrent_durable_appends_share_fdatasyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let (log, _) = open(dir.path(), small_config()).await;
+        let tasks: Vec<_> = (0..64u64)
+            .map(|n| {
+                let log = log.clone();
+                strata_engine::rt::spawn(async move {
+                    log.append_and_wait(make_batch(8, n, 1, 100, 1), true).await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(log.durable_offset(), 64);
+        assert_eq!(read_all(&log, 0, 1 << 20).await.len(), 64);
+    });
+}
