@@ -18,6 +18,7 @@ pub mod recovery;
 pub mod rt;
 mod segment;
 pub mod tail_slots;
+pub mod testkit;
 
 pub use cache::BatchCache;
 pub use config::{FlushPolicy, LogConfig};

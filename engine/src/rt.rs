@@ -61,7 +61,13 @@ where
     F: Future<Output = T>,
 {
     let ex = builder(settings).make().map_err(io::Error::from)?;
-    Ok(ex.run(fut))
+    Ok(ex.run(async move {
+        let out = fut.await;
+        // Files dropped without an explicit close are closed by the reactor on its next cycle;
+        // give it that cycle, or an executor that ends leaks their descriptors.
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+        out
+    }))
 }
 
 /// Starts an executor on its own thread and runs the future made by `make` on it.
