@@ -197,7 +197,7 @@ mod tests {
             let back = OffsetIndex::decode(&bytes).unwrap();
             prop_assert_eq!(back.entries(), idx.entries());
             let floor = idx.last_where(|e| e.relative_offset <= probe);
-            let expect = idx.entries().iter().filter(|e| e.relative_offset <= probe).last();
+            let expect = idx.entries().iter().rfind(|e| e.relative_offset <= probe);
             prop_assert_eq!(floor, expect);
         }
     }

@@ -278,3 +278,65 @@ fn many_concurrent_durable_appends_share_fdatasyncs() {
         assert_eq!(read_all(&log, 0, 1 << 20).await.len(), 64);
     });
 }
+
+#[test]
+fn segments_roll_by_age() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let config = LogConfig {
+            segment_ms: 30,
+            ..small_config()
+        };
+        let (log, _) = open(dir.path(), config).await;
+        log.append_and_wait(make_batch(9, 0, 1, 10, 1), false)
+            .await
+            .unwrap();
+        log.append_and_wait(make_batch(9, 1, 1, 10, 1), false)
+            .await
+            .unwrap();
+        assert_eq!(log.segment_count(), 1);
+        strata_engine::rt::sleep(std::time::Duration::from_millis(40)).await;
+        log.append_and_wait(make_batch(9, 2, 1, 10, 1), false)
+            .await
+            .unwrap();
+        assert_eq!(log.segment_count(), 2);
+        assert_eq!(read_all(&log, 0, 1 << 20).await.len(), 3);
+    });
+}
+
+#[test]
+fn bad_configurations_are_refused_with_the_setting_named() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let cache = std::rc::Rc::new(strata_engine::BatchCache::new(0));
+        for (config, name) in [
+            (
+                LogConfig {
+                    segment_bytes: 100,
+                    ..small_config()
+                },
+                "segment_bytes",
+            ),
+            (
+                LogConfig {
+                    index_interval_bytes: 0,
+                    ..small_config()
+                },
+                "index_interval_bytes",
+            ),
+            (
+                LogConfig {
+                    max_batch_bytes: 10,
+                    ..small_config()
+                },
+                "max_batch_bytes",
+            ),
+        ] {
+            let err = strata_engine::PartitionLog::open(dir.path(), config, cache.clone())
+                .await
+                .err()
+                .expect(name);
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    });
+}

@@ -205,7 +205,7 @@ fn a_torn_write_after_the_last_sync_never_loses_durable_batches() {
 fn the_torn_write_test_can_fail_losing_both_images_loses_data() {
     let dir = tempfile::tempdir().unwrap();
     let durable_bytes = crash_after_unsynced_writes(dir.path(), 3, 6);
-    assert!(durable_bytes % 4096 != 0);
+    assert!(!durable_bytes.is_multiple_of(4096));
     let tail = seg_file(dir.path(), 0, "tail");
     garble(&tail, 0, 2 * tail_slots::SLOT_BYTES, 7);
     let log_path = seg_file(dir.path(), 0, "log");

@@ -140,10 +140,8 @@ impl PartitionLog {
                 }
                 let size = size as usize;
                 if at + size > data.len() {
-                    if batches.is_empty()
-                        && plan.pos + (at + size) as u64 <= end.max(plan.pos + span)
-                    {
-                        need_more = Some((at + size) as u64);
+                    if batches.is_empty() {
+                        need_more = Some(((at + size) as u64, position));
                     }
                     break;
                 }
@@ -163,9 +161,17 @@ impl PartitionLog {
             }
             match need_more {
                 // The first batch wanted is larger than what was read: read again, wider.
-                Some(n) if n > span && (plan.pos + span) < end.max(plan.pos + n) => span = n,
-                Some(n) if n > span => span = n,
-                _ => return Ok(batches),
+                Some((n, _)) if n > span => span = n,
+                Some((_, position)) => {
+                    return Err(EngineError::Corrupt {
+                        path,
+                        position,
+                        reason: format!(
+                            "batch runs past the end of the written data at byte {end}"
+                        ),
+                    })
+                }
+                None => return Ok(batches),
             }
         }
     }
