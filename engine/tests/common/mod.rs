@@ -39,15 +39,7 @@ pub async fn open(dir: &Path, config: LogConfig) -> (PartitionLog, RecoveryRepor
 
 /// A deterministic batch for (seed, n): `records` values whose bytes say who made them.
 pub fn make_batch(seed: u64, n: u64, records: usize, value_len: usize, ts: i64) -> BytesMut {
-    let values: Vec<Vec<u8>> = (0..records)
-        .map(|r| {
-            let mut v = format!("{seed}:{n}:{r}:").into_bytes();
-            v.resize(value_len.max(v.len()), b'a' + (n % 26) as u8);
-            v
-        })
-        .collect();
-    let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
-    BytesMut::from(&batch::build(&refs, ts)[..])
+    strata_engine::testkit::batch_of(seed, n, records, value_len, ts)
 }
 
 /// Every batch from `from` to the high watermark, read in steps of `max_bytes`.
@@ -71,9 +63,5 @@ pub async fn read_all(log: &PartitionLog, from: i64, max_bytes: usize) -> Vec<by
     out
 }
 
-/// The batch bytes with the base offset cleared, to compare with what was appended.
-pub fn without_offset(b: &[u8]) -> Vec<u8> {
-    let mut v = b.to_vec();
-    v[..8].fill(0);
-    v
-}
+#[allow(unused_imports)]
+pub use strata_engine::testkit::without_offset;
