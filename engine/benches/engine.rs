@@ -83,13 +83,21 @@ async fn bench_append(dir: &Path) {
     }
 }
 
+/// Concurrent appenders in the durable benchmark (STRATA_BENCH_WRITERS, default 64).
+fn durable_writers() -> usize {
+    std::env::var("STRATA_BENCH_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+}
+
 async fn bench_durable(dir: &Path) {
     for size in [1024usize, 16 * 1024, 64 * 1024] {
         let log = fresh_log(dir, 64 << 20).await;
         let batch = batch_of_size(size);
         let start = Instant::now();
         let deadline = Duration::from_secs(4);
-        let writers: Vec<_> = (0..64)
+        let writers: Vec<_> = (0..durable_writers())
             .map(|_| {
                 let (log, batch) = (log.clone(), batch.clone());
                 rt::spawn(async move {
@@ -119,6 +127,11 @@ async fn bench_durable(dir: &Path) {
             "durable_{}k_batches_per_s {:.0} batches/s",
             size / 1024,
             batches as f64 / secs
+        );
+        println!(
+            "durable_{}k_appends_per_fdatasync {:.1} appends",
+            size / 1024,
+            batches as f64 / log.sync_count() as f64
         );
     }
 }

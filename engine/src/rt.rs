@@ -101,6 +101,21 @@ pub fn spawn<T: 'static>(fut: impl Future<Output = T> + 'static) -> impl Future<
     glommio::spawn_local(fut)
 }
 
+/// Lets every other ready task of this executor run once before the caller goes on.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
 pub async fn sleep(d: Duration) {
     glommio::timer::sleep(d).await
 }

@@ -275,6 +275,11 @@ fn many_concurrent_durable_appends_share_fdatasyncs() {
             t.await.unwrap();
         }
         assert_eq!(log.durable_offset(), 64);
+        assert!(
+            log.sync_count() < 16,
+            "{} fdatasyncs for 64 appends",
+            log.sync_count()
+        );
         assert_eq!(read_all(&log, 0, 1 << 20).await.len(), 64);
     });
 }

@@ -136,6 +136,8 @@ impl PartitionLog {
     }
 
     async fn flush_task(&self) {
+        // Let the other tasks that are ready append first, so that one write covers them all.
+        rt::yield_now().await;
         self.acquire_io().await;
         // Appends from here on schedule another flush, which will wait for this one.
         self.shared.state.borrow_mut().flush_scheduled = false;
@@ -167,6 +169,10 @@ impl PartitionLog {
             if self.shared.state.borrow().durable_next >= next_offset {
                 return Ok(());
             }
+            // Before leading a sync, let the tasks just woken by the last one append: then this
+            // sync covers them too. Without it, one task that re-appends at once keeps winning
+            // the token and every fdatasync covers a single append.
+            rt::yield_now().await;
             self.acquire_io().await;
             let covered = self.shared.state.borrow().durable_next >= next_offset;
             let r = if covered {
@@ -209,6 +215,7 @@ impl PartitionLog {
         }
         let mut st = self.shared.state.borrow_mut();
         st.durable_next = covers;
+        st.syncs += 1;
         if let Some(t) = st.active_mut().active.as_mut() {
             t.slots.mark_synced();
         }

@@ -67,6 +67,8 @@ struct LogState {
     flush_scheduled: bool,
     timer_armed: bool,
     failed: Option<String>,
+    /// fdatasync rounds done, for tests and metrics of group commit.
+    syncs: u64,
 }
 
 impl LogState {
@@ -190,6 +192,7 @@ impl PartitionLog {
                     flush_scheduled: false,
                     timer_armed: false,
                     failed: None,
+                    syncs: 0,
                 }),
                 append_lock: futures::lock::Mutex::new(()),
                 written: Event::default(),
@@ -225,6 +228,11 @@ impl PartitionLog {
     /// Offset after the last batch made durable by fdatasync.
     pub fn durable_offset(&self) -> i64 {
         self.shared.state.borrow().durable_next
+    }
+
+    /// How many fdatasync rounds the log has made (each covers every append before it).
+    pub fn sync_count(&self) -> u64 {
+        self.shared.state.borrow().syncs
     }
 
     pub fn segment_count(&self) -> usize {
