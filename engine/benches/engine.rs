@@ -42,22 +42,31 @@ async fn fresh_log(dir: &Path, cache_bytes: usize) -> PartitionLog {
 }
 
 /// Appends `batch` for `duration` keeping up to 1 MiB unwritten; returns (batches, bytes, secs).
+/// Appends `batch` for `duration` or `max_bytes`, as a producer with several requests in flight
+/// would: it waits only when more than 4 MiB are unwritten. Returns (batches, bytes, secs).
 async fn append_for(
     log: &PartitionLog,
     batch: &bytes::BytesMut,
     duration: Duration,
     max_bytes: u64,
 ) -> (u64, u64, f64) {
+    const MARK_BYTES: u64 = 1 << 20;
+    const MARKS_IN_FLIGHT: usize = 4;
     let start = Instant::now();
-    let (mut batches, mut bytes, mut since_wait) = (0u64, 0u64, 0u64);
+    let (mut batches, mut bytes, mut since_mark) = (0u64, 0u64, 0u64);
+    let mut marks = std::collections::VecDeque::new();
     while start.elapsed() < duration && bytes < max_bytes {
         let a = log.append(batch.clone()).await.expect("append");
         batches += 1;
         bytes += batch.len() as u64;
-        since_wait += batch.len() as u64;
-        if since_wait >= 1 << 20 {
-            log.wait_written(a.next_offset()).await.expect("write");
-            since_wait = 0;
+        since_mark += batch.len() as u64;
+        if since_mark >= MARK_BYTES {
+            marks.push_back(a.next_offset());
+            since_mark = 0;
+            if marks.len() > MARKS_IN_FLIGHT {
+                let oldest = marks.pop_front().unwrap_or_default();
+                log.wait_written(oldest).await.expect("write");
+            }
         }
     }
     log.flush().await.expect("flush");

@@ -14,6 +14,7 @@ pub mod error;
 mod event;
 pub mod index;
 mod log;
+mod pending;
 pub mod recovery;
 pub mod rt;
 mod segment;

@@ -8,12 +8,13 @@
 use std::path::Path;
 use std::rc::Rc;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 
 use crate::batch::{self, HEADER_LEN};
 use crate::config::LogConfig;
 use crate::error::{io_at, EngineError, Result};
 use crate::index::{OffsetIndex, SparseIndex, TimeIndex};
+use crate::pending::PendingBytes;
 use crate::rt::{self, align_down, DirectFile, SharedFile};
 use crate::segment::{ActiveTail, Segment, SegmentPaths};
 use crate::tail_slots::{self, SlotImage, TailSlots, SLOT_BYTES};
@@ -340,7 +341,7 @@ async fn make_active(seg: &mut Segment, images: &[SlotImage], next_seq: u64) -> 
     let mut slots = TailSlots::new(next_seq);
     let tail_path = seg.paths.tail.clone();
     for _ in 0..2 {
-        let (pos, buf) = slots.prepare(&tail_file, seg.base_offset, pending_start, &pending);
+        let (pos, buf) = slots.prepare(&tail_file, seg.base_offset, pending_start, &[&pending]);
         tail_file
             .write_buf(pos, buf)
             .await
@@ -369,8 +370,7 @@ async fn make_active(seg: &mut Segment, images: &[SlotImage], next_seq: u64) -> 
     seg.active = Some(ActiveTail {
         tail_file,
         slots,
-        pending: BytesMut::from(&pending[..]),
-        pending_start,
+        pending: PendingBytes::with(pending_start, Bytes::from(pending)),
         first_append: (size > 0).then(std::time::Instant::now),
     });
     Ok(())

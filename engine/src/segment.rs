@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::batch::BatchHeader;
 use crate::index::{IndexEntry, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
+use crate::pending::PendingBytes;
 use crate::rt::{align_down, BlockBuf, SharedFile};
 use crate::tail_slots::TailSlots;
 
@@ -36,10 +37,9 @@ impl SegmentPaths {
 pub struct ActiveTail {
     pub tail_file: SharedFile,
     pub slots: TailSlots,
-    /// Bytes from `pending_start` to the segment's end: not yet in the `.log` file in whole blocks.
-    pub pending: BytesMut,
-    /// Block-aligned; everything before it has been written to the `.log` file.
-    pub pending_start: u64,
+    /// Bytes from `pending.start()` (block-aligned) to the segment's end: not yet in the `.log`
+    /// file in whole blocks.
+    pub pending: PendingBytes,
     /// When the first batch went into this segment, for roll by age.
     pub first_append: Option<Instant>,
 }
@@ -135,11 +135,7 @@ impl Segment {
     /// Bytes `[from, to)` of this segment that are still in memory (at or past `pending_start`).
     pub fn pending_slice(&self, from: u64, to: u64) -> Bytes {
         match &self.active {
-            Some(a) if to > a.pending_start => {
-                let s = from.max(a.pending_start) - a.pending_start;
-                let e = to - a.pending_start;
-                Bytes::copy_from_slice(&a.pending[s as usize..e as usize])
-            }
+            Some(a) if to > a.pending.start() => a.pending.copy(from.max(a.pending.start()), to),
             _ => Bytes::new(),
         }
     }
@@ -147,7 +143,7 @@ impl Segment {
     /// Where the file's contents end for reads: the rest is in `pending`.
     pub fn file_readable_end(&self) -> u64 {
         match &self.active {
-            Some(a) => a.pending_start,
+            Some(a) => a.pending.start(),
             None => self.size_bytes,
         }
     }
@@ -162,22 +158,17 @@ impl Segment {
             return None;
         }
         let full_end = if seal { size } else { align_down(size) };
-        let full_blocks = (full_end > active.pending_start).then(|| {
-            let n = (full_end - active.pending_start) as usize;
-            (
-                active.pending_start,
-                self.file.block_buf(&[&active.pending[..n]]),
-            )
+        let pending_start = active.pending.start();
+        let full_blocks = (full_end > pending_start).then(|| {
+            let parts = active.pending.parts(pending_start, full_end);
+            (pending_start, self.file.block_buf(&parts))
         });
         let partial_start = align_down(size);
         let tail_slot = (!seal && size > partial_start).then(|| {
-            let from = (partial_start - active.pending_start) as usize;
-            active.slots.prepare(
-                &active.tail_file,
-                base,
-                partial_start,
-                &active.pending[from..],
-            )
+            let parts = active.pending.parts(partial_start, size);
+            active
+                .slots
+                .prepare(&active.tail_file, base, partial_start, &parts)
         });
         let index = self.offset_index.unpersisted(seal).map(|(pos, data)| {
             (
@@ -215,11 +206,7 @@ impl Segment {
         self.offset_index.mark_persisted(w.sealing);
         self.time_index.mark_persisted(w.sealing);
         if let Some(a) = self.active.as_mut() {
-            if w.new_pending_start > a.pending_start {
-                let n = (w.new_pending_start - a.pending_start) as usize;
-                let _ = a.pending.split_to(n);
-                a.pending_start = w.new_pending_start;
-            }
+            a.pending.advance_to(w.new_pending_start);
         }
     }
 }

@@ -51,15 +51,18 @@ impl TailSlots {
         file: &DirectFile,
         segment_base: i64,
         block_position: u64,
-        data: &[u8],
+        data: &[&[u8]],
     ) -> (u64, BlockBuf) {
-        debug_assert!(data.len() < BLOCK_BYTES as usize);
+        debug_assert!(data.iter().map(|d| d.len()).sum::<usize>() < BLOCK_BYTES as usize);
         let slot = 1 - self.durable_slot;
         let seq = self.next_seq;
         self.next_seq += 1;
         self.last_written_slot = slot;
         let header = encode_header(seq, segment_base, block_position, data);
-        (slot * SLOT_BYTES, file.block_buf(&[&header, data]))
+        let mut parts = Vec::with_capacity(data.len() + 1);
+        parts.push(&header[..]);
+        parts.extend_from_slice(data);
+        (slot * SLOT_BYTES, file.block_buf(&parts))
     }
 
     /// Records that everything written so far is synced.
@@ -76,16 +79,18 @@ fn encode_header(
     seq: u64,
     segment_base: i64,
     block_position: u64,
-    data: &[u8],
+    data: &[&[u8]],
 ) -> [u8; HEADER_BYTES] {
+    let len: usize = data.iter().map(|d| d.len()).sum();
     let mut h = [0u8; HEADER_BYTES];
     h[0..4].copy_from_slice(&MAGIC.to_be_bytes());
     h[8..16].copy_from_slice(&seq.to_be_bytes());
     h[16..24].copy_from_slice(&segment_base.to_be_bytes());
     h[24..32].copy_from_slice(&block_position.to_be_bytes());
-    h[32..36].copy_from_slice(&(data.len() as u32).to_be_bytes());
-    let mut crc = crc32c::crc32c(&h[8..]);
-    crc = crc32c::crc32c_append(crc, data);
+    h[32..36].copy_from_slice(&(len as u32).to_be_bytes());
+    let crc = data.iter().fold(crc32c::crc32c(&h[8..]), |crc, d| {
+        crc32c::crc32c_append(crc, d)
+    });
     h[4..8].copy_from_slice(&crc.to_be_bytes());
     h
 }
@@ -142,7 +147,7 @@ mod tests {
     #[test]
     fn header_round_trips_and_rejects_torn_bytes() {
         let data = vec![7u8; 1000];
-        let h = encode_header(9, 100, 8192, &data);
+        let h = encode_header(9, 100, 8192, &[&data[..400], &data[400..]]);
         let mut slot = h.to_vec();
         slot.extend_from_slice(&data);
         slot.resize(SLOT_BYTES as usize, 0);

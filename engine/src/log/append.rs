@@ -76,7 +76,7 @@ impl PartitionLog {
         let seg = st.active_mut();
         let start_position = seg.size_bytes;
         let tail = seg.active.as_mut().expect("the last segment is active");
-        tail.pending.extend_from_slice(&stored);
+        tail.pending.push(stored.clone());
         tail.first_append
             .get_or_insert_with(std::time::Instant::now);
         seg.size_bytes += stored.len() as u64;

@@ -15,12 +15,11 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::BytesMut;
-
 use crate::cache::BatchCache;
 use crate::config::LogConfig;
 use crate::error::{EngineError, Result};
 use crate::event::Event;
+use crate::pending::PendingBytes;
 use crate::recovery::{open_segment, RecoveryReport};
 use crate::rt::{self, DirectFile};
 use crate::segment::{ActiveTail, Segment, SegmentPaths};
@@ -116,8 +115,7 @@ async fn create_segment(dir: &Path, base_offset: i64) -> Result<Segment> {
         active: Some(ActiveTail {
             tail_file,
             slots: TailSlots::new(1),
-            pending: BytesMut::new(),
-            pending_start: 0,
+            pending: PendingBytes::new(0),
             first_append: None,
         }),
     })
