@@ -1,0 +1,259 @@
+//! The broker's settings: every limit in one place, read from a TOML file and the command line,
+//! checked before anything starts. Unknown keys and bad values are refused with the key named.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use strata_engine::{FlushPolicy, LogConfig};
+
+use crate::error::BrokerError;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// This broker's id in Metadata.
+    pub node_id: i32,
+    /// Address every shard listens on (SO_REUSEPORT).
+    pub listen: String,
+    /// HOST:PORT returned in Metadata, when clients reach us through another address.
+    pub advertise: Option<String>,
+    pub data_dir: PathBuf,
+    /// Shards (pinned executors); 0 means one per core.
+    pub shards: usize,
+    /// Largest request frame accepted, checked before the frame is read.
+    pub max_frame_bytes: usize,
+    /// Requests read ahead on one connection before its responses are written.
+    pub max_in_flight_requests_per_connection: usize,
+    pub max_connections_per_shard: usize,
+    /// Messages queued from one shard to another before the sender waits.
+    pub shard_channel_capacity: usize,
+    pub batch_cache_bytes_per_shard: usize,
+    pub auto_create_topics: bool,
+    /// Partitions of an auto-created topic, and of CreateTopics asking for the default (-1).
+    pub default_partitions: i32,
+    /// Bytes of io_uring registered memory per shard (counts against `ulimit -l`).
+    pub io_memory_bytes_per_shard: usize,
+    /// How often each shard applies retention to its partitions.
+    pub retention_check_interval_ms: u64,
+    /// How long a stopping broker waits for connections to finish their requests.
+    pub shutdown_grace_ms: u64,
+    pub log: LogSettings,
+}
+
+/// Defaults of every topic's log; a topic may override them with Kafka's config names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub segment_bytes: u64,
+    pub segment_ms: u64,
+    pub index_interval_bytes: u64,
+    /// Largest record batch (Kafka's max.message.bytes).
+    pub max_message_bytes: usize,
+    /// -1: no limit.
+    pub retention_bytes: i64,
+    /// -1: no limit.
+    pub retention_ms: i64,
+    /// acks=1 answers once the batch is written; these say when writes happen (0, 0: at once).
+    pub flush_max_unflushed_bytes: u64,
+    pub flush_max_delay_ms: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            node_id: 0,
+            listen: "127.0.0.1:9092".into(),
+            advertise: None,
+            data_dir: PathBuf::from("./strata-data"),
+            shards: 0,
+            max_frame_bytes: 100 << 20,
+            max_in_flight_requests_per_connection: 32,
+            max_connections_per_shard: 10_000,
+            shard_channel_capacity: 1024,
+            batch_cache_bytes_per_shard: 256 << 20,
+            auto_create_topics: true,
+            default_partitions: 1,
+            io_memory_bytes_per_shard: 2 << 20,
+            retention_check_interval_ms: 300_000,
+            shutdown_grace_ms: 10_000,
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            index_interval_bytes: 4096,
+            max_message_bytes: 1 << 20,
+            retention_bytes: -1,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            flush_max_unflushed_bytes: 0,
+            flush_max_delay_ms: 0,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Reads a TOML file; every key must be known.
+    pub fn from_file(path: &Path) -> Result<Self, BrokerError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| BrokerError::Config(format!("{}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| BrokerError::Config(format!("{}: {e}", path.display())))
+    }
+
+    pub fn shard_count(&self) -> usize {
+        if self.shards == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.shards
+        }
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, BrokerError> {
+        self.listen
+            .parse()
+            .map_err(|e| BrokerError::Config(format!("listen = {:?}: {e}", self.listen)))
+    }
+
+    /// (host, port) that Metadata names for this broker.
+    pub fn advertised(&self) -> Result<(String, i32), BrokerError> {
+        let text = self.advertise.as_deref().unwrap_or(&self.listen);
+        let (host, port) = text.rsplit_once(':').ok_or_else(|| {
+            BrokerError::Config(format!("advertise = {text:?}: expected HOST:PORT"))
+        })?;
+        let port: u16 = port
+            .parse()
+            .map_err(|e| BrokerError::Config(format!("advertise = {text:?}: port: {e}")))?;
+        Ok((host.trim_matches(['[', ']']).to_string(), i32::from(port)))
+    }
+
+    pub fn validate(&self) -> Result<(), BrokerError> {
+        let bad = |key: &str, why: &str| Err(BrokerError::Config(format!("{key}: {why}")));
+        self.listen_addr()?;
+        self.advertised()?;
+        if self.node_id < 0 {
+            return bad("node_id", "must be >= 0");
+        }
+        if self.shards > 1024 {
+            return bad("shards", "must be at most 1024");
+        }
+        if self.max_frame_bytes < 1024 || self.max_frame_bytes > 1 << 30 {
+            return bad("max_frame_bytes", "must be within [1024, 1073741824]");
+        }
+        if self.max_in_flight_requests_per_connection == 0 {
+            return bad("max_in_flight_requests_per_connection", "must be positive");
+        }
+        if self.max_connections_per_shard == 0 {
+            return bad("max_connections_per_shard", "must be positive");
+        }
+        if self.shard_channel_capacity == 0 {
+            return bad("shard_channel_capacity", "must be positive");
+        }
+        if self.default_partitions < 1 || self.default_partitions > 100_000 {
+            return bad("default_partitions", "must be within [1, 100000]");
+        }
+        if self.retention_check_interval_ms == 0 {
+            return bad("retention_check_interval_ms", "must be positive");
+        }
+        if self.io_memory_bytes_per_shard < 64 * 1024 {
+            return bad("io_memory_bytes_per_shard", "must be at least 65536");
+        }
+        self.log.engine_config(&Default::default()).and_then(|c| {
+            c.validate()
+                .map_err(|e| BrokerError::Config(format!("log.{e}")))
+        })
+    }
+}
+
+impl LogSettings {
+    /// The engine's config for a topic: these defaults with the topic's overrides (Kafka names).
+    pub fn engine_config(
+        &self,
+        overrides: &std::collections::BTreeMap<String, String>,
+    ) -> Result<LogConfig, BrokerError> {
+        let get = |key: &str, default: i64| -> Result<i64, BrokerError> {
+            match overrides.get(key) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<i64>()
+                    .map_err(|_| BrokerError::Config(format!("{key} = {v:?}: not a number"))),
+            }
+        };
+        let positive = |key: &str, v: i64| -> Result<u64, BrokerError> {
+            u64::try_from(v).map_err(|_| BrokerError::Config(format!("{key} = {v}: must be >= 0")))
+        };
+        let segment_bytes = positive(
+            "segment.bytes",
+            get("segment.bytes", self.segment_bytes as i64)?,
+        )?;
+        let segment_ms = positive("segment.ms", get("segment.ms", self.segment_ms as i64)?)?;
+        let max_message_bytes = positive(
+            "max.message.bytes",
+            get("max.message.bytes", self.max_message_bytes as i64)?,
+        )?;
+        let retention_bytes = get("retention.bytes", self.retention_bytes)?;
+        let retention_ms = get("retention.ms", self.retention_ms)?;
+        let flush = if self.flush_max_unflushed_bytes == 0 && self.flush_max_delay_ms == 0 {
+            FlushPolicy::EVERY_APPEND
+        } else {
+            FlushPolicy {
+                max_unflushed_bytes: self.flush_max_unflushed_bytes,
+                max_delay_ms: self.flush_max_delay_ms,
+            }
+        };
+        let config = LogConfig {
+            segment_bytes,
+            segment_ms,
+            index_interval_bytes: self.index_interval_bytes,
+            max_batch_bytes: max_message_bytes as usize,
+            retention_bytes: u64::try_from(retention_bytes).ok(),
+            retention_ms: u64::try_from(retention_ms).ok(),
+            flush,
+        };
+        config
+            .validate()
+            .map_err(|e| BrokerError::Config(e.to_string()))?;
+        Ok(config)
+    }
+}
+
+/// Topic configs a client may set, in Kafka's names.
+pub const TOPIC_CONFIG_KEYS: &[&str] = &[
+    "segment.bytes",
+    "segment.ms",
+    "max.message.bytes",
+    "retention.bytes",
+    "retention.ms",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_naming_the_key() {
+        let err = toml::from_str::<BrokerConfig>("lissen = \"1.2.3.4:1\"").unwrap_err();
+        assert!(err.to_string().contains("lissen"), "{err}");
+        let err = toml::from_str::<BrokerConfig>("[log]\nsegment_byte = 5").unwrap_err();
+        assert!(err.to_string().contains("segment_byte"), "{err}");
+        let c: BrokerConfig = toml::from_str("default_partitions = 0").unwrap();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("default_partitions"));
+        let c: BrokerConfig = toml::from_str("[log]\nsegment_bytes = 10").unwrap();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("segment_bytes"));
+        let c: BrokerConfig = toml::from_str("listen = \"nowhere\"").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("listen"));
+        assert!(BrokerConfig::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,55 @@
+//! ApiVersions: the versions we serve. Produce is advertised from v0 although only v3 (magic v2
+//! batches) and later are served: librdkafka turns compression off unless Produce v0-v2 appear.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+
+/// (API, lowest advertised, highest) for every API we answer.
+const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 0, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeConfigs, 1, 4),
+];
+
+/// The versions we can decode and answer (Produce from v3: the codec cannot read older ones).
+pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == api)
+        .map(|&(k, min, max)| {
+            let decodable = k.valid_versions();
+            (min.max(decodable.min), max.min(decodable.max))
+        })
+}
+
+fn api_list() -> Vec<ApiVersion> {
+    SUPPORTED
+        .iter()
+        .map(|&(k, min, max)| {
+            ApiVersion::default()
+                .with_api_key(k as i16)
+                .with_min_version(min)
+                .with_max_version(max)
+        })
+        .collect()
+}
+
+pub fn handle(_request: &ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
+    ApiVersionsResponse::default().with_api_keys(api_list())
+}
+
+/// The answer to an ApiVersions request newer than we know: v0, UNSUPPORTED_VERSION, our list.
+pub fn unsupported_version() -> kafka_protocol::messages::ResponseKind {
+    kafka_protocol::messages::ResponseKind::ApiVersions(
+        ApiVersionsResponse::default()
+            .with_error_code(ResponseError::UnsupportedVersion.code())
+            .with_api_keys(api_list()),
+    )
+}

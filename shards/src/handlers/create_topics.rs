@@ -1,0 +1,112 @@
+//! CreateTopics: validated here, decided by shard 0, which persists the table and has every
+//! shard open its partitions before answering. One node: replication factor 1 (or -1).
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error::BrokerError;
+use crate::router::AdminOp;
+use crate::shard::Shard;
+use crate::topics::{invalid_topic_config, invalid_topic_name, TopicSpec};
+
+pub async fn handle(
+    shard: &Shard,
+    request: CreateTopicsRequest,
+    version: i16,
+) -> Result<CreateTopicsResponse, BrokerError> {
+    let mut results = Vec::new();
+    let mut to_create = Vec::new();
+    for t in &request.topics {
+        let name = t.name.0.to_string();
+        let refuse = |e: ResponseError, msg: String| {
+            CreatableTopicResult::default()
+                .with_name(t.name.clone())
+                .with_error_code(e.code())
+                .with_error_message((version >= 1).then(|| StrBytes::from_string(msg)))
+        };
+        let partitions = if t.num_partitions == -1 {
+            shard.config.default_partitions
+        } else {
+            t.num_partitions
+        };
+        let mut configs = BTreeMap::new();
+        let mut config_error = None;
+        for c in &t.configs {
+            let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+            match invalid_topic_config(&c.name, &value) {
+                Some(e) => config_error = Some(e),
+                None => {
+                    configs.insert(c.name.to_string(), value);
+                }
+            }
+        }
+        if let Some(msg) = invalid_topic_name(&name) {
+            results.push(refuse(ResponseError::InvalidTopicException, msg));
+        } else if !(1..=100_000).contains(&partitions) {
+            results.push(refuse(
+                ResponseError::InvalidPartitions,
+                format!("{partitions} partitions: must be 1 to 100000"),
+            ));
+        } else if !matches!(t.replication_factor, -1 | 1) {
+            results.push(refuse(
+                ResponseError::InvalidReplicationFactor,
+                format!(
+                    "replication factor {}: this cluster has one broker",
+                    t.replication_factor
+                ),
+            ));
+        } else if !t.assignments.is_empty() {
+            results.push(refuse(
+                ResponseError::InvalidReplicaAssignment,
+                "manual assignments are not supported".into(),
+            ));
+        } else if let Some(msg) = config_error {
+            results.push(refuse(ResponseError::InvalidConfig, msg));
+        } else {
+            to_create.push(TopicSpec {
+                name,
+                partitions,
+                topic_id: uuid::Uuid::new_v4(),
+                configs,
+            });
+            let result = CreatableTopicResult::default().with_name(t.name.clone());
+            // num_partitions and replication_factor exist from v5 on.
+            results.push(if version >= 5 {
+                result
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(1)
+            } else {
+                result
+            });
+        }
+    }
+    if !to_create.is_empty() {
+        let ids: BTreeMap<String, uuid::Uuid> = to_create
+            .iter()
+            .map(|t| (t.name.clone(), t.topic_id))
+            .collect();
+        let decided = shard
+            .admin(AdminOp::CreateTopics {
+                topics: to_create,
+                validate_only: request.validate_only,
+            })
+            .await?;
+        for (name, code, msg) in decided {
+            if let Some(r) = results
+                .iter_mut()
+                .find(|r| r.name.0.as_str() == name && r.error_code == 0)
+            {
+                r.error_code = code;
+                r.error_message = msg.filter(|_| version >= 1).map(StrBytes::from_string);
+                if code == 0 && version >= 7 {
+                    r.topic_id = ids.get(&name).copied().unwrap_or_default();
+                }
+            }
+        }
+    }
+    Ok(CreateTopicsResponse::default().with_topics(results))
+}

@@ -1,0 +1,135 @@
+//! Fetch: reads every partition on its owner at once; with too little data, waits (no polling)
+//! until an owner reports new data or max_wait_ms passes, then reads again. Stored batches are
+//! sent back as they are. Limits: partition_max_bytes per partition and max_bytes in all, but
+//! always at least one batch of the first partition with data, as Kafka does.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+
+use crate::router::{PartitionKey, PartitionRead, PartitionReadResult};
+use crate::shard::Shard;
+
+/// A fetch waits at most this long whatever it asks, so a shutdown is never held up for long.
+const MAX_WAIT_CAP_MS: i32 = 30_000;
+
+/// The response, and the bytes of records in it (for sizing the encode buffer).
+pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> (FetchResponse, usize) {
+    let max_bytes = if request.max_bytes <= 0 {
+        i32::MAX as usize
+    } else {
+        request.max_bytes as usize
+    };
+    let reads: Vec<PartitionRead> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| PartitionRead {
+                key: PartitionKey {
+                    topic: t.topic.0.to_string(),
+                    partition: p.partition,
+                },
+                offset: p.fetch_offset,
+                max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
+            })
+        })
+        .collect();
+    let min_bytes = request.min_bytes.max(0) as usize;
+    let mut results = shard.read(reads.clone()).await;
+    let enough = |results: &[PartitionReadResult]| {
+        let bytes: usize = results
+            .iter()
+            .flat_map(|r| r.batches.iter())
+            .map(Bytes::len)
+            .sum();
+        bytes >= min_bytes.max(1) || results.iter().any(|r| r.error_code != 0)
+    };
+    let max_wait_ms = request.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
+    if max_wait_ms > 0 && !enough(&results) {
+        let waits = reads.iter().map(|r| (r.key.clone(), r.offset)).collect();
+        shard
+            .wait_for_data(waits, Duration::from_millis(max_wait_ms as u64))
+            .await;
+        results = shard.read(reads).await;
+    }
+
+    let mut results = results.into_iter();
+    let mut total = 0usize;
+    let mut record_bytes = 0usize;
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let r = results.next().unwrap_or_default();
+                    let mut data = PartitionData::default()
+                        .with_partition_index(p.partition)
+                        .with_error_code(r.error_code)
+                        .with_high_watermark(if r.error_code == 0 {
+                            r.high_watermark
+                        } else {
+                            -1
+                        })
+                        .with_last_stable_offset(if r.error_code == 0 {
+                            r.high_watermark
+                        } else {
+                            -1
+                        })
+                        // log_start_offset exists from v5 on; before, it must stay at its default.
+                        .with_log_start_offset(if r.error_code == 0 && version >= 5 {
+                            r.log_start_offset
+                        } else {
+                            -1
+                        });
+                    if r.error_code == ResponseError::UnknownTopicOrPartition.code() {
+                        data = data.with_high_watermark(-1);
+                    }
+                    let records = take_within(&r.batches, &mut total, max_bytes);
+                    record_bytes += records.len();
+                    data.with_records(Some(records))
+                })
+                .collect();
+            FetchableTopicResponse::default()
+                .with_topic(t.topic.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    (
+        FetchResponse::default()
+            .with_session_id(0)
+            .with_responses(topics),
+        record_bytes,
+    )
+}
+
+/// The batches that fit in what is left of `max_bytes` (all of the first, if nothing was taken
+/// yet), as one buffer.
+fn take_within(batches: &[Bytes], total: &mut usize, max_bytes: usize) -> Bytes {
+    let mut n = 0;
+    let mut size = 0;
+    for b in batches {
+        if *total + size + b.len() > max_bytes && *total + size > 0 {
+            break;
+        }
+        size += b.len();
+        n += 1;
+    }
+    *total += size;
+    match &batches[..n] {
+        [] => Bytes::new(),
+        [one] => one.clone(),
+        many => {
+            let mut out = BytesMut::with_capacity(size);
+            for b in many {
+                out.extend_from_slice(b);
+            }
+            out.freeze()
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! One file per Kafka API. `handle` dispatches a decoded request to its handler and returns the
+//! response body (None when none is owed: produce with acks=0) with a size hint for encoding.
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_configs;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+
+use crate::codec::Request;
+use crate::error::BrokerError;
+use crate::router::AdminOp;
+use crate::shard::Shard;
+use crate::topics::{invalid_topic_name, TopicSpec, TopicTable};
+
+pub async fn handle(
+    shard: &Shard,
+    request: Request,
+) -> Result<Option<(ResponseKind, usize)>, BrokerError> {
+    let v = request.header.request_api_version;
+    let small = |r: ResponseKind| Ok(Some((r, 0)));
+    match request.body {
+        RequestKind::ApiVersions(r) => {
+            small(ResponseKind::ApiVersions(api_versions::handle(&r, v)))
+        }
+        RequestKind::Metadata(r) => {
+            small(ResponseKind::Metadata(metadata::handle(shard, r, v).await))
+        }
+        RequestKind::Produce(r) => Ok(produce::handle(shard, r, v)
+            .await
+            .map(|r| (ResponseKind::Produce(r), 0))),
+        RequestKind::Fetch(r) => {
+            let (response, record_bytes) = fetch::handle(shard, r, v).await;
+            Ok(Some((ResponseKind::Fetch(response), record_bytes)))
+        }
+        RequestKind::ListOffsets(r) => small(ResponseKind::ListOffsets(
+            list_offsets::handle(shard, r, v).await,
+        )),
+        RequestKind::CreateTopics(r) => small(ResponseKind::CreateTopics(
+            create_topics::handle(shard, r, v).await?,
+        )),
+        RequestKind::DeleteTopics(r) => small(ResponseKind::DeleteTopics(
+            delete_topics::handle(shard, r, v).await?,
+        )),
+        RequestKind::CreatePartitions(r) => small(ResponseKind::CreatePartitions(
+            create_partitions::handle(shard, r).await?,
+        )),
+        RequestKind::DescribeConfigs(r) => small(ResponseKind::DescribeConfigs(
+            describe_configs::handle(shard, r),
+        )),
+        other => Err(BrokerError::BadRequest(format!("no handler for {other:?}"))),
+    }
+}
+
+/// The topic table after creating those of `names` that do not exist, when auto-creation is on
+/// and `allowed`. Invalid names are left out (callers report them).
+pub async fn ensure_topics(shard: &Shard, names: &[String], allowed: bool) -> Arc<TopicTable> {
+    let table = shard.topics();
+    if !(allowed && shard.config.auto_create_topics) {
+        return table;
+    }
+    let missing: Vec<TopicSpec> = names
+        .iter()
+        .filter(|n| !table.topics.contains_key(*n) && invalid_topic_name(n).is_none())
+        .map(|n| TopicSpec {
+            name: n.clone(),
+            partitions: shard.config.default_partitions,
+            topic_id: uuid::Uuid::new_v4(),
+            configs: BTreeMap::new(),
+        })
+        .collect();
+    if missing.is_empty() {
+        return table;
+    }
+    tracing::info!(topics = ?missing.iter().map(|t| &t.name).collect::<Vec<_>>(), "auto-creating topics");
+    if let Err(e) = shard
+        .admin(AdminOp::CreateTopics {
+            topics: missing,
+            validate_only: false,
+        })
+        .await
+    {
+        tracing::error!("auto-creating topics: {e}");
+    }
+    shard.topics()
+}

@@ -1,0 +1,20 @@
+//! The Strata broker: a thread-per-core server of the Kafka protocol on top of the storage
+//! engine. Each shard (one pinned executor) accepts its own connections, owns a fixed share of the
+//! partitions, and forwards what it does not own to the owner by message passing.
+//!
+//! Never: touch a partition another shard owns, hold a lock around shared state, let one
+//! connection's bad request harm another connection, or acknowledge what is not stored.
+
+pub mod codec;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod handlers;
+pub mod router;
+pub mod rt_net;
+pub mod server;
+pub mod shard;
+pub mod topics;
+
+pub use config::BrokerConfig;
+pub use server::Broker;

@@ -1,0 +1,126 @@
+//! Which shard owns a partition, and the messages shards send each other.
+//!
+//! Ownership is a pure function: partition `p` of topic `t` lives on shard
+//! `(fnv1a(t) + p) % shards`. The topic's hash spreads topics; adding `p` puts consecutive
+//! partitions of one topic on consecutive shards, so a topic's load spreads evenly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::channel::oneshot;
+
+use crate::topics::{TopicSpec, TopicTable};
+
+pub fn owner_shard(topic: &str, partition: i32, shards: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in topic.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h.wrapping_add(partition as u64) % shards as u64) as usize
+}
+
+/// A partition named by topic and index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionKey {
+    pub topic: String,
+    pub partition: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    None,
+    Leader,
+    All,
+}
+
+/// Result of an append on the owning shard: base offset and log start, or a Kafka error code.
+pub type ProduceOutcome = Result<(i64, i64), i16>;
+
+#[derive(Debug, Clone)]
+pub struct PartitionRead {
+    pub key: PartitionKey,
+    pub offset: i64,
+    pub max_bytes: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PartitionReadResult {
+    pub error_code: i16,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub batches: Vec<Bytes>,
+}
+
+/// Topic changes, decided by shard 0.
+#[derive(Debug, Clone)]
+pub enum AdminOp {
+    CreateTopics {
+        topics: Vec<TopicSpec>,
+        validate_only: bool,
+    },
+    DeleteTopics {
+        names: Vec<String>,
+    },
+    CreatePartitions {
+        name: String,
+        count: i32,
+        validate_only: bool,
+    },
+}
+
+/// Per topic named in the operation: its error code and message (0 and None when it worked).
+pub type AdminResult = Vec<(String, i16, Option<String>)>;
+
+pub enum ShardMsg {
+    Produce {
+        key: PartitionKey,
+        records: BytesMut,
+        acks: Acks,
+        reply: oneshot::Sender<ProduceOutcome>,
+    },
+    Read {
+        reads: Vec<PartitionRead>,
+        reply: oneshot::Sender<Vec<PartitionReadResult>>,
+    },
+    /// Answer when any of these partitions has data past the offset, or after `max_wait`.
+    WaitForData {
+        partitions: Vec<(PartitionKey, i64)>,
+        max_wait: Duration,
+        reply: oneshot::Sender<()>,
+    },
+    ListOffset {
+        key: PartitionKey,
+        timestamp: i64,
+        reply: oneshot::Sender<Result<(i64, i64), i16>>,
+    },
+    /// To shard 0 only.
+    Admin {
+        op: AdminOp,
+        reply: oneshot::Sender<AdminResult>,
+    },
+    /// From shard 0: the new topic table; open and close partition logs to match it.
+    ApplyTopics {
+        table: Arc<TopicTable>,
+        deleted: Vec<String>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_topics_partitions_spread_over_all_shards() {
+        for shards in 1..6 {
+            let mut seen = vec![0; shards];
+            for p in 0..(shards as i32 * 4) {
+                seen[owner_shard("orders", p, shards)] += 1;
+            }
+            assert!(seen.iter().all(|&n| n == 4), "{seen:?}");
+        }
+        assert_eq!(owner_shard("a", 3, 7), owner_shard("a", 3, 7));
+    }
+}

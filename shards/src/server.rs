@@ -1,0 +1,230 @@
+//! Starting and stopping the broker: one pinned executor per shard, each with its partitions,
+//! its mesh channels to the others and its own listening socket (SO_REUSEPORT).
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+use futures::{FutureExt, StreamExt};
+use strata_engine::rt::{self, ExecutorSettings};
+
+use crate::config::BrokerConfig;
+use crate::connection::{self, ShutdownSignal};
+use crate::error::BrokerError;
+use crate::router::ShardMsg;
+use crate::rt_net::{first, Budget, Listener, Mesh};
+use crate::shard::Shard;
+use crate::topics::{load_identity, TopicStore};
+
+/// A running broker: its shard threads and the means to stop them.
+pub struct Broker {
+    threads: Vec<std::thread::JoinHandle<Result<(), String>>>,
+    stops: Vec<oneshot::Sender<()>>,
+    pub local_addr: SocketAddr,
+}
+
+impl Broker {
+    /// Starts every shard and returns once all of them listen.
+    pub fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| BrokerError::io(format!("create {}", config.data_dir.display()), e))?;
+        let identity = load_identity(&config.data_dir, config.node_id)?;
+        let table = Arc::new(TopicStore::new(&config.data_dir).load()?);
+        let shards = config.shard_count();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut addr = config.listen_addr()?;
+        let config = Arc::new(config);
+        let mesh = Mesh::<ShardMsg>::new(shards, config.shard_channel_capacity);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
+        // Shard 0 binds first: with port 0 the others must bind the port it got.
+        let mut threads = Vec::new();
+        let mut stops = Vec::new();
+        for id in 0..shards {
+            let (stop_tx, stop_rx) = oneshot::channel();
+            stops.push(stop_tx);
+            let settings = ExecutorSettings {
+                name: format!("shard-{id}"),
+                cpu: (shards <= cores).then_some(id),
+                io_memory_bytes: config.io_memory_bytes_per_shard,
+                ring_depth: 128,
+            };
+            let (config, identity, table, mesh, ready) = (
+                config.clone(),
+                identity.clone(),
+                table.clone(),
+                mesh.clone(),
+                ready_tx.clone(),
+            );
+            let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+            let thread = rt::spawn_executor(&settings, move || async move {
+                let result = run_shard(
+                    config,
+                    identity,
+                    table,
+                    mesh,
+                    shards,
+                    addr,
+                    stop_rx.shared(),
+                    &ready,
+                    bound_tx,
+                )
+                .await;
+                if let Err(e) = &result {
+                    let _ = ready.send(Err(e.clone()));
+                }
+                result
+            })
+            .map_err(|e| BrokerError::io("starting a shard thread", e))?;
+            threads.push(thread);
+            if id == 0 {
+                match bound_rx.recv() {
+                    Ok(bound) => addr = bound,
+                    Err(_) => {
+                        let e = ready_rx
+                            .recv()
+                            .ok()
+                            .and_then(|r| r.err())
+                            .unwrap_or_else(|| "shard 0 failed".into());
+                        return Err(BrokerError::Config(e));
+                    }
+                }
+            }
+        }
+        drop(ready_tx);
+        for _ in 0..shards {
+            match ready_rx.recv() {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(BrokerError::Config(e)),
+                Err(_) => return Err(BrokerError::Config("a shard stopped while starting".into())),
+            }
+        }
+        tracing::info!(%addr, shards, "strata is serving");
+        Ok(Broker {
+            threads,
+            stops,
+            local_addr: addr,
+        })
+    }
+
+    /// Asks every shard to stop: no new connections or requests, in-flight requests finish,
+    /// logs are flushed, synced and closed.
+    pub fn stop(&mut self) {
+        for s in self.stops.drain(..) {
+            let _ = s.send(());
+        }
+    }
+
+    /// Waits for every shard to stop; the first error any of them had.
+    pub fn wait(self) -> Result<(), BrokerError> {
+        let mut first = Ok(());
+        for t in self.threads {
+            let r = t
+                .join()
+                .map_err(|_| "a shard panicked".to_string())
+                .and_then(|r| r);
+            if let (Err(e), Ok(())) = (r, &first) {
+                first = Err(BrokerError::Config(e));
+            }
+        }
+        first
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_shard(
+    config: Arc<BrokerConfig>,
+    identity: crate::topics::ClusterIdentity,
+    table: Arc<crate::topics::TopicTable>,
+    mesh: Mesh<ShardMsg>,
+    shards: usize,
+    addr: SocketAddr,
+    shutdown: ShutdownSignal,
+    ready: &std::sync::mpsc::Sender<Result<SocketAddr, String>>,
+    bound: std::sync::mpsc::Sender<SocketAddr>,
+) -> Result<(), String> {
+    // Bind before joining the mesh: shard 0's port (when asked for port 0) is what the others
+    // bind, and they start only once shard 0 has it.
+    let listener = Listener::bind(addr, 1024).map_err(|e| format!("listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let _ = bound.send(local);
+    let (senders, mut receivers) = mesh.join().await?;
+    let id = senders.my_id();
+    let shard =
+        Rc::new(Shard::new(config.clone(), identity, senders, shards).map_err(|e| e.to_string())?);
+    for (_, mut stream) in receivers.streams() {
+        let shard = shard.clone();
+        rt::spawn_detached(async move {
+            while let Some(msg) = stream.next().await {
+                let shard = shard.clone();
+                rt::spawn_detached(async move { shard.serve(msg).await });
+            }
+        });
+    }
+    shard
+        .apply_topics(table, Vec::new())
+        .await
+        .map_err(|e| format!("shard {id}: opening partitions: {e}"))?;
+    {
+        let (shard, shutdown) = (shard.clone(), shutdown.clone());
+        let every = Duration::from_millis(config.retention_check_interval_ms);
+        rt::spawn_detached(async move {
+            loop {
+                if matches!(
+                    first(rt::sleep(every), shutdown.clone()).await,
+                    futures::future::Either::Right(_)
+                ) {
+                    break;
+                }
+                shard.enforce_retention().await;
+            }
+        });
+    }
+    let _ = ready.send(Ok(local));
+
+    let shard_bytes = Budget::new((config.max_frame_bytes as u64 * 4).max(256 << 20));
+    let open_connections = Rc::new(Cell::new(0usize));
+    loop {
+        let accepted = match first(listener.accept(), shutdown.clone()).await {
+            futures::future::Either::Left(r) => r,
+            futures::future::Either::Right(_) => break,
+        };
+        let stream = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(shard = id, "accept: {e}");
+                continue;
+            }
+        };
+        if open_connections.get() >= config.max_connections_per_shard {
+            tracing::warn!(
+                shard = id,
+                "connection limit reached; refusing a connection"
+            );
+            drop(stream);
+            continue;
+        }
+        open_connections.set(open_connections.get() + 1);
+        let (shard, budget, shutdown, open) = (
+            shard.clone(),
+            shard_bytes.clone(),
+            shutdown.clone(),
+            open_connections.clone(),
+        );
+        rt::spawn_detached(async move {
+            connection::serve(shard, stream, budget, shutdown).await;
+            open.set(open.get() - 1);
+        });
+    }
+    drop(listener);
+    let deadline = Instant::now() + Duration::from_millis(config.shutdown_grace_ms);
+    while open_connections.get() > 0 && Instant::now() < deadline {
+        rt::sleep(Duration::from_millis(10)).await;
+    }
+    shard.close_logs().await;
+    tracing::info!(shard = id, "stopped");
+    Ok(())
+}

@@ -1,0 +1,567 @@
+//! One shard: the partitions it owns, its copy of the topic table, and its channels to the
+//! other shards. Operations on partitions go through `Shard::produce`, `read`, `wait_for_data`
+//! and `list_offset`, which run locally for owned partitions and forward the rest.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::channel::oneshot;
+use futures::future::{select, select_all};
+use futures::FutureExt;
+use kafka_protocol::error::ResponseError;
+use strata_engine::{rt, BatchCache, PartitionLog};
+
+use crate::config::BrokerConfig;
+use crate::error::{error_code, BrokerError};
+use crate::router::{
+    owner_shard, Acks, AdminOp, AdminResult, PartitionKey, PartitionRead, PartitionReadResult,
+    ProduceOutcome, ShardMsg,
+};
+use crate::rt_net::ShardSenders;
+use crate::topics::{partition_dir, ClusterIdentity, TopicSpec, TopicStore, TopicTable};
+
+pub struct Shard {
+    pub id: usize,
+    pub count: usize,
+    pub config: Arc<BrokerConfig>,
+    pub identity: ClusterIdentity,
+    pub advertised: (String, i32),
+    topics: RefCell<Arc<TopicTable>>,
+    logs: RefCell<HashMap<PartitionKey, PartitionLog>>,
+    cache: Rc<BatchCache>,
+    peers: ShardSenders<ShardMsg>,
+    /// Shard 0 only: the topic file, and a lock that makes topic changes one at a time.
+    store: Option<(TopicStore, futures::lock::Mutex<()>)>,
+}
+
+fn unknown() -> i16 {
+    ResponseError::UnknownTopicOrPartition.code()
+}
+
+impl Shard {
+    pub fn new(
+        config: Arc<BrokerConfig>,
+        identity: ClusterIdentity,
+        peers: ShardSenders<ShardMsg>,
+        count: usize,
+    ) -> Result<Self, BrokerError> {
+        let id = peers.my_id();
+        let advertised = config.advertised()?;
+        let store = (id == 0).then(|| {
+            (
+                TopicStore::new(&config.data_dir),
+                futures::lock::Mutex::new(()),
+            )
+        });
+        Ok(Shard {
+            id,
+            count,
+            cache: Rc::new(BatchCache::new(config.batch_cache_bytes_per_shard)),
+            config,
+            identity,
+            advertised,
+            topics: RefCell::new(Arc::new(TopicTable::default())),
+            logs: RefCell::new(HashMap::new()),
+            peers,
+            store,
+        })
+    }
+
+    pub fn topics(&self) -> Arc<TopicTable> {
+        self.topics.borrow().clone()
+    }
+
+    pub fn owner(&self, key: &PartitionKey) -> usize {
+        owner_shard(&key.topic, key.partition, self.count)
+    }
+
+    fn log(&self, key: &PartitionKey) -> Option<PartitionLog> {
+        self.logs.borrow().get(key).cloned()
+    }
+
+    pub fn owned_logs(&self) -> Vec<(PartitionKey, PartitionLog)> {
+        self.logs
+            .borrow()
+            .iter()
+            .map(|(k, l)| (k.clone(), l.clone()))
+            .collect()
+    }
+
+    async fn ask<T>(
+        &self,
+        to: usize,
+        make: impl FnOnce(oneshot::Sender<T>) -> ShardMsg,
+    ) -> Result<T, BrokerError> {
+        let (tx, rx) = oneshot::channel();
+        if self.peers.send(to, make(tx)).await.is_err() {
+            return Err(BrokerError::ShardGone(to));
+        }
+        rx.await.map_err(|_| BrokerError::ShardGone(to))
+    }
+
+    // ---- partition operations, routed to the owner ----
+
+    pub async fn produce(
+        &self,
+        key: PartitionKey,
+        records: BytesMut,
+        acks: Acks,
+    ) -> ProduceOutcome {
+        let owner = self.owner(&key);
+        if owner == self.id {
+            return self.produce_local(&key, records, acks).await;
+        }
+        self.ask(owner, |reply| ShardMsg::Produce {
+            key,
+            records,
+            acks,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(ResponseError::NotLeaderOrFollower.code()))
+    }
+
+    async fn produce_local(
+        &self,
+        key: &PartitionKey,
+        records: BytesMut,
+        acks: Acks,
+    ) -> ProduceOutcome {
+        let log = self.log(key).ok_or_else(unknown)?;
+        let appended = log.append(records).await.map_err(|e| {
+            tracing::debug!(topic = %key.topic, partition = key.partition, "append refused: {e}");
+            error_code(&e)
+        })?;
+        let waited = match acks {
+            Acks::None => Ok(()),
+            Acks::Leader => log.wait_written(appended.next_offset()).await,
+            Acks::All => log.wait_durable(appended.next_offset()).await,
+        };
+        waited.map_err(|e| {
+            tracing::error!(topic = %key.topic, partition = key.partition, "append not stored: {e}");
+            error_code(&e)
+        })?;
+        Ok((appended.base_offset, log.log_start_offset()))
+    }
+
+    /// Reads many partitions, each on its owner, all at once; results in the order asked.
+    pub async fn read(&self, reads: Vec<PartitionRead>) -> Vec<PartitionReadResult> {
+        let mut by_owner: HashMap<usize, Vec<(usize, PartitionRead)>> = HashMap::new();
+        for (i, r) in reads.into_iter().enumerate() {
+            by_owner.entry(self.owner(&r.key)).or_default().push((i, r));
+        }
+        let n = by_owner.values().map(Vec::len).sum();
+        let calls = by_owner.into_iter().map(|(owner, items)| async move {
+            let (idx, reads): (Vec<usize>, Vec<PartitionRead>) = items.into_iter().unzip();
+            let results = if owner == self.id {
+                self.read_local(reads).await
+            } else {
+                let count = reads.len();
+                self.ask(owner, |reply| ShardMsg::Read { reads, reply })
+                    .await
+                    .unwrap_or_else(|_| {
+                        vec![
+                            PartitionReadResult {
+                                error_code: ResponseError::NotLeaderOrFollower.code(),
+                                ..Default::default()
+                            };
+                            count
+                        ]
+                    })
+            };
+            idx.into_iter().zip(results).collect::<Vec<_>>()
+        });
+        let mut out = vec![PartitionReadResult::default(); n];
+        for part in futures::future::join_all(calls).await {
+            for (i, r) in part {
+                out[i] = r;
+            }
+        }
+        out
+    }
+
+    async fn read_local(&self, reads: Vec<PartitionRead>) -> Vec<PartitionReadResult> {
+        let mut out = Vec::with_capacity(reads.len());
+        for r in reads {
+            let Some(log) = self.log(&r.key) else {
+                out.push(PartitionReadResult {
+                    error_code: unknown(),
+                    ..Default::default()
+                });
+                continue;
+            };
+            let mut result = PartitionReadResult {
+                error_code: 0,
+                high_watermark: log.high_watermark(),
+                log_start_offset: log.log_start_offset(),
+                batches: Vec::new(),
+            };
+            match log.read(r.offset, r.max_bytes).await {
+                Ok(got) => {
+                    result.high_watermark = got.high_watermark;
+                    result.log_start_offset = got.log_start_offset;
+                    result.batches = got.batches;
+                }
+                Err(e) => {
+                    if !matches!(e, strata_engine::EngineError::OffsetOutOfRange { .. }) {
+                        tracing::error!(topic = %r.key.topic, partition = r.key.partition, "read failed: {e}");
+                    }
+                    result.error_code = error_code(&e);
+                }
+            }
+            out.push(result);
+        }
+        out
+    }
+
+    /// Returns when any partition has data past its offset, or after `max_wait`.
+    pub async fn wait_for_data(&self, partitions: Vec<(PartitionKey, i64)>, max_wait: Duration) {
+        let mut by_owner: HashMap<usize, Vec<(PartitionKey, i64)>> = HashMap::new();
+        for p in partitions {
+            by_owner.entry(self.owner(&p.0)).or_default().push(p);
+        }
+        let waits: Vec<_> = by_owner
+            .into_iter()
+            .map(|(owner, parts)| {
+                async move {
+                    if owner == self.id {
+                        self.wait_local(parts, max_wait).await;
+                    } else {
+                        let _ = self
+                            .ask(owner, |reply| ShardMsg::WaitForData {
+                                partitions: parts,
+                                max_wait,
+                                reply,
+                            })
+                            .await;
+                    }
+                }
+                .boxed_local()
+            })
+            .collect();
+        if waits.is_empty() {
+            rt::sleep(max_wait).await;
+            return;
+        }
+        let timer = rt::sleep(max_wait).boxed_local();
+        let _ = select(select_all(waits), timer).await;
+    }
+
+    async fn wait_local(&self, partitions: Vec<(PartitionKey, i64)>, max_wait: Duration) {
+        let mut listeners = Vec::new();
+        for (key, offset) in &partitions {
+            match self.log(key) {
+                Some(log) if log.high_watermark() > *offset => return,
+                Some(log) => listeners.push(log.data_written().boxed_local()),
+                None => {}
+            }
+        }
+        let timer = rt::sleep(max_wait).boxed_local();
+        if listeners.is_empty() {
+            timer.await;
+            return;
+        }
+        let _ = select(select_all(listeners), timer).await;
+    }
+
+    /// (timestamp, offset) for ListOffsets: -2 earliest, -1 latest, else the first batch at or
+    /// after the timestamp ((-1, -1) when there is none).
+    pub async fn list_offset(&self, key: PartitionKey, timestamp: i64) -> Result<(i64, i64), i16> {
+        let owner = self.owner(&key);
+        if owner != self.id {
+            return self
+                .ask(owner, |reply| ShardMsg::ListOffset {
+                    key,
+                    timestamp,
+                    reply,
+                })
+                .await
+                .unwrap_or(Err(ResponseError::NotLeaderOrFollower.code()));
+        }
+        let log = self.log(&key).ok_or_else(unknown)?;
+        match timestamp {
+            -2 => Ok((-1, log.log_start_offset())),
+            -1 => Ok((-1, log.high_watermark())),
+            ts if ts >= 0 => match log.offset_for_timestamp(ts).await {
+                Ok(Some(offset)) => {
+                    let got = log.read(offset, 1).await.map_err(|e| error_code(&e))?;
+                    let ts = got
+                        .batches
+                        .first()
+                        .and_then(|b| strata_engine::batch::parse_header(b, usize::MAX).ok())
+                        .map_or(-1, |h| h.max_timestamp);
+                    Ok((ts, offset))
+                }
+                Ok(None) => Ok((-1, -1)),
+                Err(e) => Err(error_code(&e)),
+            },
+            _ => Err(ResponseError::InvalidRequest.code()),
+        }
+    }
+
+    // ---- topics ----
+
+    /// Runs a topic change on shard 0, from any shard.
+    pub async fn admin(&self, op: AdminOp) -> Result<AdminResult, BrokerError> {
+        if self.id == 0 {
+            return Ok(self.admin_local(op).await);
+        }
+        self.ask(0, |reply| ShardMsg::Admin { op, reply }).await
+    }
+
+    async fn admin_local(&self, op: AdminOp) -> AdminResult {
+        let Some((store, lock)) = &self.store else {
+            return Vec::new();
+        };
+        let _one_at_a_time = lock.lock().await;
+        let mut table = (*self.topics()).clone();
+        let mut results = Vec::new();
+        let mut deleted = Vec::new();
+        let err =
+            |name: &str, e: ResponseError, msg: String| (name.to_string(), e.code(), Some(msg));
+        match op {
+            AdminOp::CreateTopics {
+                topics,
+                validate_only,
+            } => {
+                for t in topics {
+                    if table.topics.contains_key(&t.name) {
+                        results.push(err(
+                            &t.name,
+                            ResponseError::TopicAlreadyExists,
+                            format!("topic {} exists", t.name),
+                        ));
+                        continue;
+                    }
+                    if let Err(e) = self.config.log.engine_config(&t.configs) {
+                        results.push(err(&t.name, ResponseError::InvalidConfig, e.to_string()));
+                        continue;
+                    }
+                    results.push((t.name.clone(), 0, None));
+                    if !validate_only {
+                        table.topics.insert(t.name.clone(), t);
+                    }
+                }
+            }
+            AdminOp::DeleteTopics { names } => {
+                for name in names {
+                    if table.topics.remove(&name).is_some() {
+                        deleted.push(name.clone());
+                        results.push((name, 0, None));
+                    } else {
+                        results.push(err(
+                            &name,
+                            ResponseError::UnknownTopicOrPartition,
+                            format!("no topic {name}"),
+                        ));
+                    }
+                }
+            }
+            AdminOp::CreatePartitions {
+                name,
+                count,
+                validate_only,
+            } => match table.topics.get_mut(&name) {
+                None => results.push(err(
+                    &name,
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("no topic {name}"),
+                )),
+                Some(t) if count <= t.partitions => results.push(err(
+                    &name,
+                    ResponseError::InvalidPartitions,
+                    format!(
+                        "topic {name} has {} partitions; the count can only grow",
+                        t.partitions
+                    ),
+                )),
+                Some(_) if count > 100_000 => results.push(err(
+                    &name,
+                    ResponseError::InvalidPartitions,
+                    "at most 100000 partitions".into(),
+                )),
+                Some(t) => {
+                    if !validate_only {
+                        t.partitions = count;
+                    }
+                    results.push((name, 0, None));
+                }
+            },
+        }
+        if table == *self.topics() {
+            return results;
+        }
+        if let Err(e) = store.save(&table) {
+            tracing::error!("saving the topic table failed: {e}");
+            return results
+                .into_iter()
+                .map(|(n, _, _)| {
+                    (
+                        n,
+                        ResponseError::KafkaStorageError.code(),
+                        Some(e.to_string()),
+                    )
+                })
+                .collect();
+        }
+        if let Err(e) = self.broadcast_topics(Arc::new(table), deleted).await {
+            tracing::error!("applying the topic table failed: {e}");
+        }
+        results
+    }
+
+    /// Gives every shard the new table and waits until each has opened its partitions.
+    pub async fn broadcast_topics(
+        &self,
+        table: Arc<TopicTable>,
+        deleted: Vec<String>,
+    ) -> Result<(), String> {
+        let others = (0..self.count).filter(|&s| s != self.id).map(|s| {
+            let (table, deleted) = (table.clone(), deleted.clone());
+            async move {
+                self.ask(s, |reply| ShardMsg::ApplyTopics {
+                    table,
+                    deleted,
+                    reply,
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+            }
+        });
+        let mine = self.apply_topics(table.clone(), deleted.clone());
+        let (mine, others) = futures::join!(mine, futures::future::join_all(others));
+        mine?;
+        others
+            .into_iter()
+            .collect::<Result<Vec<()>, String>>()
+            .map(|_| ())
+    }
+
+    /// Opens the logs of owned partitions that the table has and this shard has not, and closes
+    /// and deletes those of deleted topics.
+    pub async fn apply_topics(
+        &self,
+        table: Arc<TopicTable>,
+        deleted: Vec<String>,
+    ) -> Result<(), String> {
+        for name in &deleted {
+            let gone: Vec<(PartitionKey, PartitionLog)> = {
+                let mut logs = self.logs.borrow_mut();
+                let keys: Vec<PartitionKey> =
+                    logs.keys().filter(|k| &k.topic == name).cloned().collect();
+                keys.into_iter()
+                    .filter_map(|k| logs.remove(&k).map(|l| (k, l)))
+                    .collect()
+            };
+            for (key, log) in gone {
+                let dir = log.dir().to_path_buf();
+                if let Err(e) = log.close().await {
+                    tracing::warn!(topic = %key.topic, partition = key.partition, "closing deleted partition: {e}");
+                }
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(dir = %dir.display(), "removing deleted partition: {e}");
+                }
+            }
+        }
+        for spec in table.topics.values() {
+            for p in 0..spec.partitions {
+                let key = PartitionKey {
+                    topic: spec.name.clone(),
+                    partition: p,
+                };
+                if self.owner(&key) != self.id || self.logs.borrow().contains_key(&key) {
+                    continue;
+                }
+                let log = self.open_log(spec, p).await.map_err(|e| e.to_string())?;
+                self.logs.borrow_mut().insert(key, log);
+            }
+        }
+        *self.topics.borrow_mut() = table;
+        Ok(())
+    }
+
+    async fn open_log(
+        &self,
+        spec: &TopicSpec,
+        partition: i32,
+    ) -> Result<PartitionLog, BrokerError> {
+        let config = self.config.log.engine_config(&spec.configs)?;
+        let dir: PathBuf = partition_dir(&self.config.data_dir, &spec.name, partition);
+        let (log, report) = PartitionLog::open(&dir, config, self.cache.clone()).await?;
+        if !report.truncations.is_empty() || !report.rebuilt_indexes.is_empty() {
+            tracing::warn!(topic = %spec.name, partition, "recovered: {report:?}");
+        }
+        Ok(log)
+    }
+
+    /// Serves a message from another shard.
+    pub async fn serve(&self, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Produce {
+                key,
+                records,
+                acks,
+                reply,
+            } => {
+                let _ = reply.send(self.produce_local(&key, records, acks).await);
+            }
+            ShardMsg::Read { reads, reply } => {
+                let _ = reply.send(self.read_local(reads).await);
+            }
+            ShardMsg::WaitForData {
+                partitions,
+                max_wait,
+                reply,
+            } => {
+                self.wait_local(partitions, max_wait).await;
+                let _ = reply.send(());
+            }
+            ShardMsg::ListOffset {
+                key,
+                timestamp,
+                reply,
+            } => {
+                let _ = reply.send(self.list_offset(key, timestamp).await);
+            }
+            ShardMsg::Admin { op, reply } => {
+                let _ = reply.send(self.admin_local(op).await);
+            }
+            ShardMsg::ApplyTopics {
+                table,
+                deleted,
+                reply,
+            } => {
+                let _ = reply.send(self.apply_topics(table, deleted).await);
+            }
+        }
+    }
+
+    /// Deletes what retention no longer keeps, on every owned partition.
+    pub async fn enforce_retention(&self) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        for (key, log) in self.owned_logs() {
+            if let Err(e) = log.enforce_retention(now_ms).await {
+                tracing::error!(topic = %key.topic, partition = key.partition, "retention: {e}");
+            }
+        }
+    }
+
+    /// Flushes, syncs and closes every owned log.
+    pub async fn close_logs(&self) {
+        let logs: Vec<(PartitionKey, PartitionLog)> = self.logs.borrow_mut().drain().collect();
+        for (key, log) in logs {
+            if let Err(e) = log.close().await {
+                tracing::error!(topic = %key.topic, partition = key.partition, "close: {e}");
+            }
+        }
+        self.peers.close();
+    }
+}

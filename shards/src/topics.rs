@@ -1,0 +1,176 @@
+//! Topics and the broker's identity, as kept on disk: `topics.json` (names, partition counts,
+//! ids, config overrides) and `cluster.json` (cluster id, node id). Shard 0 owns the files and
+//! is the only writer; every shard holds a copy of the table, replaced whenever it changes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::TOPIC_CONFIG_KEYS;
+use crate::error::BrokerError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub topic_id: uuid::Uuid,
+    /// Overrides of the log defaults, in Kafka's names (`retention.ms`, ...).
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicTable {
+    pub topics: BTreeMap<String, TopicSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterIdentity {
+    pub cluster_id: String,
+    pub node_id: i32,
+}
+
+/// Why a topic name is refused (Kafka's rules), or None. Names become directory names, so
+/// this is also what keeps them inside the data directory.
+pub fn invalid_topic_name(name: &str) -> Option<String> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Some(format!("topic name {name:?} is not allowed"));
+    }
+    if name.len() > 249 {
+        return Some("topic names are at most 249 characters".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Some(format!(
+            "topic name {name:?} has {c:?}: only ASCII letters, digits, '.', '_' and '-'"
+        ));
+    }
+    None
+}
+
+/// Why a topic config is refused, or None.
+pub fn invalid_topic_config(key: &str, value: &str) -> Option<String> {
+    if !TOPIC_CONFIG_KEYS.contains(&key) {
+        return Some(format!("unknown or unsupported topic config {key}"));
+    }
+    if value.parse::<i64>().is_err() {
+        return Some(format!("{key} = {value:?}: not a number"));
+    }
+    None
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BrokerError> {
+    let tmp = path.with_extension("tmp");
+    let io = |what: &str, e| BrokerError::io(format!("{what} {}", tmp.display()), e);
+    std::fs::write(&tmp, bytes).map_err(|e| io("write", e))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("fsync", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io("rename", e))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    strata_engine::rt::sync_dir(dir)
+        .map_err(|e| BrokerError::io(format!("fsync {}", dir.display()), e))
+}
+
+pub struct TopicStore {
+    path: PathBuf,
+}
+
+impl TopicStore {
+    pub fn new(data_dir: &Path) -> Self {
+        TopicStore {
+            path: data_dir.join("topics.json"),
+        }
+    }
+
+    pub fn load(&self) -> Result<TopicTable, BrokerError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| BrokerError::Config(format!("{}: {e}", self.path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TopicTable::default()),
+            Err(e) => Err(BrokerError::io(format!("read {}", self.path.display()), e)),
+        }
+    }
+
+    pub fn save(&self, table: &TopicTable) -> Result<(), BrokerError> {
+        let bytes = serde_json::to_vec_pretty(table)
+            .map_err(|e| BrokerError::Config(format!("encoding topics: {e}")))?;
+        write_atomically(&self.path, &bytes)
+    }
+}
+
+/// Loads the cluster identity, creating it on first start. A node id that differs from the
+/// configured one is refused: the directory belongs to another broker.
+pub fn load_identity(data_dir: &Path, node_id: i32) -> Result<ClusterIdentity, BrokerError> {
+    let path = data_dir.join("cluster.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let id: ClusterIdentity = serde_json::from_slice(&bytes)
+                .map_err(|e| BrokerError::Config(format!("{}: {e}", path.display())))?;
+            if id.node_id != node_id {
+                return Err(BrokerError::Config(format!(
+                    "node_id = {node_id}, but {} belongs to node {}",
+                    data_dir.display(),
+                    id.node_id
+                )));
+            }
+            Ok(id)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = ClusterIdentity {
+                cluster_id: uuid::Uuid::new_v4().simple().to_string()[..22].to_string(),
+                node_id,
+            };
+            let bytes = serde_json::to_vec_pretty(&id)
+                .map_err(|e| BrokerError::Config(format!("encoding identity: {e}")))?;
+            write_atomically(&path, &bytes)?;
+            Ok(id)
+        }
+        Err(e) => Err(BrokerError::io(format!("read {}", path.display()), e)),
+    }
+}
+
+/// The directory of a partition's log.
+pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{partition}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules_and_stay_in_the_data_dir() {
+        assert!(invalid_topic_name("orders.v1_A-2").is_none());
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "é", &"x".repeat(250)] {
+            assert!(invalid_topic_name(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tables_and_identity_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TopicStore::new(dir.path());
+        assert!(store.load().unwrap().topics.is_empty());
+        let mut t = TopicTable::default();
+        t.topics.insert(
+            "a".into(),
+            TopicSpec {
+                name: "a".into(),
+                partitions: 3,
+                topic_id: uuid::Uuid::new_v4(),
+                configs: Default::default(),
+            },
+        );
+        store.save(&t).unwrap();
+        assert_eq!(store.load().unwrap(), t);
+        let id = load_identity(dir.path(), 1).unwrap();
+        assert_eq!(
+            load_identity(dir.path(), 1).unwrap().cluster_id,
+            id.cluster_id
+        );
+        assert!(load_identity(dir.path(), 2).is_err());
+    }
+}
