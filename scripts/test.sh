@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# The one test command (README.md): checks formatting and lints, then runs every test.
-# Installs what is missing first; today the tests need only the Rust toolchain.
+# The one test command (README.md): installs what the tests need, checks formatting and lints,
+# then runs every test. Needs: the Rust toolchain, kcat (Debian), and a Python venv in .venv
+# with kafka-python and confluent-kafka (PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
+if ! command -v kcat >/dev/null; then
+  echo "installing kcat"
+  apt-get install -y kcat >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y kcat >/dev/null; }
+fi
+if ! .venv/bin/python -c 'import kafka, confluent_kafka' 2>/dev/null; then
+  echo "installing the Python Kafka clients into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet kafka-python confluent-kafka
+fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # Tests share 2 cores; each opens its own small io_uring executor (tuning/GUIDE.md).

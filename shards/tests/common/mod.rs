@@ -1,0 +1,181 @@
+//! A broker process for tests, and the paths of the real clients the tests drive.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct BrokerProcess {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Settings for tests: small io_uring memory (tests run two brokers at a time under
+/// `ulimit -l`), two shards so that cross-shard paths are always exercised.
+pub const TEST_CONFIG: &str =
+    "shards = 2\nio_memory_bytes_per_shard = 1048576\nshutdown_grace_ms = 3000\n";
+
+impl BrokerProcess {
+    pub fn start(data_dir: &Path) -> BrokerProcess {
+        Self::start_with(data_dir, "")
+    }
+
+    /// Starts `strata serve` with TEST_CONFIG plus `extra` TOML, and waits until it accepts.
+    pub fn start_with(data_dir: &Path, extra: &str) -> BrokerProcess {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let config = data_dir.with_extension("toml");
+        std::fs::write(&config, format!("{TEST_CONFIG}{extra}")).unwrap();
+        let mut b = BrokerProcess {
+            child: None,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            config,
+            log: data_dir.with_extension("log"),
+        };
+        b.spawn();
+        b
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--listen", &self.addr.to_string()])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("strata starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(self.addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "broker did not start: {}",
+                self.log_text()
+            );
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("broker exited with {status}: {}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, and waits for a clean exit (status 0).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+            let status = child.wait().unwrap();
+            assert!(
+                status.success(),
+                "broker exited with {status}: {}",
+                self.log_text()
+            );
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The Python with kafka-python and confluent-kafka: STRATA_PYTHON, or the venv that
+/// scripts/test.sh makes. A missing one fails the test: it never skips.
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("STRATA_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    assert!(
+        p.exists(),
+        "{} is missing: run ./scripts/test.sh, which installs the Python clients",
+        p.display()
+    );
+    p
+}
+
+pub fn kcat() -> PathBuf {
+    let p = PathBuf::from("/usr/bin/kcat");
+    assert!(
+        p.exists(),
+        "kcat is missing: run ./scripts/test.sh, which installs it (apt-get install kcat)"
+    );
+    p
+}
+
+pub fn roundtrip_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/roundtrip.py")
+}
+
+/// Runs the round-trip script with these arguments and asserts that it succeeds.
+pub fn roundtrip(bootstrap: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(roundtrip_script())
+        .args(["--bootstrap", bootstrap])
+        .args(args)
+        .output()
+        .expect("python runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "roundtrip {args:?} failed:\n{text}");
+    text
+}

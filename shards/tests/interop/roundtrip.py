@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Produce records to a topic with a real Kafka client, read them all back, check every one.
+
+Used by shards/tests/interop.rs. Each record's value names its partition and its sequence number
+in that partition, so the reader checks content, exactly-once and per-partition order.
+
+  roundtrip.py --client kafka-python|confluent --bootstrap HOST:PORT --topic T --partitions 8
+               --records 100000 [--compression none|gzip|snappy|lz4|zstd] [--acks 1|all]
+               [--phase produce|consume|both] [--start N]
+"""
+import argparse
+import sys
+import time
+
+
+def value_of(partition, seq):
+    return b"p%d-s%d-" % (partition, seq) + b"x" * 40
+
+
+def plan(records, partitions, start):
+    """(partition, seq) of records start..records, round-robin over partitions."""
+    for i in range(start, records):
+        yield i % partitions, i // partitions
+
+
+def produce_kafka_python(a):
+    from kafka import KafkaProducer
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=a.bootstrap)
+    try:
+        admin.create_topics([NewTopic(a.topic, a.partitions, 1)])
+    except TopicAlreadyExistsError:
+        pass
+    admin.close()
+    p = KafkaProducer(
+        bootstrap_servers=a.bootstrap,
+        acks=1 if a.acks == "1" else "all",
+        compression_type=None if a.compression == "none" else a.compression,
+        linger_ms=5,
+        batch_size=64 * 1024,
+        max_in_flight_requests_per_connection=1,
+    )
+    futures = [p.send(a.topic, value=value_of(part, seq), partition=part) for part, seq in plan(a.records, a.partitions, a.start)]
+    p.flush()
+    for f in futures:
+        f.get(timeout=60)
+    p.close()
+
+
+def produce_confluent(a):
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    for f in admin.create_topics([NewTopic(a.topic, a.partitions, 1)]).values():
+        try:
+            f.result()
+        except Exception as e:  # an existing topic is fine
+            if "TOPIC_ALREADY_EXISTS" not in str(e):
+                raise
+    errors = []
+    p = Producer({
+        "bootstrap.servers": a.bootstrap,
+        "acks": a.acks,
+        "compression.type": a.compression,
+        "linger.ms": 5,
+        "enable.idempotence": False,
+        "max.in.flight.requests.per.connection": 1,
+    })
+    def report(err, _msg):
+        if err is not None:
+            errors.append(err)
+    for part, seq in plan(a.records, a.partitions, a.start):
+        while True:
+            try:
+                p.produce(a.topic, value=value_of(part, seq), partition=part, on_delivery=report)
+                break
+            except BufferError:
+                p.poll(0.05)
+    left = p.flush(60)
+    if left or errors:
+        sys.exit(f"produce failed: {left} undelivered, errors: {errors[:5]}")
+
+
+def consume_kafka_python(a):
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=a.bootstrap, enable_auto_commit=False, group_id=None,
+                      fetch_max_wait_ms=200, max_partition_fetch_bytes=1 << 20)
+    parts = [TopicPartition(a.topic, i) for i in range(a.partitions)]
+    c.assign(parts)
+    c.seek_to_beginning(*parts)
+    deadline = time.time() + 120
+    seen = {}
+    while sum(len(v) for v in seen.values()) < a.records and time.time() < deadline:
+        for tp, msgs in c.poll(timeout_ms=500).items():
+            seen.setdefault(tp.partition, []).extend((m.offset, m.value) for m in msgs)
+    c.close()
+    return seen
+
+
+def consume_confluent(a):
+    from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": "strata-interop", "enable.auto.commit": False,
+                  "fetch.wait.max.ms": 200})
+    c.assign([TopicPartition(a.topic, i, OFFSET_BEGINNING) for i in range(a.partitions)])
+    deadline = time.time() + 120
+    seen = {}
+    while sum(len(v) for v in seen.values()) < a.records and time.time() < deadline:
+        for m in c.consume(num_messages=10000, timeout=0.5):
+            if m.error():
+                sys.exit(f"consume error: {m.error()}")
+            seen.setdefault(m.partition(), []).append((m.offset(), m.value()))
+    c.close()
+    return seen
+
+
+def check(a, seen):
+    expected = {}
+    for part, seq in plan(a.records, a.partitions, 0):
+        expected.setdefault(part, []).append(value_of(part, seq))
+    total = sum(len(v) for v in seen.values())
+    for part in range(a.partitions):
+        got = seen.get(part, [])
+        offsets = [o for o, _ in got]
+        if offsets != list(range(len(got))):
+            sys.exit(f"partition {part}: offsets not 0..{len(got)} in order: {offsets[:10]}...")
+        values = [v for _, v in got]
+        if values != expected.get(part, []):
+            for i, (g, e) in enumerate(zip(values, expected.get(part, []))):
+                if g != e:
+                    sys.exit(f"partition {part}: record {i} is {g[:30]!r}, expected {e[:30]!r}")
+            sys.exit(f"partition {part}: {len(values)} records, expected {len(expected.get(part, []))}")
+    print(f"ok: {total} records in {a.partitions} partitions, content and order checked")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--client", required=True, choices=["kafka-python", "confluent"])
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic", required=True)
+    ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--records", type=int, default=100000)
+    ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--compression", default="none")
+    ap.add_argument("--acks", default="1")
+    ap.add_argument("--phase", default="both", choices=["produce", "consume", "both"])
+    a = ap.parse_args()
+    t0 = time.time()
+    if a.phase in ("produce", "both"):
+        (produce_kafka_python if a.client == "kafka-python" else produce_confluent)(a)
+        print(f"produced records {a.start}..{a.records} in {time.time() - t0:.1f}s")
+    if a.phase in ("consume", "both"):
+        seen = (consume_kafka_python if a.client == "kafka-python" else consume_confluent)(a)
+        check(a, seen)
+
+
+if __name__ == "__main__":
+    main()
