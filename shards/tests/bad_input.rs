@@ -1,0 +1,228 @@
+//! Bad input: each gets a Kafka error code or a logged close of that one connection, never a
+//! crash, and never harms other connections.
+
+mod common;
+#[path = "common/raw.rs"]
+mod raw;
+
+use bytes::Bytes;
+use common::*;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use raw::RawConn;
+
+fn topic(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+fn produce(conn: &mut RawConn, name: &str, partition: i32, records: Vec<u8>) -> i16 {
+    let req = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic(name))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(Bytes::from(records)))])]);
+    match conn.request(ApiKey::Produce, 7, &req) {
+        ResponseKind::Produce(r) => r.responses[0].partition_responses[0].error_code,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn latest_offset(conn: &mut RawConn, name: &str, partition: i32) -> i64 {
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic(name))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_timestamp(-1)])]);
+    match conn.request(ApiKey::ListOffsets, 1, &req) {
+        ResponseKind::ListOffsets(r) => r.topics[0].partitions[0].offset,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// The broker still answers a well-formed request on a fresh connection.
+fn still_serves(broker: &BrokerProcess) {
+    let mut c = RawConn::connect(broker.addr);
+    match c.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()) {
+        ResponseKind::ApiVersions(r) => assert_eq!(r.error_code, 0),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn malformed_frames_close_only_their_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = BrokerProcess::start(&dir.path().join("data"));
+    let mut bystander = RawConn::connect(broker.addr);
+    bystander.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "unknown API key",
+            [
+                &12i32.to_be_bytes()[..],
+                &[0x03, 0xe7, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+            ]
+            .concat(),
+        ),
+        (
+            "frame over the limit",
+            0x7fff_ffffi32.to_be_bytes().to_vec(),
+        ),
+        ("negative length", (-5i32).to_be_bytes().to_vec()),
+        (
+            "frame shorter than a header",
+            [&3i32.to_be_bytes()[..], &[0, 18, 0]].concat(),
+        ),
+        (
+            "truncated body",
+            [&10i32.to_be_bytes()[..], &[0, 3, 0, 1, 0, 0, 0, 9, 0, 9]].concat(),
+        ),
+        // Produce v2 (magic v1 batches) is advertised for librdkafka's sake but not served.
+        (
+            "produce v2",
+            [
+                &10i32.to_be_bytes()[..],
+                &[0, 0, 0, 2, 0, 0, 0, 1, 0xff, 0xff],
+            ]
+            .concat(),
+        ),
+        // Metadata v1 claiming 2^31-1 topics in a 14-byte frame.
+        (
+            "array length bomb",
+            [
+                &14i32.to_be_bytes()[..],
+                &[0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff],
+            ]
+            .concat(),
+        ),
+        (
+            "random bytes",
+            (0..200u32).map(|i| (i * 7919 % 251) as u8).collect(),
+        ),
+    ];
+    for (name, bytes) in cases {
+        let mut c = RawConn::connect(broker.addr);
+        c.send_raw(&bytes);
+        // Only cases that can be judged whole are left open-ended; the others end here.
+        if name == "random bytes" {
+            c.finish_sending();
+        }
+        assert!(c.closed_by_broker(), "{name}: connection left open");
+        assert!(broker.alive(), "{name}: broker died: {}", broker.log_text());
+        still_serves(&broker);
+    }
+    // The connection opened before all this is unharmed.
+    bystander.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let log = broker.log_text();
+    assert!(log.contains("unknown API key"), "{log}");
+    assert!(log.contains("frame length 2147483647 is outside"), "{log}");
+    broker.stop();
+}
+
+#[test]
+fn api_versions_newer_than_ours_gets_unsupported_version_and_our_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(&dir.path().join("data"));
+    let mut c = RawConn::connect(broker.addr);
+    // A v99 request: the header is v2 (flexible), the answer comes at v0.
+    c.send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let mut frame = c.read_frame().unwrap();
+    let _ = frame.split_to(4);
+    c.send_raw(&{
+        let mut f = vec![0, 0, 0, 12, 0, 18, 0, 99, 0, 0, 0, 7, 0, 0, 0, 0];
+        f.truncate(16);
+        f
+    });
+    let (correlation, body) = c.receive(ApiKey::ApiVersions, 0).unwrap();
+    assert_eq!(correlation, 7);
+    match body {
+        ResponseKind::ApiVersions(r) => {
+            assert_eq!(r.error_code, 35, "UNSUPPORTED_VERSION");
+            assert!(r
+                .api_keys
+                .iter()
+                .any(|k| k.api_key == ApiKey::Produce as i16));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn corrupt_and_oversized_batches_get_error_codes_and_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(&dir.path().join("data"));
+    let mut c = RawConn::connect(broker.addr);
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic("small"))
+            .with_num_partitions(2)
+            .with_replication_factor(1)
+            .with_configs(vec![CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str("max.message.bytes"))
+                .with_value(Some(StrBytes::from_static_str("1024")))])]);
+    match c.request(ApiKey::CreateTopics, 5, &create) {
+        ResponseKind::CreateTopics(r) => assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0]),
+        other => panic!("unexpected {other:?}"),
+    }
+    let good = strata_engine::batch::build(&[b"hello"], 1);
+    assert_eq!(produce(&mut c, "small", 0, good.clone()), 0);
+    let mut bad_crc = good.clone();
+    *bad_crc.last_mut().unwrap() ^= 1;
+    assert_eq!(produce(&mut c, "small", 0, bad_crc), 2, "CORRUPT_MESSAGE");
+    let big = strata_engine::batch::build(&[&[7u8; 2000][..]], 1);
+    assert_eq!(produce(&mut c, "small", 1, big), 10, "MESSAGE_TOO_LARGE");
+    assert_eq!(
+        produce(&mut c, "small", 1, good[..20].to_vec()),
+        2,
+        "truncated batch: CORRUPT_MESSAGE"
+    );
+    assert_eq!(
+        produce(&mut c, "small", 5, good.clone()),
+        3,
+        "no partition 5: UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    assert_eq!(
+        latest_offset(&mut c, "small", 0),
+        1,
+        "only the good batch was stored"
+    );
+    assert_eq!(latest_offset(&mut c, "small", 1), 0);
+    // The same connection keeps working after all of these.
+    assert_eq!(produce(&mut c, "small", 1, good), 0);
+}
+
+#[test]
+fn unknown_topics_are_errors_when_auto_creation_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker =
+        BrokerProcess::start_with(&dir.path().join("data"), "auto_create_topics = false\n");
+    let mut c = RawConn::connect(broker.addr);
+    let good = strata_engine::batch::build(&[b"x"], 1);
+    assert_eq!(
+        produce(&mut c, "nope", 0, good),
+        3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    let req = MetadataRequest::default().with_topics(Some(vec![
+        kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+            .with_name(Some(topic("nope"))),
+        kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+            .with_name(Some(topic("bad/name"))),
+    ]));
+    match c.request(ApiKey::Metadata, 9, &req) {
+        ResponseKind::Metadata(r) => {
+            assert_eq!(r.topics[0].error_code, 3);
+            assert_eq!(r.topics[1].error_code, 17, "INVALID_TOPIC_EXCEPTION");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
