@@ -36,7 +36,14 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded, BrokerError> {
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
     let api = ApiKey::try_from(api_key)
         .map_err(|_| BrokerError::BadRequest(format!("unknown API key {api_key}")))?;
-    let Some((min, max)) = supported_range(api) else {
+    // APIs we do not serve are still decoded, to be answered with an error (handlers::unserved).
+    let range = supported_range(api).or_else(|| {
+        let v = api.valid_versions();
+        crate::handlers::unserved::UNSERVED
+            .contains(&api)
+            .then_some((v.min, v.max))
+    });
+    let Some((min, max)) = range else {
         return Err(BrokerError::BadRequest(format!(
             "API {api:?} is not supported"
         )));

@@ -152,3 +152,32 @@ fn a_restart_in_the_middle_loses_nothing_acknowledged() {
     );
     assert!(out.contains("ok: 100000 records"), "{out}");
 }
+
+#[test]
+fn topic_administration_with_real_admin_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = BrokerProcess::start(&dir.path().join("data"));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/admin.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args(["--bootstrap", &broker.bootstrap()])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("ok: admin operations"),
+        "{text}"
+    );
+    // Deleted topics leave no partition directories behind; the table survives a restart.
+    broker.restart();
+    let leftovers: Vec<_> = std::fs::read_dir(&broker.data_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("adm-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

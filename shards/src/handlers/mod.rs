@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod unserved;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -57,7 +58,13 @@ pub async fn handle(
         RequestKind::DescribeConfigs(r) => small(ResponseKind::DescribeConfigs(
             describe_configs::handle(shard, r),
         )),
-        other => Err(BrokerError::BadRequest(format!("no handler for {other:?}"))),
+        other => match unserved::answer(other, v) {
+            Some(r) => small(r),
+            None => Err(BrokerError::BadRequest(format!(
+                "no handler for API {:?}",
+                request.api
+            ))),
+        },
     }
 }
 
