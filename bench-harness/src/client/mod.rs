@@ -1,0 +1,96 @@
+//! A lean Kafka client: a pipelined connection and the few requests the generator needs. It
+//! speaks only the wire protocol (kafka-protocol), so it drives any Kafka-compatible broker.
+
+pub mod conn;
+
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+pub use conn::{ClientError, Connection};
+
+pub fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// Creates the topic if it does not exist; returns its partition count.
+pub async fn ensure_topic(
+    conn: &Connection,
+    name: &str,
+    partitions: i32,
+) -> Result<i32, ClientError> {
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)]);
+    if let ResponseKind::CreateTopics(r) = conn.request(ApiKey::CreateTopics, 5, &create).await? {
+        let code = r.topics.first().map_or(0, |t| t.error_code);
+        if code != 0 && code != 36 {
+            return Err(ClientError::Broker(format!(
+                "creating {name}: error {code}"
+            )));
+        }
+    }
+    let md = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(topic_name(name)))
+    ]));
+    match conn.request(ApiKey::Metadata, 9, &md).await? {
+        ResponseKind::Metadata(r) => {
+            let t = r
+                .topics
+                .first()
+                .ok_or_else(|| ClientError::Broker("no topic in metadata".into()))?;
+            if t.error_code != 0 {
+                return Err(ClientError::Broker(format!(
+                    "metadata for {name}: error {}",
+                    t.error_code
+                )));
+            }
+            Ok(t.partitions.len() as i32)
+        }
+        _ => Err(ClientError::Protocol("not a metadata response".into())),
+    }
+}
+
+/// Latest offset (high watermark) of each partition.
+pub async fn latest_offsets(
+    conn: &Connection,
+    name: &str,
+    partitions: i32,
+) -> Result<Vec<i64>, ClientError> {
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(name))
+            .with_partitions(
+                (0..partitions)
+                    .map(|p| {
+                        ListOffsetsPartition::default()
+                            .with_partition_index(p)
+                            .with_timestamp(-1)
+                    })
+                    .collect(),
+            )]);
+    match conn.request(ApiKey::ListOffsets, 1, &req).await? {
+        ResponseKind::ListOffsets(r) => {
+            let mut out = vec![0; partitions as usize];
+            for p in r.topics.iter().flat_map(|t| t.partitions.iter()) {
+                if p.error_code != 0 {
+                    return Err(ClientError::Broker(format!(
+                        "list offsets: error {}",
+                        p.error_code
+                    )));
+                }
+                if let Some(slot) = out.get_mut(p.partition_index as usize) {
+                    *slot = p.offset;
+                }
+            }
+            Ok(out)
+        }
+        _ => Err(ClientError::Protocol("not a list offsets response".into())),
+    }
+}
