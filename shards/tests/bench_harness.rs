@@ -1,0 +1,81 @@
+//! The load generator against our broker: a short run with a consumer and verification writes
+//! every output file, loses nothing, and two runs compare into a table and a plot.
+
+mod common;
+
+use common::*;
+use strata_bench::{compare, runner, workload};
+
+fn short_run(
+    broker: &BrokerProcess,
+    out: &std::path::Path,
+    preset: &str,
+    sets: &[&str],
+) -> runner::Summary {
+    let mut params = workload::preset(preset).unwrap();
+    for s in ["duration_s=2", "warmup_s=1", "consumers=1", "verify=true"]
+        .iter()
+        .chain(sets)
+    {
+        params.set(s).unwrap();
+    }
+    runner::run(runner::RunOptions {
+        preset: preset.into(),
+        bootstrap: broker.bootstrap(),
+        params,
+        out: out.to_path_buf(),
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_short_verified_run_writes_its_results_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(&dir.path().join("data"));
+    let closed = dir.path().join("closed");
+    let s = short_run(&broker, &closed, "throughput", &[]);
+    for f in [
+        "summary.json",
+        "produce.hgrm",
+        "e2e.hgrm",
+        "produce.hlog",
+        "e2e.hlog",
+    ] {
+        let meta = std::fs::metadata(closed.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(meta.len() > 0, "{f} is empty");
+    }
+    assert!(s.produced_records > 0 && s.errors == 0, "{s:?}");
+    let v = s.verify.clone().expect("verification ran");
+    assert!(v.acknowledged > 0);
+    assert_eq!(
+        (v.received_unique, v.lost, v.duplicates, v.reordered),
+        (v.acknowledged, 0, 0, 0),
+        "{v:?}"
+    );
+    assert!(s.e2e_latency_us.count > 0 && s.produce_latency_us.count > 0);
+    assert_eq!(s.broker, broker.bootstrap());
+
+    // An open-loop run on another topic, then both side by side.
+    let open = dir.path().join("open");
+    let s = short_run(
+        &broker,
+        &open,
+        "latency",
+        &["rate=20000", "topic=bench-open"],
+    );
+    let v = s.verify.clone().unwrap();
+    assert_eq!((v.lost, v.duplicates, v.reordered), (0, 0, 0), "{v:?}");
+    assert!(
+        s.produced_records_per_s > 10_000.0 && s.produced_records_per_s < 30_000.0,
+        "{s:?}"
+    );
+    let plot = dir.path().join("cmp");
+    let table = compare::compare(&[closed, open], &plot).unwrap();
+    assert!(table.contains("vs first"), "{table}");
+    assert!(std::fs::read_to_string(plot.with_extension("svg"))
+        .unwrap()
+        .contains("<polyline"));
+    assert!(std::fs::read(plot.with_extension("png"))
+        .unwrap()
+        .starts_with(b"\x89PNG"));
+}
