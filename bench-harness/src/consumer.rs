@@ -55,6 +55,7 @@ pub async fn run(c: ConsumerSetup) -> Result<Verifier, ClientError> {
             return Err(ClientError::Protocol("not a fetch response".into()));
         };
         let mut consumed = 0u64;
+        let mut consumed_bytes = 0u64;
         let mut rec = c.recorder.borrow_mut();
         for part in resp.responses.iter().flat_map(|t| t.partitions.iter()) {
             if part.error_code != 0 {
@@ -77,6 +78,7 @@ pub async fn run(c: ConsumerSetup) -> Result<Verifier, ClientError> {
                     }
                 }
                 consumed += h.records_count as u64;
+                consumed_bytes += h.size_bytes as u64;
                 if let Some(o) = offsets.get_mut(part.partition_index as usize) {
                     *o = (*o).max(h.next_offset());
                 }
@@ -84,6 +86,7 @@ pub async fn run(c: ConsumerSetup) -> Result<Verifier, ClientError> {
             }
         }
         rec.consumed_records += consumed;
+        rec.consumed_bytes += consumed_bytes;
     }
     Ok(verifier)
 }

@@ -9,6 +9,7 @@ pub mod client;
 pub mod compare;
 pub mod consumer;
 pub mod net;
+pub mod phases;
 pub mod producer;
 pub mod record;
 pub mod runner;

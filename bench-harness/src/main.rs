@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use strata_bench::{compare, runner, workload};
+use strata_bench::{compare, phases, runner, workload};
 
 #[derive(Parser)]
 #[command(
@@ -20,7 +20,7 @@ struct Cli {
 enum Command {
     /// Run a preset workload and write its results to --out.
     Run {
-        /// throughput, throughput-1k, latency, durable, fan-out (catch-up and log-size to come).
+        /// throughput, throughput-1k, latency, durable, catch-up, fan-out, log-size.
         #[arg(long)]
         preset: String,
         #[arg(long)]
@@ -53,6 +53,30 @@ fn main() {
             let mut params = workload::preset(&preset)?;
             for s in &sets {
                 params.set(s)?;
+            }
+            if preset == "catch-up" {
+                let r = phases::catch_up(&bootstrap, &params, params.backlog_bytes, &out)?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+                );
+                return Ok(());
+            }
+            if preset == "log-size" {
+                let measure = std::time::Duration::from_secs(params.duration_s);
+                let r = phases::log_size(
+                    &bootstrap,
+                    &params,
+                    params.small_log_bytes,
+                    params.large_log_bytes,
+                    measure,
+                    &out,
+                )?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+                );
+                return Ok(());
             }
             let summary = runner::run(runner::RunOptions {
                 preset,

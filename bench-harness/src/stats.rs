@@ -21,6 +21,7 @@ pub struct Recorder {
     pub produced_records: u64,
     pub produced_bytes: u64,
     pub consumed_records: u64,
+    pub consumed_bytes: u64,
     pub errors: u64,
 }
 
@@ -32,6 +33,7 @@ impl Default for Recorder {
             produced_records: 0,
             produced_bytes: 0,
             consumed_records: 0,
+            consumed_bytes: 0,
             errors: 0,
         }
     }
@@ -52,6 +54,7 @@ impl Recorder {
         self.produced_records += other.produced_records;
         self.produced_bytes += other.produced_bytes;
         self.consumed_records += other.consumed_records;
+        self.consumed_bytes += other.consumed_bytes;
         self.errors += other.errors;
     }
 }

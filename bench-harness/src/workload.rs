@@ -31,6 +31,11 @@ pub struct Params {
     pub threads: usize,
     /// First core to pin the executors to (then the next ones); none: not pinned.
     pub first_core: Option<usize>,
+    /// catch-up: bytes of backlog written before it is read back.
+    pub backlog_bytes: u64,
+    /// log-size: the two log sizes measured.
+    pub small_log_bytes: u64,
+    pub large_log_bytes: u64,
 }
 
 impl Default for Params {
@@ -54,6 +59,9 @@ impl Default for Params {
             verify: false,
             threads: 1,
             first_core: None,
+            backlog_bytes: 4 << 30,
+            small_log_bytes: 1 << 30,
+            large_log_bytes: 32 << 30,
         }
     }
 }
@@ -101,11 +109,16 @@ pub fn preset(name: &str) -> Result<Params, String> {
             rate: 200_000,
             ..base
         },
-        "catch-up" | "log-size" => {
-            return Err(format!(
-                "preset {name} is not implemented yet (it needs a backlog phase)"
-            ))
-        }
+        "catch-up" => Params {
+            topic: "bench-catch-up".into(),
+            duration_s: 10,
+            ..base
+        },
+        "log-size" => Params {
+            topic: "bench-log-size".into(),
+            duration_s: 10,
+            ..base
+        },
         other => {
             return Err(format!(
                 "unknown preset {other}: one of {}",
@@ -144,6 +157,9 @@ impl Params {
             "verify" => self.verify = num(k, v)?,
             "threads" => self.threads = num(k, v)?,
             "first_core" => self.first_core = Some(num(k, v)?),
+            "backlog_bytes" => self.backlog_bytes = num(k, v)?,
+            "small_log_bytes" => self.small_log_bytes = num(k, v)?,
+            "large_log_bytes" => self.large_log_bytes = num(k, v)?,
             other => return Err(format!("--set {other}: unknown parameter")),
         }
         self.validate()
