@@ -76,7 +76,7 @@ async fn produce_until(
     let mut last_print = Instant::now();
     while recorder.borrow().produced_bytes < until_bytes && start.elapsed() < max_time {
         rt::sleep(Duration::from_millis(20)).await;
-        if last_print.elapsed() >= Duration::from_secs(1) {
+        if until_bytes < u64::MAX && last_print.elapsed() >= Duration::from_secs(1) {
             last_print = Instant::now();
             let b = recorder.borrow().produced_bytes;
             println!(
