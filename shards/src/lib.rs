@@ -9,6 +9,7 @@ pub mod codec;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod groups;
 pub mod handlers;
 pub mod router;
 pub mod rt_net;

@@ -5,9 +5,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, ResponseKind};
+use kafka_protocol::protocol::Encodable;
 
 pub struct RawConn {
     pub stream: TcpStream,
@@ -30,24 +30,15 @@ impl RawConn {
         let _ = self.stream.write_all(bytes);
     }
 
-    /// Sends a request; returns its correlation id.
+    /// Sends a request; returns its correlation id. Encoding is the load generator's client's
+    /// (one Kafka client in the project); this type only adds a blocking socket that can also
+    /// send bytes no client would.
     pub fn send<R: Encodable>(&mut self, api: ApiKey, version: i16, body: &R) -> i32 {
         let correlation = self.next_correlation;
         self.next_correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(api as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation)
-            .with_client_id(Some(StrBytes::from_static_str("strata-test")));
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        header
-            .encode(&mut buf, api.request_header_version(version))
-            .unwrap();
-        body.encode(&mut buf, version).unwrap();
-        let len = (buf.len() - 4) as i32;
-        buf[..4].copy_from_slice(&len.to_be_bytes());
-        self.send_raw(&buf);
+        let frame =
+            strata_bench::client::Connection::encode(api, version, correlation, body).unwrap();
+        self.send_raw(&frame);
         correlation
     }
 
@@ -63,10 +54,10 @@ impl RawConn {
     /// Reads a response to `api` at `version`: (correlation id, body).
     pub fn receive(&mut self, api: ApiKey, version: i16) -> Option<(i32, ResponseKind)> {
         let mut frame = self.read_frame()?;
-        let header =
-            ResponseHeader::decode(&mut frame, api.response_header_version(version)).unwrap();
-        let body = ResponseKind::decode(api, &mut frame, version).unwrap();
-        Some((header.correlation_id, body))
+        let correlation = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+        strata_bench::client::conn::strip_header(api, version, &mut frame).unwrap();
+        let body = strata_bench::client::conn::decode_response(api, version, &mut frame).unwrap();
+        Some((correlation, body))
     }
 
     pub fn request<R: Encodable>(&mut self, api: ApiKey, version: i16, body: &R) -> ResponseKind {
