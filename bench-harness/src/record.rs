@@ -78,53 +78,7 @@ impl BatchTemplate {
     }
 }
 
-/// Reads a zigzag varint at `at`; returns (value, bytes read).
-pub fn varint(b: &[u8], at: usize) -> Option<(i64, usize)> {
-    let mut v: u64 = 0;
-    for i in 0..10 {
-        let byte = *b.get(at + i)?;
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((((v >> 1) as i64) ^ -((v & 1) as i64), i + 1));
-        }
-    }
-    None
-}
-
-/// Start and length of every record value in an uncompressed v2 batch.
-pub fn values(batch: &[u8]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut at = batch::HEADER_LEN;
-    while at < batch.len() {
-        let Some((len, n)) = varint(batch, at) else {
-            break;
-        };
-        let end = at + n + len.max(0) as usize;
-        let mut p = at + n + 1; // after the attributes byte
-        let next = |p: &mut usize| -> Option<i64> {
-            let (v, n) = varint(batch, *p)?;
-            *p += n;
-            Some(v)
-        };
-        let parsed = (|| {
-            next(&mut p)?; // timestamp delta
-            next(&mut p)?; // offset delta
-            let key = next(&mut p)?;
-            if key > 0 {
-                p += key as usize;
-            }
-            next(&mut p)
-        })();
-        match parsed {
-            Some(vlen) if vlen >= 0 && p + vlen as usize <= end && end <= batch.len() => {
-                out.push((p, vlen as usize))
-            }
-            _ => break,
-        }
-        at = end;
-    }
-    out
-}
+pub use batch::{read_varint as varint, record_values as values};
 
 fn value_positions(batch: &[u8]) -> Vec<usize> {
     values(batch).into_iter().map(|(p, _)| p).collect()

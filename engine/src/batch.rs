@@ -225,6 +225,56 @@ pub fn build(values: &[&[u8]], timestamp_ms: i64) -> Vec<u8> {
     batch
 }
 
+/// Reads a zigzag varint at `at`: (value, bytes read).
+pub fn read_varint(b: &[u8], at: usize) -> Option<(i64, usize)> {
+    let mut v: u64 = 0;
+    for i in 0..10 {
+        let byte = *b.get(at + i)?;
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((((v >> 1) as i64) ^ -((v & 1) as i64), i + 1));
+        }
+    }
+    None
+}
+
+/// (start, length) of every record value in an uncompressed v2 batch, in order; stops at the
+/// first record that does not parse. Null values are left out.
+pub fn record_values(batch: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = HEADER_LEN;
+    while at < batch.len() {
+        let Some((len, n)) = read_varint(batch, at) else {
+            break;
+        };
+        let end = at + n + len.max(0) as usize;
+        let mut p = at + n + 1; // after the record's attributes byte
+        let next = |p: &mut usize| -> Option<i64> {
+            let (v, n) = read_varint(batch, *p)?;
+            *p += n;
+            Some(v)
+        };
+        let parsed = (|| {
+            next(&mut p)?; // timestamp delta
+            next(&mut p)?; // offset delta
+            let key = next(&mut p)?;
+            if key > 0 {
+                p += key as usize;
+            }
+            next(&mut p)
+        })();
+        match parsed {
+            Some(vlen) if vlen >= 0 && p + vlen as usize <= end && end <= batch.len() => {
+                out.push((p, vlen as usize))
+            }
+            Some(-1) if end <= batch.len() => {}
+            _ => break,
+        }
+        at = end;
+    }
+    out
+}
+
 fn put_varint(out: &mut Vec<u8>, value: i64) {
     let mut v = ((value << 1) ^ (value >> 63)) as u64;
     while v >= 0x80 {

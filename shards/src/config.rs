@@ -38,6 +38,13 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// How long a stopping broker waits for connections to finish their requests.
     pub shutdown_grace_ms: u64,
+    /// Consumer groups: a new group's first rebalance waits this long for more members.
+    pub group_initial_rebalance_delay_ms: u64,
+    pub group_min_session_timeout_ms: u64,
+    pub group_max_session_timeout_ms: u64,
+    pub group_max_members: usize,
+    /// Committed offsets are compacted into a snapshot past this many bytes of log.
+    pub offsets_compact_above_bytes: u64,
     pub log: LogSettings,
 }
 
@@ -77,6 +84,11 @@ impl Default for BrokerConfig {
             io_memory_bytes_per_shard: 2 << 20,
             retention_check_interval_ms: 300_000,
             shutdown_grace_ms: 10_000,
+            group_initial_rebalance_delay_ms: 3_000,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_max_members: 1_000,
+            offsets_compact_above_bytes: 64 << 20,
             log: LogSettings::default(),
         }
     }

@@ -73,7 +73,51 @@ pub enum AdminOp {
 /// Per topic named in the operation: its error code and message (0 and None when it worked).
 pub type AdminResult = Vec<(String, i16, Option<String>)>;
 
+/// Requests about a group, served by the shard that owns the group.
+pub enum GroupOp {
+    Join(crate::groups::state::JoinRequest),
+    Sync {
+        member: String,
+        generation: i32,
+        assignments: Vec<(String, Bytes)>,
+    },
+    Heartbeat {
+        member: String,
+        generation: i32,
+    },
+    Leave {
+        members: Vec<(String, Option<String>)>,
+    },
+    Commit {
+        member: String,
+        generation: i32,
+        items: Vec<(String, i32, crate::groups::offsets::Committed)>,
+    },
+    Fetch,
+    Describe,
+    Delete,
+    DeleteOffsets {
+        keys: Vec<(String, i32)>,
+    },
+    List,
+}
+
+pub enum GroupAnswer {
+    Join(crate::groups::state::JoinResult),
+    Sync(crate::groups::state::SyncResult),
+    Code(i16),
+    Codes(Vec<i16>),
+    Offsets(Vec<(String, i32, crate::groups::offsets::Committed)>),
+    View(Option<crate::groups::coordinator::GroupView>),
+    List(Vec<(String, &'static str, String)>),
+}
+
 pub enum ShardMsg {
+    Group {
+        group: String,
+        op: GroupOp,
+        reply: oneshot::Sender<GroupAnswer>,
+    },
     Produce {
         key: PartitionKey,
         records: BytesMut,

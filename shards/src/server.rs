@@ -168,6 +168,37 @@ async fn run_shard(
         .apply_topics(table, Vec::new())
         .await
         .map_err(|e| format!("shard {id}: opening partitions: {e}"))?;
+    let offsets = crate::groups::offsets::OffsetStore::open(
+        &config.data_dir,
+        id,
+        config.offsets_compact_above_bytes,
+    )
+    .await
+    .map_err(|e| format!("shard {id}: opening committed offsets: {e}"))?;
+    let limits = crate::groups::state::GroupLimits {
+        initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+        min_session_timeout_ms: config.group_min_session_timeout_ms,
+        max_session_timeout_ms: config.group_max_session_timeout_ms,
+        max_members: config.group_max_members,
+    };
+    let _ = shard
+        .groups
+        .set(crate::groups::coordinator::GroupCoordinator::new(
+            offsets, limits,
+        ));
+    {
+        let (shard, shutdown) = (shard.clone(), shutdown.clone());
+        rt::spawn_detached(async move {
+            let every = crate::groups::coordinator::GroupCoordinator::tick_interval();
+            while let futures::future::Either::Left(_) =
+                first(rt::sleep(every), shutdown.clone()).await
+            {
+                if let Some(c) = shard.groups.get() {
+                    c.tick();
+                }
+            }
+        });
+    }
     {
         let (shard, shutdown) = (shard.clone(), shutdown.clone());
         let every = Duration::from_millis(config.retention_check_interval_ms);

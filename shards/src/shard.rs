@@ -19,8 +19,8 @@ use strata_engine::{rt, BatchCache, PartitionLog};
 use crate::config::BrokerConfig;
 use crate::error::{error_code, BrokerError};
 use crate::router::{
-    owner_shard, Acks, AdminOp, AdminResult, PartitionKey, PartitionRead, PartitionReadResult,
-    ProduceOutcome, ShardMsg,
+    owner_shard, Acks, AdminOp, AdminResult, GroupAnswer, GroupOp, PartitionKey, PartitionRead,
+    PartitionReadResult, ProduceOutcome, ShardMsg,
 };
 use crate::rt_net::ShardSenders;
 use crate::topics::{partition_dir, ClusterIdentity, TopicSpec, TopicStore, TopicTable};
@@ -37,6 +37,8 @@ pub struct Shard {
     peers: ShardSenders<ShardMsg>,
     /// Shard 0 only: the topic file, and a lock that makes topic changes one at a time.
     store: Option<(TopicStore, futures::lock::Mutex<()>)>,
+    /// The groups this shard coordinates; set once at start.
+    pub groups: std::cell::OnceCell<crate::groups::coordinator::GroupCoordinator>,
 }
 
 fn unknown() -> i16 {
@@ -69,6 +71,7 @@ impl Shard {
             logs: RefCell::new(HashMap::new()),
             peers,
             store,
+            groups: std::cell::OnceCell::new(),
         })
     }
 
@@ -500,9 +503,90 @@ impl Shard {
         Ok(log)
     }
 
+    /// Runs a group request on the shard that owns the group.
+    pub async fn group(&self, group: &str, op: GroupOp) -> GroupAnswer {
+        let owner = owner_shard(group, 0, self.count);
+        if owner == self.id {
+            return self.group_local(group, op).await;
+        }
+        let group = group.to_string();
+        self.ask(owner, |reply| ShardMsg::Group { group, op, reply })
+            .await
+            .unwrap_or(GroupAnswer::Code(
+                ResponseError::CoordinatorNotAvailable.code(),
+            ))
+    }
+
+    /// Every shard's groups (ListGroups).
+    pub async fn all_groups(&self) -> Vec<(String, &'static str, String)> {
+        let mut out = Vec::new();
+        for s in 0..self.count {
+            let answer = if s == self.id {
+                self.group_local("", GroupOp::List).await
+            } else {
+                self.ask(s, |reply| ShardMsg::Group {
+                    group: String::new(),
+                    op: GroupOp::List,
+                    reply,
+                })
+                .await
+                .unwrap_or(GroupAnswer::List(Vec::new()))
+            };
+            if let GroupAnswer::List(l) = answer {
+                out.extend(l);
+            }
+        }
+        out
+    }
+
+    async fn group_local(&self, group: &str, op: GroupOp) -> GroupAnswer {
+        let Some(c) = self.groups.get() else {
+            return GroupAnswer::Code(ResponseError::CoordinatorLoadInProgress.code());
+        };
+        match op {
+            GroupOp::Join(req) => GroupAnswer::Join(c.join(group, req).await),
+            GroupOp::Sync {
+                member,
+                generation,
+                assignments,
+            } => GroupAnswer::Sync(c.sync(group, &member, generation, assignments).await),
+            GroupOp::Heartbeat { member, generation } => {
+                GroupAnswer::Code(c.heartbeat(group, &member, generation))
+            }
+            GroupOp::Leave { members } => GroupAnswer::Codes(c.leave(group, &members)),
+            GroupOp::Commit {
+                member,
+                generation,
+                items,
+            } => {
+                let code = c.may_commit(group, &member, generation);
+                if code != 0 {
+                    return GroupAnswer::Code(code);
+                }
+                match c.commit(group, items).await {
+                    Ok(()) => GroupAnswer::Code(0),
+                    Err(e) => {
+                        tracing::error!(group, "storing offsets: {e}");
+                        GroupAnswer::Code(ResponseError::KafkaStorageError.code())
+                    }
+                }
+            }
+            GroupOp::Fetch => GroupAnswer::Offsets(c.committed(group).await),
+            GroupOp::Describe => GroupAnswer::View(c.view(group)),
+            GroupOp::Delete => GroupAnswer::Code(c.delete(group).await),
+            GroupOp::DeleteOffsets { keys } => {
+                GroupAnswer::Code(c.delete_offsets(group, keys).await)
+            }
+            GroupOp::List => GroupAnswer::List(c.list().await),
+        }
+    }
+
     /// Serves a message from another shard.
     pub async fn serve(&self, msg: ShardMsg) {
         match msg {
+            ShardMsg::Group { group, op, reply } => {
+                let _ = reply.send(self.group_local(&group, op).await);
+            }
             ShardMsg::Produce {
                 key,
                 records,
@@ -561,6 +645,10 @@ impl Shard {
             if let Err(e) = log.close().await {
                 tracing::error!(topic = %key.topic, partition = key.partition, "close: {e}");
             }
+        }
+        if let Some(c) = self.groups.get() {
+            // Waits for a commit in progress; every acknowledged commit is already durable.
+            drop(c.offsets.lock().await);
         }
         self.peers.close();
     }

@@ -232,23 +232,16 @@ fn apis_we_do_not_serve_get_an_error_response_not_a_dropped_connection() {
     let dir = tempfile::tempdir().unwrap();
     let broker = BrokerProcess::start(&dir.path().join("data"));
     let mut c = RawConn::connect(broker.addr);
-    let find = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g"));
-    match c.request(ApiKey::FindCoordinator, 2, &find) {
-        ResponseKind::FindCoordinator(r) => assert_eq!(r.error_code, 35),
-        other => panic!("unexpected {other:?}"),
-    }
-    let find = FindCoordinatorRequest::default()
-        .with_coordinator_keys(vec![StrBytes::from_static_str("g")]);
-    match c.request(ApiKey::FindCoordinator, 4, &find) {
-        ResponseKind::FindCoordinator(r) => assert_eq!(r.coordinators[0].error_code, 35),
-        other => panic!("unexpected {other:?}"),
-    }
     match c.request(
         ApiKey::InitProducerId,
         4,
         &InitProducerIdRequest::default().with_transaction_timeout_ms(1000),
     ) {
         ResponseKind::InitProducerId(r) => assert_eq!(r.error_code, 35),
+        other => panic!("unexpected {other:?}"),
+    }
+    match c.request(ApiKey::SaslHandshake, 1, &SaslHandshakeRequest::default()) {
+        ResponseKind::SaslHandshake(r) => assert_eq!(r.error_code, 35),
         other => panic!("unexpected {other:?}"),
     }
     // Still the same connection.

@@ -1,4 +1,6 @@
-//! Consumer groups (issue 5, in progress): the coordinator's state machine so far. The group
-//! APIs are not wired to it yet; they still answer UNSUPPORTED_VERSION (handlers::unserved).
+//! Consumer groups: the classic protocol's state machine (`state`), each shard's coordinator of
+//! the groups it owns (`coordinator`), and their committed offsets (`offsets`).
 
+pub mod coordinator;
+pub mod offsets;
 pub mod state;

@@ -4,12 +4,23 @@
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 pub mod unserved;
 
 use std::collections::BTreeMap;
@@ -58,7 +69,40 @@ pub async fn handle(
         RequestKind::DescribeConfigs(r) => small(ResponseKind::DescribeConfigs(
             describe_configs::handle(shard, r),
         )),
-        other => match unserved::answer(other, v) {
+        RequestKind::FindCoordinator(r) => small(ResponseKind::FindCoordinator(
+            find_coordinator::handle(shard, r, v),
+        )),
+        RequestKind::JoinGroup(r) => small(ResponseKind::JoinGroup(
+            join_group::handle(shard, r, v).await,
+        )),
+        RequestKind::SyncGroup(r) => small(ResponseKind::SyncGroup(
+            sync_group::handle(shard, r, v).await,
+        )),
+        RequestKind::Heartbeat(r) => {
+            small(ResponseKind::Heartbeat(heartbeat::handle(shard, r).await))
+        }
+        RequestKind::LeaveGroup(r) => small(ResponseKind::LeaveGroup(
+            leave_group::handle(shard, r, v).await,
+        )),
+        RequestKind::OffsetCommit(r) => small(ResponseKind::OffsetCommit(
+            offset_commit::handle(shard, r).await,
+        )),
+        RequestKind::OffsetFetch(r) => small(ResponseKind::OffsetFetch(
+            offset_fetch::handle(shard, r, v).await,
+        )),
+        RequestKind::ListGroups(r) => small(ResponseKind::ListGroups(
+            list_groups::handle(shard, r, v).await,
+        )),
+        RequestKind::DescribeGroups(r) => small(ResponseKind::DescribeGroups(
+            describe_groups::handle(shard, r, v).await,
+        )),
+        RequestKind::DeleteGroups(r) => small(ResponseKind::DeleteGroups(
+            delete_groups::handle(shard, r).await,
+        )),
+        RequestKind::OffsetDelete(r) => small(ResponseKind::OffsetDelete(
+            offset_delete::handle(shard, r).await,
+        )),
+        other => match unserved::answer(other) {
             Some(r) => small(r),
             None => Err(BrokerError::BadRequest(format!(
                 "no handler for API {:?}",

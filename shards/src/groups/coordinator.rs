@@ -1,0 +1,332 @@
+//! The group coordinator of one shard: the groups it owns (a group lives on shard
+//! `owner_shard(group_id, 0, shards)`), the requests waiting on them, and their committed offsets.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use kafka_protocol::error::ResponseError;
+
+use super::offsets::{Committed, OffsetStore};
+use super::state::{
+    Completion, Group, GroupLimits, GroupState, JoinReply, JoinRequest, JoinResult, SyncReply,
+    SyncResult,
+};
+
+enum Waiter {
+    Join(oneshot::Sender<JoinResult>),
+    Sync(oneshot::Sender<SyncResult>),
+}
+
+/// A group as DescribeGroups and ListGroups show it.
+#[derive(Debug, Clone)]
+pub struct GroupView {
+    pub id: String,
+    pub state: &'static str,
+    pub protocol_type: String,
+    pub protocol: String,
+    /// (member id, instance id, client metadata, assignment)
+    pub members: Vec<(String, Option<String>, Bytes, Bytes)>,
+}
+
+pub struct GroupCoordinator {
+    groups: RefCell<HashMap<String, Group>>,
+    waiters: RefCell<HashMap<(String, String), Waiter>>,
+    pub offsets: futures::lock::Mutex<OffsetStore>,
+    limits: GroupLimits,
+    start: Instant,
+}
+
+fn state_name(s: GroupState) -> &'static str {
+    match s {
+        GroupState::Empty => "Empty",
+        GroupState::PreparingRebalance => "PreparingRebalance",
+        GroupState::CompletingRebalance => "CompletingRebalance",
+        GroupState::Stable => "Stable",
+        GroupState::Dead => "Dead",
+    }
+}
+
+impl GroupCoordinator {
+    pub fn new(offsets: OffsetStore, limits: GroupLimits) -> Self {
+        GroupCoordinator {
+            groups: RefCell::new(HashMap::new()),
+            waiters: RefCell::new(HashMap::new()),
+            offsets: futures::lock::Mutex::new(offsets),
+            limits,
+            start: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn deliver(&self, group: &str, done: Vec<Completion>) {
+        let mut waiters = self.waiters.borrow_mut();
+        for c in done {
+            match c {
+                Completion::Join(member, r) => {
+                    if let Some(Waiter::Join(tx)) = waiters.remove(&(group.to_string(), member)) {
+                        let _ = tx.send(r);
+                    }
+                }
+                Completion::Sync(member, r) => {
+                    if let Some(Waiter::Sync(tx)) = waiters.remove(&(group.to_string(), member)) {
+                        let _ = tx.send(r);
+                    }
+                }
+            }
+        }
+    }
+
+    pub async fn join(&self, group_id: &str, req: JoinRequest) -> JoinResult {
+        let now = self.now_ms();
+        let (reply, done) = {
+            let mut groups = self.groups.borrow_mut();
+            let group = groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id, self.limits));
+            group.join(now, req)
+        };
+        let rx = match reply {
+            JoinReply::Now(r) => {
+                self.deliver(group_id, done);
+                return r;
+            }
+            JoinReply::Wait { member_id } => {
+                let (tx, rx) = oneshot::channel();
+                // A member that sends a second JoinGroup replaces its first wait.
+                self.waiters
+                    .borrow_mut()
+                    .insert((group_id.to_string(), member_id.clone()), Waiter::Join(tx));
+                self.deliver(group_id, done);
+                (rx, member_id)
+            }
+        };
+        let (rx, member_id) = rx;
+        rx.await.unwrap_or_else(|_| JoinResult {
+            error: ResponseError::RebalanceInProgress.code(),
+            generation: -1,
+            protocol_name: None,
+            leader: String::new(),
+            member_id,
+            members: Vec::new(),
+        })
+    }
+
+    pub async fn sync(
+        &self,
+        group_id: &str,
+        member: &str,
+        generation: i32,
+        assignments: Vec<(String, Bytes)>,
+    ) -> SyncResult {
+        let now = self.now_ms();
+        let result = {
+            let mut groups = self.groups.borrow_mut();
+            match groups.get_mut(group_id) {
+                None => {
+                    return SyncResult {
+                        error: ResponseError::UnknownMemberId.code(),
+                        assignment: Bytes::new(),
+                    }
+                }
+                Some(g) => g.sync(now, member, generation, assignments),
+            }
+        };
+        let (reply, done) = result;
+        match reply {
+            SyncReply::Now(r) => {
+                self.deliver(group_id, done);
+                r
+            }
+            SyncReply::Wait => {
+                let (tx, rx) = oneshot::channel();
+                self.waiters
+                    .borrow_mut()
+                    .insert((group_id.to_string(), member.to_string()), Waiter::Sync(tx));
+                self.deliver(group_id, done);
+                rx.await.unwrap_or(SyncResult {
+                    error: ResponseError::RebalanceInProgress.code(),
+                    assignment: Bytes::new(),
+                })
+            }
+        }
+    }
+
+    pub fn heartbeat(&self, group_id: &str, member: &str, generation: i32) -> i16 {
+        let now = self.now_ms();
+        match self.groups.borrow_mut().get_mut(group_id) {
+            None => ResponseError::UnknownMemberId.code(),
+            Some(g) => g.heartbeat(now, member, generation),
+        }
+    }
+
+    pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)]) -> Vec<i16> {
+        let now = self.now_ms();
+        let (codes, done) = match self.groups.borrow_mut().get_mut(group_id) {
+            None => (
+                vec![ResponseError::UnknownMemberId.code(); members.len()],
+                Vec::new(),
+            ),
+            Some(g) => g.leave(now, members),
+        };
+        self.deliver(group_id, done);
+        codes
+    }
+
+    /// Expires sessions and finishes rebalances whose time is up, for every group.
+    pub fn tick(&self) {
+        let now = self.now_ms();
+        let mut all = Vec::new();
+        for (id, g) in self.groups.borrow_mut().iter_mut() {
+            let done = g.tick(now);
+            if !done.is_empty() {
+                all.push((id.clone(), done));
+            }
+        }
+        for (id, done) in all {
+            self.deliver(&id, done);
+        }
+    }
+
+    /// Checks that a commit may be made: by a current member (generation >= 0), or by a client
+    /// that manages its own partitions (generation -1) while no members are in the group.
+    pub fn may_commit(&self, group_id: &str, member: &str, generation: i32) -> i16 {
+        let groups = self.groups.borrow();
+        let group = groups.get(group_id);
+        if generation < 0 && member.is_empty() {
+            return match group {
+                Some(g) if !g.members.is_empty() => ResponseError::UnknownMemberId.code(),
+                _ => 0,
+            };
+        }
+        let Some(g) = group else {
+            return ResponseError::UnknownMemberId.code();
+        };
+        if !g.members.contains_key(member) {
+            return ResponseError::UnknownMemberId.code();
+        }
+        if g.generation != generation {
+            return ResponseError::IllegalGeneration.code();
+        }
+        if g.state == GroupState::PreparingRebalance {
+            return ResponseError::RebalanceInProgress.code();
+        }
+        0
+    }
+
+    pub async fn commit(
+        &self,
+        group_id: &str,
+        items: Vec<(String, i32, Committed)>,
+    ) -> Result<(), crate::error::BrokerError> {
+        self.offsets.lock().await.commit(group_id, items).await
+    }
+
+    pub async fn committed(&self, group_id: &str) -> Vec<(String, i32, Committed)> {
+        self.offsets.lock().await.group_entries(group_id)
+    }
+
+    pub fn view(&self, group_id: &str) -> Option<GroupView> {
+        let groups = self.groups.borrow();
+        let g = groups.get(group_id)?;
+        let proto = g.protocol_name.clone().unwrap_or_default();
+        Some(GroupView {
+            id: g.id.clone(),
+            state: state_name(g.state),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol: proto.clone(),
+            members: g
+                .members
+                .values()
+                .map(|m| {
+                    let meta = m
+                        .protocols
+                        .iter()
+                        .find(|(n, _)| *n == proto)
+                        .map(|(_, b)| b.clone())
+                        .unwrap_or_default();
+                    (
+                        m.id.clone(),
+                        m.instance_id.clone(),
+                        meta,
+                        m.assignment.clone(),
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    /// Groups with members or committed offsets: (id, state, protocol type).
+    pub async fn list(&self) -> Vec<(String, &'static str, String)> {
+        let mut out: HashMap<String, (&'static str, String)> = HashMap::new();
+        for (id, g) in self.groups.borrow().iter() {
+            out.insert(
+                id.clone(),
+                (
+                    state_name(g.state),
+                    g.protocol_type.clone().unwrap_or_default(),
+                ),
+            );
+        }
+        for ((g, _, _), _) in self.offsets.lock().await.entries.iter() {
+            out.entry(g.clone()).or_insert(("Empty", String::new()));
+        }
+        out.into_iter().map(|(id, (s, t))| (id, s, t)).collect()
+    }
+
+    /// Deletes an empty group and its offsets: error code.
+    pub async fn delete(&self, group_id: &str) -> i16 {
+        if self
+            .groups
+            .borrow()
+            .get(group_id)
+            .is_some_and(|g| !g.members.is_empty())
+        {
+            return ResponseError::NonEmptyGroup.code();
+        }
+        let mut offsets = self.offsets.lock().await;
+        let keys: Vec<_> = offsets
+            .group_entries(group_id)
+            .into_iter()
+            .map(|(t, p, _)| (group_id.to_string(), t, p))
+            .collect();
+        let known = self.groups.borrow_mut().remove(group_id).is_some() || !keys.is_empty();
+        if !known {
+            return ResponseError::GroupIdNotFound.code();
+        }
+        match offsets.delete(keys).await {
+            Ok(()) => 0,
+            Err(_) => ResponseError::KafkaStorageError.code(),
+        }
+    }
+
+    /// Deletes some of a group's offsets (OffsetDelete): refused for partitions of topics the
+    /// group is subscribed to while it has members; here: refused whenever it has members.
+    pub async fn delete_offsets(&self, group_id: &str, keys: Vec<(String, i32)>) -> i16 {
+        if self
+            .groups
+            .borrow()
+            .get(group_id)
+            .is_some_and(|g| !g.members.is_empty())
+        {
+            return ResponseError::GroupSubscribedToTopic.code();
+        }
+        let keys = keys
+            .into_iter()
+            .map(|(t, p)| (group_id.to_string(), t, p))
+            .collect();
+        match self.offsets.lock().await.delete(keys).await {
+            Ok(()) => 0,
+            Err(_) => ResponseError::KafkaStorageError.code(),
+        }
+    }
+
+    pub fn tick_interval() -> Duration {
+        Duration::from_millis(100)
+    }
+}

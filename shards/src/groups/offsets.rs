@@ -1,0 +1,208 @@
+//! Committed offsets of the groups a shard coordinates: in memory, and durable in an engine log
+//! of the shard's own (each commit is appended and fdatasync'ed before it is acknowledged). The
+//! log does not grow without bound: past a size, the current offsets are written to a snapshot
+//! file (atomically) and the log starts again empty. On start: the snapshot, then the log.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use serde::{Deserialize, Serialize};
+use strata_engine::{batch, BatchCache, LogConfig, PartitionLog};
+
+use crate::error::BrokerError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Committed {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+/// One change: a commit, or a deletion when `committed` is None.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Change {
+    g: String,
+    t: String,
+    p: i32,
+    c: Option<Committed>,
+}
+
+pub type OffsetKey = (String, String, i32);
+
+pub struct OffsetStore {
+    dir: PathBuf,
+    snapshot: PathBuf,
+    /// None only while compaction swaps it.
+    log: Option<PartitionLog>,
+    cache: Rc<BatchCache>,
+    pub entries: BTreeMap<OffsetKey, Committed>,
+    compact_above_bytes: u64,
+}
+
+fn log_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 64 << 20,
+        retention_ms: None,
+        max_batch_bytes: 8 << 20,
+        ..Default::default()
+    }
+}
+
+impl OffsetStore {
+    pub async fn open(
+        data_dir: &Path,
+        shard: usize,
+        compact_above_bytes: u64,
+    ) -> Result<OffsetStore, BrokerError> {
+        let dir = data_dir.join(format!(".groups.shard{shard}"));
+        let snapshot = data_dir.join(format!(".groups.shard{shard}.snapshot"));
+        let cache = Rc::new(BatchCache::new(1 << 20));
+        let mut entries = BTreeMap::new();
+        match std::fs::read(&snapshot) {
+            Ok(bytes) => {
+                let list: Vec<(OffsetKey, Committed)> = serde_json::from_slice(&bytes)
+                    .map_err(|e| BrokerError::Config(format!("{}: {e}", snapshot.display())))?;
+                entries.extend(list);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(BrokerError::io(format!("read {}", snapshot.display()), e)),
+        }
+        let (log, _) = PartitionLog::open(&dir, log_config(), cache.clone()).await?;
+        let mut offset = log.log_start_offset();
+        while offset < log.high_watermark() {
+            let got = log.read(offset, 1 << 20).await?;
+            for b in &got.batches {
+                let h = batch::parse_header(b, usize::MAX)
+                    .map_err(|e| BrokerError::Config(e.to_string()))?;
+                for (at, len) in batch::record_values(b) {
+                    if let Ok(c) = serde_json::from_slice::<Change>(&b[at..at + len]) {
+                        apply(&mut entries, c);
+                    }
+                }
+                offset = h.next_offset();
+            }
+        }
+        Ok(OffsetStore {
+            dir,
+            snapshot,
+            log: Some(log),
+            cache,
+            entries,
+            compact_above_bytes,
+        })
+    }
+
+    /// Stores changes durably, then applies them.
+    async fn store(&mut self, changes: Vec<Change>) -> Result<(), BrokerError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let values: Vec<Vec<u8>> = changes
+            .iter()
+            .map(|c| serde_json::to_vec(c).unwrap_or_default())
+            .collect();
+        let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let bytes = BytesMut::from(&batch::build(&refs, now)[..]);
+        let log = self
+            .log
+            .as_ref()
+            .ok_or_else(|| BrokerError::Config("offsets log is being compacted".into()))?;
+        log.append_and_wait(bytes, true).await?;
+        let size = log.size_bytes();
+        for c in changes {
+            apply(&mut self.entries, c);
+        }
+        if size > self.compact_above_bytes {
+            self.compact().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn commit(
+        &mut self,
+        group: &str,
+        items: Vec<(String, i32, Committed)>,
+    ) -> Result<(), BrokerError> {
+        let changes = items
+            .into_iter()
+            .map(|(t, p, c)| Change {
+                g: group.to_string(),
+                t,
+                p,
+                c: Some(c),
+            })
+            .collect();
+        self.store(changes).await
+    }
+
+    pub async fn delete(&mut self, keys: Vec<OffsetKey>) -> Result<(), BrokerError> {
+        let changes = keys
+            .into_iter()
+            .map(|(g, t, p)| Change { g, t, p, c: None })
+            .collect();
+        self.store(changes).await
+    }
+
+    pub fn group_entries(&self, group: &str) -> Vec<(String, i32, Committed)> {
+        self.entries
+            .range((group.to_string(), String::new(), i32::MIN)..)
+            .take_while(|((g, _, _), _)| g == group)
+            .map(|((_, t, p), c)| (t.clone(), *p, c.clone()))
+            .collect()
+    }
+
+    /// Writes every current offset to the snapshot, then starts the log again empty.
+    async fn compact(&mut self) -> Result<(), BrokerError> {
+        let list: Vec<(&OffsetKey, &Committed)> = self.entries.iter().collect();
+        let bytes = serde_json::to_vec(&list).map_err(|e| BrokerError::Config(e.to_string()))?;
+        let tmp = self.snapshot.with_extension("tmp");
+        let io = |what: &str, e| BrokerError::io(format!("{what} {}", tmp.display()), e);
+        std::fs::write(&tmp, &bytes).map_err(|e| io("write", e))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io("fsync", e))?;
+        std::fs::rename(&tmp, &self.snapshot).map_err(|e| io("rename", e))?;
+        let parent = self.dir.parent().unwrap_or(Path::new("."));
+        strata_engine::rt::sync_dir(parent).map_err(|e| io("fsync dir", e))?;
+        // Replaying the old log over the snapshot gives the same state, so a crash between
+        // these steps loses nothing.
+        if let Some(old) = self.log.take() {
+            let _ = old.close().await;
+        }
+        std::fs::remove_dir_all(&self.dir).map_err(|e| io("remove", e))?;
+        strata_engine::rt::sync_dir(parent).map_err(|e| io("fsync dir", e))?;
+        self.log = Some(
+            PartitionLog::open(&self.dir, log_config(), self.cache.clone())
+                .await?
+                .0,
+        );
+        tracing::info!(
+            entries = self.entries.len(),
+            "compacted the committed offsets into a snapshot"
+        );
+        Ok(())
+    }
+
+    pub async fn close(self) {
+        if let Some(log) = self.log {
+            let _ = log.close().await;
+        }
+    }
+}
+
+fn apply(entries: &mut BTreeMap<OffsetKey, Committed>, c: Change) {
+    let key = (c.g, c.t, c.p);
+    match c.c {
+        Some(v) => {
+            entries.insert(key, v);
+        }
+        None => {
+            entries.remove(&key);
+        }
+    }
+}

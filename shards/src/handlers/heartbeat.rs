@@ -1,0 +1,18 @@
+//! Heartbeat: keeps a member's session; tells it when a rebalance is under way.
+
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+use crate::router::{GroupAnswer, GroupOp};
+use crate::shard::Shard;
+
+pub async fn handle(shard: &Shard, r: HeartbeatRequest) -> HeartbeatResponse {
+    let op = GroupOp::Heartbeat {
+        member: r.member_id.to_string(),
+        generation: r.generation_id,
+    };
+    let code = match shard.group(&r.group_id.0, op).await {
+        GroupAnswer::Code(c) => c,
+        _ => -1,
+    };
+    HeartbeatResponse::default().with_error_code(code)
+}
