@@ -1,0 +1,304 @@
+//! Consumer groups with real clients: librdkafka (confluent-kafka) and kafka-python members in
+//! one group share a 12-partition topic while 300,000 records are produced; one member is
+//! SIGKILLed mid-way and its partitions move on after the session timeout; a new member joins;
+//! every record is consumed, each member reads each partition in order. Then committed offsets
+//! survive a broker restart and a member resumes exactly there.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const PARTITIONS: i32 = 12;
+const RECORDS: u64 = 300_000;
+
+fn member(
+    broker: &BrokerProcess,
+    client: &str,
+    group: &str,
+    topic: &str,
+    out: &Path,
+    stop: &Path,
+) -> Child {
+    Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/group_consumer.py"))
+        .args([
+            "--client",
+            client,
+            "--bootstrap",
+            &broker.bootstrap(),
+            "--topic",
+            topic,
+            "--group",
+            group,
+        ])
+        .arg("--out")
+        .arg(out)
+        .arg("--stop")
+        .arg(stop)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("consumer starts")
+}
+
+/// (partition, offset, value) lines of each output file.
+fn read_outputs(files: &[PathBuf]) -> Vec<Vec<(i32, i64, String)>> {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let mut it = l.splitn(3, ' ');
+                    Some((
+                        it.next()?.parse().ok()?,
+                        it.next()?.parse().ok()?,
+                        it.next()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn distinct(outputs: &[Vec<(i32, i64, String)>]) -> usize {
+    outputs
+        .iter()
+        .flatten()
+        .map(|(p, o, _)| (*p, *o))
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+#[test]
+fn a_group_shares_partitions_survives_a_killed_member_and_takes_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start_with(
+        &dir.path().join("data"),
+        "group_initial_rebalance_delay_ms = 500\n",
+    );
+    let b = broker.bootstrap();
+    // Create the topic and produce in the background while the group consumes.
+    roundtrip(
+        &b,
+        &[
+            "--client",
+            "confluent",
+            "--topic",
+            "grp",
+            "--partitions",
+            "12",
+            "--records",
+            "0",
+            "--phase",
+            "produce",
+        ],
+    );
+    let mut producer = Command::new(python())
+        .arg(roundtrip_script())
+        .args([
+            "--bootstrap",
+            &b,
+            "--client",
+            "confluent",
+            "--topic",
+            "grp",
+            "--partitions",
+            "12",
+        ])
+        .args([
+            "--records",
+            &RECORDS.to_string(),
+            "--phase",
+            "produce",
+            "--acks",
+            "all",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stop = dir.path().join("stop");
+    let outs: Vec<PathBuf> = (0..4)
+        .map(|i| dir.path().join(format!("member-{i}.txt")))
+        .collect();
+    let mut members = vec![
+        member(&broker, "confluent", "g", "grp", &outs[0], &stop),
+        member(&broker, "confluent", "g", "grp", &outs[1], &stop),
+        member(&broker, "kafka-python", "g", "grp", &outs[2], &stop),
+    ];
+    // Once every member has consumed something, kill the first one.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read_outputs(&outs[..3]).iter().any(|o| o.is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "not every member got partitions: {}",
+            broker.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    members[0].kill().unwrap();
+    members[0].wait().unwrap();
+    let killed_at = distinct(&read_outputs(&outs));
+    std::thread::sleep(Duration::from_secs(2));
+    members.push(member(&broker, "kafka-python", "g", "grp", &outs[3], &stop));
+    assert!(producer.wait().unwrap().success(), "producer failed");
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while distinct(&read_outputs(&outs)) < RECORDS as usize {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {RECORDS} consumed: {}",
+            distinct(&read_outputs(&outs)),
+            broker.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::fs::write(&stop, b"").unwrap();
+    for m in members.iter_mut().skip(1) {
+        m.wait().unwrap();
+    }
+    let outputs = read_outputs(&outs);
+    assert!(
+        killed_at < RECORDS as usize,
+        "the kill came after everything was consumed"
+    );
+    assert!(
+        !outputs[3].is_empty(),
+        "the member that joined late got partitions"
+    );
+    // Content: every offset of every partition holds the record produced for it.
+    let mut by_partition: BTreeMap<i32, BTreeMap<i64, String>> = BTreeMap::new();
+    for (p, o, v) in outputs.iter().flatten() {
+        let prev = by_partition.entry(*p).or_default().insert(*o, v.clone());
+        assert!(
+            prev.is_none_or(|prev| &prev == v),
+            "partition {p} offset {o} read as two values"
+        );
+    }
+    for (p, records) in &by_partition {
+        assert_eq!(
+            records.len() as u64,
+            RECORDS / PARTITIONS as u64,
+            "partition {p}"
+        );
+        for (o, v) in records {
+            assert!(
+                v.starts_with(&format!("p{p}-s{o}-")),
+                "partition {p} offset {o}: {v}"
+            );
+        }
+    }
+    // Each member read each partition in order (a partition may move, never go backwards within
+    // one member's ownership, except when it is handed back after a rebalance).
+    for (i, out) in outputs.iter().enumerate() {
+        let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut backwards = 0;
+        for (p, o, _) in out {
+            if let Some(prev) = last.insert(*p, *o) {
+                if *o <= prev {
+                    backwards += 1;
+                }
+            }
+        }
+        assert!(
+            backwards <= PARTITIONS as usize * 3,
+            "member {i} went backwards {backwards} times"
+        );
+    }
+    let total: usize = outputs.iter().map(Vec::len).sum();
+    let duplicates = total - RECORDS as usize;
+    println!(
+        "consumed {total} records for {RECORDS} ({duplicates} again after the kill and rebalances)"
+    );
+    assert!(
+        duplicates < 60_000,
+        "too many records consumed twice: {duplicates}"
+    );
+}
+
+#[test]
+fn committed_offsets_survive_a_restart_and_a_member_resumes_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = BrokerProcess::start_with(
+        &dir.path().join("data"),
+        "group_initial_rebalance_delay_ms = 200\n",
+    );
+    let b = broker.bootstrap();
+    roundtrip(
+        &b,
+        &[
+            "--client",
+            "confluent",
+            "--topic",
+            "rs",
+            "--partitions",
+            "4",
+            "--records",
+            "4000",
+            "--phase",
+            "produce",
+        ],
+    );
+    let stop = dir.path().join("stop");
+    let first = dir.path().join("first.txt");
+    let mut m = member(&broker, "confluent", "g2", "rs", &first, &stop);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while distinct(&read_outputs(std::slice::from_ref(&first))) < 4000 {
+        assert!(
+            Instant::now() < deadline,
+            "first member did not consume everything"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(&stop, b"").unwrap();
+    m.wait().unwrap();
+    broker.restart();
+    // 4000 more, then a new member of the same group starts where the group committed.
+    roundtrip(
+        &b,
+        &[
+            "--client",
+            "confluent",
+            "--topic",
+            "rs",
+            "--partitions",
+            "4",
+            "--records",
+            "8000",
+            "--start",
+            "4000",
+            "--phase",
+            "produce",
+        ],
+    );
+    std::fs::remove_file(&stop).unwrap();
+    let second = dir.path().join("second.txt");
+    let mut m = member(&broker, "kafka-python", "g2", "rs", &second, &stop);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while distinct(&read_outputs(std::slice::from_ref(&second))) < 4000 {
+        assert!(
+            Instant::now() < deadline,
+            "second member got {}",
+            distinct(&read_outputs(std::slice::from_ref(&second)))
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(&stop, b"").unwrap();
+    m.wait().unwrap();
+    let out = &read_outputs(&[second])[0];
+    let mut firsts: BTreeMap<i32, i64> = BTreeMap::new();
+    for (p, o, _) in out {
+        firsts.entry(*p).or_insert(*o);
+    }
+    assert_eq!(
+        firsts,
+        (0..4).map(|p| (p, 1000)).collect(),
+        "resumed exactly at the committed offsets"
+    );
+    assert_eq!(out.len(), 4000, "nothing before the commit was read again");
+}

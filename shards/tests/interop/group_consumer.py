@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""A consumer-group member for shards/tests/groups.rs: subscribes to a topic in a group, writes
+"partition offset value" for every record it processes to OUT (flushed), then commits
+synchronously, and repeats until the file STOP exists; then closes (leaving the group).
+
+  group_consumer.py --client confluent|kafka-python --bootstrap B --topic T --group G --out OUT --stop STOP
+"""
+import argparse
+import os
+import sys
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--client", required=True, choices=["confluent", "kafka-python"])
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic", required=True)
+    ap.add_argument("--group", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--stop", required=True)
+    a = ap.parse_args()
+    out = open(a.out, "a", buffering=1)
+
+    def write(records):
+        for p, o, v in records:
+            out.write(f"{p} {o} {v.decode()}\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+    if a.client == "confluent":
+        from confluent_kafka import Consumer
+        c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": a.group, "auto.offset.reset": "earliest",
+                      "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+                      "fetch.wait.max.ms": 100})
+        c.subscribe([a.topic])
+        while not os.path.exists(a.stop):
+            msgs = [m for m in c.consume(1000, 0.2) if not m.error()]
+            if msgs:
+                write([(m.partition(), m.offset(), m.value()) for m in msgs])
+                c.commit(asynchronous=False)
+        c.close()
+    else:
+        from kafka import KafkaConsumer
+        c = KafkaConsumer(a.topic, bootstrap_servers=a.bootstrap, group_id=a.group, auto_offset_reset="earliest",
+                          enable_auto_commit=False, session_timeout_ms=6000, heartbeat_interval_ms=500,
+                          fetch_max_wait_ms=100)
+        while not os.path.exists(a.stop):
+            batch = c.poll(timeout_ms=200, max_records=1000)
+            records = [(tp.partition, m.offset, m.value) for tp, ms in batch.items() for m in ms]
+            if records:
+                write(records)
+                c.commit()
+        c.close()
+    print("closed", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
