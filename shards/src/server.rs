@@ -39,6 +39,8 @@ impl Broker {
         let mut addr = config.listen_addr()?;
         let config = Arc::new(config);
         let mesh = Mesh::<ShardMsg>::new(shards, config.shard_channel_capacity);
+        // Shards that have opened their partitions and groups: none serves before all have.
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
         // Shard 0 binds first: with port 0 the others must bind the port it got.
         let mut threads = Vec::new();
@@ -60,6 +62,7 @@ impl Broker {
                 ready_tx.clone(),
             );
             let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+            let started = started.clone();
             let thread = rt::spawn_executor(&settings, move || async move {
                 let result = run_shard(
                     config,
@@ -71,6 +74,7 @@ impl Broker {
                     stop_rx.shared(),
                     &ready,
                     bound_tx,
+                    started,
                 )
                 .await;
                 if let Err(e) = &result {
@@ -145,6 +149,7 @@ async fn run_shard(
     shutdown: ShutdownSignal,
     ready: &std::sync::mpsc::Sender<Result<SocketAddr, String>>,
     bound: std::sync::mpsc::Sender<SocketAddr>,
+    started: Arc<std::sync::atomic::AtomicUsize>,
 ) -> Result<(), String> {
     // Bind before joining the mesh: shard 0's port (when asked for port 0) is what the others
     // bind, and they start only once shard 0 has it.
@@ -213,6 +218,11 @@ async fn run_shard(
                 shard.enforce_retention().await;
             }
         });
+    }
+    // Wait for every shard, so that no request is forwarded to a shard still opening its logs.
+    started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    while started.load(std::sync::atomic::Ordering::SeqCst) < shards {
+        rt::sleep(Duration::from_millis(1)).await;
     }
     let _ = ready.send(Ok(local));
 

@@ -247,3 +247,133 @@ fn apis_we_do_not_serve_get_an_error_response_not_a_dropped_connection() {
     // Still the same connection.
     c.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
 }
+
+#[test]
+fn group_requests_from_strangers_and_stale_members_get_group_error_codes() {
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start_with(
+        &dir.path().join("data"),
+        "group_initial_rebalance_delay_ms = 0\n",
+    );
+    let mut c = RawConn::connect(broker.addr);
+    let group = GroupId(StrBytes::from_static_str("bad"));
+    let join = |member: &str| {
+        JoinGroupRequest::default()
+            .with_group_id(group.clone())
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_member_id(StrBytes::from_string(member.to_string()))
+            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default().with_name(StrBytes::from_static_str("range"))
+            ])
+    };
+    let ResponseKind::JoinGroup(r) = c.request(ApiKey::JoinGroup, 5, &join("stranger")) else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 25, "UNKNOWN_MEMBER_ID");
+    let ResponseKind::JoinGroup(r) = c.request(ApiKey::JoinGroup, 5, &join("")) else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 79, "MEMBER_ID_REQUIRED");
+    let member = r.member_id.to_string();
+    let ResponseKind::JoinGroup(r) = c.request(ApiKey::JoinGroup, 5, &join(&member)) else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 0);
+    let generation = r.generation_id;
+    let hb = |m: &str, g: i32| {
+        HeartbeatRequest::default()
+            .with_group_id(group.clone())
+            .with_member_id(StrBytes::from_string(m.to_string()))
+            .with_generation_id(g)
+    };
+    let ResponseKind::Heartbeat(h) = c.request(ApiKey::Heartbeat, 3, &hb(&member, generation - 1))
+    else {
+        panic!()
+    };
+    assert_eq!(h.error_code, 22, "ILLEGAL_GENERATION");
+    let ResponseKind::Heartbeat(h) = c.request(ApiKey::Heartbeat, 3, &hb("nobody", generation))
+    else {
+        panic!()
+    };
+    assert_eq!(h.error_code, 25);
+    let commit = |m: &str, g: i32, metadata: String| {
+        OffsetCommitRequest::default()
+            .with_group_id(group.clone())
+            .with_member_id(StrBytes::from_string(m.to_string()))
+            .with_generation_id_or_member_epoch(g)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(5)
+                    .with_committed_metadata(Some(StrBytes::from_string(
+                        metadata,
+                    )))])])
+    };
+    let code = |r: ResponseKind| match r {
+        ResponseKind::OffsetCommit(r) => r.topics[0].partitions[0].error_code,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(
+        code(c.request(
+            ApiKey::OffsetCommit,
+            7,
+            &commit("nobody", generation, String::new())
+        )),
+        25,
+        "commit from a non-member"
+    );
+    assert_eq!(
+        code(c.request(ApiKey::OffsetCommit, 7, &commit("", -1, String::new()))),
+        25,
+        "simple commit into a live group"
+    );
+    assert_eq!(
+        code(c.request(
+            ApiKey::OffsetCommit,
+            7,
+            &commit(&member, generation + 3, String::new())
+        )),
+        22
+    );
+    assert_eq!(
+        code(c.request(
+            ApiKey::OffsetCommit,
+            7,
+            &commit(&member, generation, "x".repeat(5000))
+        )),
+        12,
+        "OFFSET_METADATA_TOO_LARGE"
+    );
+    // The group is still consistent: the member syncs and commits normally.
+    let sync = SyncGroupRequest::default()
+        .with_group_id(group.clone())
+        .with_member_id(StrBytes::from_string(member.clone()))
+        .with_generation_id(generation);
+    let ResponseKind::SyncGroup(s) = c.request(ApiKey::SyncGroup, 3, &sync) else {
+        panic!()
+    };
+    assert_eq!(s.error_code, 0);
+    assert_eq!(
+        code(c.request(
+            ApiKey::OffsetCommit,
+            7,
+            &commit(&member, generation, "ok".into())
+        )),
+        0
+    );
+    let ResponseKind::DeleteGroups(d) = c.request(
+        ApiKey::DeleteGroups,
+        1,
+        &DeleteGroupsRequest::default().with_groups_names(vec![group.clone()]),
+    ) else {
+        panic!()
+    };
+    assert_eq!(d.results[0].error_code, 68, "NON_EMPTY_GROUP");
+}

@@ -111,6 +111,7 @@ pub struct Group {
     /// Member ids handed out with MEMBER_ID_REQUIRED and not yet used, with when they lapse.
     pending_ids: BTreeMap<String, u64>,
     rebalance_deadline_ms: u64,
+    initial_delay_until_ms: u64,
     next_member: u64,
     limits: GroupLimits,
 }
@@ -142,6 +143,7 @@ impl Group {
             members: BTreeMap::new(),
             pending_ids: BTreeMap::new(),
             rebalance_deadline_ms: 0,
+            initial_delay_until_ms: 0,
             next_member: 0,
             limits,
         }
@@ -310,12 +312,11 @@ impl Group {
             .map(|m| m.rebalance_timeout_ms)
             .max()
             .unwrap_or(0);
+        // A new group's first rebalance waits for others to arrive (Kafka's
+        // group.initial.rebalance.delay.ms); any rebalance ends at the members' timeout.
+        self.initial_delay_until_ms = now_ms + delay;
         self.rebalance_deadline_ms = now_ms + timeout.max(delay);
         self.state = GroupState::PreparingRebalance;
-        if delay > 0 {
-            // The first join waits for others to arrive (group.initial.rebalance.delay.ms).
-            self.rebalance_deadline_ms = now_ms + delay;
-        }
     }
 
     fn maybe_complete_join(&mut self, now_ms: u64, done: &mut Vec<Completion>) {
@@ -323,7 +324,7 @@ impl Group {
             return;
         }
         let all_joined = self.members.values().all(|m| m.awaiting_join);
-        let initial_delay_running = self.generation == 0 && now_ms < self.rebalance_deadline_ms;
+        let initial_delay_running = now_ms < self.initial_delay_until_ms;
         if (all_joined && !initial_delay_running) || now_ms >= self.rebalance_deadline_ms {
             self.complete_join(done);
         }
