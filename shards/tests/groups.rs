@@ -24,6 +24,18 @@ fn member(
     out: &Path,
     stop: &Path,
 ) -> Child {
+    member_with(broker, client, group, topic, out, stop, &[])
+}
+
+fn member_with(
+    broker: &BrokerProcess,
+    client: &str,
+    group: &str,
+    topic: &str,
+    out: &Path,
+    stop: &Path,
+    extra: &[&str],
+) -> Child {
     Command::new(python())
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/group_consumer.py"))
         .args([
@@ -40,6 +52,7 @@ fn member(
         .arg(out)
         .arg("--stop")
         .arg(stop)
+        .args(extra)
         .stderr(Stdio::null())
         .spawn()
         .expect("consumer starts")
@@ -77,6 +90,19 @@ fn distinct(outputs: &[Vec<(i32, i64, String)>]) -> usize {
 
 #[test]
 fn a_group_shares_partitions_survives_a_killed_member_and_takes_a_new_one() {
+    group_scenario(
+        ["confluent", "confluent", "kafka-python", "kafka-python"],
+        &[],
+    );
+}
+
+/// librdkafka's incremental cooperative rebalancing, with static members (group.instance.id).
+#[test]
+fn a_cooperative_group_of_static_members_does_the_same() {
+    group_scenario(["confluent"; 4], &["--strategy", "cooperative-sticky"]);
+}
+
+fn group_scenario(clients: [&str; 4], extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let broker = BrokerProcess::start_with(
         &dir.path().join("data"),
@@ -126,11 +152,15 @@ fn a_group_shares_partitions_survives_a_killed_member_and_takes_a_new_one() {
     let outs: Vec<PathBuf> = (0..4)
         .map(|i| dir.path().join(format!("member-{i}.txt")))
         .collect();
-    let mut members = vec![
-        member(&broker, "confluent", "g", "grp", &outs[0], &stop),
-        member(&broker, "confluent", "g", "grp", &outs[1], &stop),
-        member(&broker, "kafka-python", "g", "grp", &outs[2], &stop),
-    ];
+    let start = |i: usize| {
+        let instance = format!("instance-{i}");
+        let mut args = extra.to_vec();
+        if !extra.is_empty() {
+            args.extend(["--instance", instance.as_str()]);
+        }
+        member_with(&broker, clients[i], "g", "grp", &outs[i], &stop, &args)
+    };
+    let mut members = vec![start(0), start(1), start(2)];
     // Once every member has consumed something, kill the first one.
     let deadline = Instant::now() + Duration::from_secs(60);
     while read_outputs(&outs[..3]).iter().any(|o| o.is_empty()) {
@@ -145,7 +175,7 @@ fn a_group_shares_partitions_survives_a_killed_member_and_takes_a_new_one() {
     members[0].wait().unwrap();
     let killed_at = distinct(&read_outputs(&outs));
     std::thread::sleep(Duration::from_secs(2));
-    members.push(member(&broker, "kafka-python", "g", "grp", &outs[3], &stop));
+    members.push(start(3));
     assert!(producer.wait().unwrap().success(), "producer failed");
 
     let deadline = Instant::now() + Duration::from_secs(120);

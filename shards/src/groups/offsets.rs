@@ -206,3 +206,81 @@ fn apply(entries: &mut BTreeMap<OffsetKey, Committed>, c: Change) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_engine::rt::{self, ExecutorSettings};
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        let settings = ExecutorSettings {
+            io_memory_bytes: 256 << 10,
+            ..Default::default()
+        };
+        rt::block_on(&settings, f).unwrap()
+    }
+
+    #[test]
+    fn offsets_survive_reopen_and_compaction_keeps_only_the_latest() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let mut store = OffsetStore::open(dir.path(), 0, 64 * 1024).await.unwrap();
+            for round in 0..400i64 {
+                let items = (0..8)
+                    .map(|p| {
+                        (
+                            "t".to_string(),
+                            p,
+                            Committed {
+                                offset: round * 10 + i64::from(p),
+                                leader_epoch: 0,
+                                metadata: Some("m".into()),
+                            },
+                        )
+                    })
+                    .collect();
+                store.commit("g", items).await.unwrap();
+            }
+            store
+                .commit(
+                    "other",
+                    vec![(
+                        "u".into(),
+                        0,
+                        Committed {
+                            offset: 7,
+                            leader_epoch: 1,
+                            metadata: None,
+                        },
+                    )],
+                )
+                .await
+                .unwrap();
+            store
+                .delete(vec![("g".into(), "t".into(), 7)])
+                .await
+                .unwrap();
+            store.close().await;
+        });
+        assert!(
+            dir.path().join(".groups.shard0.snapshot").exists(),
+            "the log was compacted"
+        );
+        let log_bytes: u64 = std::fs::read_dir(dir.path().join(".groups.shard0"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        assert!(log_bytes < 256 * 1024, "log not bounded: {log_bytes} bytes");
+        run(async {
+            let store = OffsetStore::open(dir.path(), 0, 64 * 1024).await.unwrap();
+            let g = store.group_entries("g");
+            assert_eq!(g.len(), 7, "partition 7 was deleted");
+            for (t, p, c) in g {
+                assert_eq!((t.as_str(), c.offset), ("t", 3990 + i64::from(p)));
+            }
+            assert_eq!(store.group_entries("other")[0].2.offset, 7);
+            store.close().await;
+        });
+    }
+}

@@ -19,6 +19,8 @@ def main():
     ap.add_argument("--group", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--stop", required=True)
+    ap.add_argument("--strategy", default=None, help="librdkafka partition.assignment.strategy")
+    ap.add_argument("--instance", default=None, help="group.instance.id (static membership)")
     a = ap.parse_args()
     out = open(a.out, "a", buffering=1)
 
@@ -30,9 +32,14 @@ def main():
 
     if a.client == "confluent":
         from confluent_kafka import Consumer
-        c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": a.group, "auto.offset.reset": "earliest",
-                      "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
-                      "fetch.wait.max.ms": 100})
+        conf = {"bootstrap.servers": a.bootstrap, "group.id": a.group, "auto.offset.reset": "earliest",
+                "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+                "fetch.wait.max.ms": 100}
+        if a.strategy:
+            conf["partition.assignment.strategy"] = a.strategy
+        if a.instance:
+            conf["group.instance.id"] = a.instance
+        c = Consumer(conf)
         c.subscribe([a.topic])
         while not os.path.exists(a.stop):
             msgs = [m for m in c.consume(1000, 0.2) if not m.error()]
