@@ -52,6 +52,8 @@ pub struct LogConfig {
     /// Delete segments whose newest record is older than this (None: no time limit).
     pub retention_ms: Option<u64>,
     pub flush: FlushPolicy,
+    /// On open, idempotent producers' state is rebuilt from this many last bytes of the log.
+    pub producer_state_scan_bytes: u64,
 }
 
 impl Default for LogConfig {
@@ -64,6 +66,7 @@ impl Default for LogConfig {
             retention_bytes: None,
             retention_ms: Some(7 * 24 * 3600 * 1000),
             flush: FlushPolicy::EVERY_APPEND,
+            producer_state_scan_bytes: 16 << 20,
         }
     }
 }

@@ -45,6 +45,23 @@ pub enum EngineError {
     /// what is on disk no longer matches what it holds in memory.
     #[error("log {dir} is failed after an earlier I/O error ({reason}); reopen it to recover")]
     Failed { dir: PathBuf, reason: String },
+    /// An idempotent producer's batch does not follow its last one.
+    #[error("producer {producer_id}: sequence {got} where {expected} was expected")]
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i32,
+        got: i32,
+    },
+    /// A batch from an epoch older than the producer's current one (a fenced producer).
+    #[error("producer {producer_id}: epoch {epoch} is older than the current {current}")]
+    InvalidProducerEpoch {
+        producer_id: i64,
+        epoch: i16,
+        current: i16,
+    },
+    /// A batch that continues a sequence this partition has no record of.
+    #[error("producer {producer_id} is unknown to this partition and did not start at sequence 0")]
+    UnknownProducerId { producer_id: i64 },
     /// A configuration value is out of its range.
     #[error("invalid log configuration: {0}")]
     Config(String),

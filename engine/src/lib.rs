@@ -15,6 +15,7 @@ mod event;
 pub mod index;
 mod log;
 mod pending;
+pub mod producer_state;
 pub mod recovery;
 pub mod rt;
 mod segment;

@@ -345,3 +345,28 @@ fn bad_configurations_are_refused_with_the_setting_named() {
         }
     });
 }
+
+#[test]
+fn a_waiter_cancelled_half_way_does_not_wedge_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let (log, _) = open(dir.path(), small_config()).await;
+        // Start durable appends and drop their tasks at once: they stop at their first await,
+        // some of them holding the I/O token.
+        for n in 0..20u64 {
+            let log = log.clone();
+            let task = strata_engine::rt::spawn(async move {
+                log.append_and_wait(make_batch(10, n, 1, 100, 1), true)
+                    .await
+            });
+            strata_engine::rt::yield_now().await;
+            drop(task);
+        }
+        // The log still flushes and syncs for everyone else.
+        let a = log
+            .append_and_wait(make_batch(10, 99, 1, 100, 1), true)
+            .await
+            .unwrap();
+        assert!(log.durable_offset() > a.last_offset);
+    });
+}

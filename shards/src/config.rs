@@ -225,6 +225,7 @@ impl LogSettings {
             retention_bytes: u64::try_from(retention_bytes).ok(),
             retention_ms: u64::try_from(retention_ms).ok(),
             flush,
+            ..LogConfig::default()
         };
         config
             .validate()

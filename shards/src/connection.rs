@@ -81,11 +81,21 @@ pub async fn serve(
         let pending = match decode_request(frame.freeze()) {
             Ok(decoded) => {
                 let shard = shard.clone();
-                let task = rt::spawn(async move {
+                // Detached: a request runs to its end even if the client goes away, so that no
+                // append, flush or sync is cut off half-way; its answer is then dropped.
+                let (tx, rx) = futures::channel::oneshot::channel();
+                rt::spawn_detached(async move {
                     let _permits = (shard_permit, connection_permit);
-                    respond(&shard, decoded).await
+                    let _ = tx.send(respond(&shard, decoded).await);
                 });
-                task.boxed_local()
+                async move {
+                    rx.await.unwrap_or_else(|_| {
+                        Err(BrokerError::BadRequest(
+                            "request task ended without an answer".into(),
+                        ))
+                    })
+                }
+                .boxed_local()
             }
             Err(e) => {
                 // Earlier responses still go out; then the connection closes.

@@ -47,6 +47,9 @@ pub fn error_code(e: &EngineError) -> i16 {
             R::KafkaStorageError
         }
         EngineError::Config(_) => R::InvalidConfig,
+        EngineError::OutOfOrderSequence { .. } => R::OutOfOrderSequenceNumber,
+        EngineError::InvalidProducerEpoch { .. } => R::InvalidProducerEpoch,
+        EngineError::UnknownProducerId { .. } => R::UnknownProducerId,
     };
     r.code()
 }

@@ -11,6 +11,7 @@ pub mod connection;
 pub mod error;
 pub mod groups;
 pub mod handlers;
+pub mod producer_ids;
 pub mod router;
 pub mod rt_net;
 pub mod server;

@@ -37,6 +37,8 @@ pub struct Shard {
     peers: ShardSenders<ShardMsg>,
     /// Shard 0 only: the topic file, and a lock that makes topic changes one at a time.
     store: Option<(TopicStore, futures::lock::Mutex<()>)>,
+    /// Idempotent producers' ids handed out by this shard.
+    pub producer_ids: crate::producer_ids::ProducerIds,
     /// The groups this shard coordinates; set once at start.
     pub groups: std::cell::OnceCell<crate::groups::coordinator::GroupCoordinator>,
 }
@@ -54,6 +56,7 @@ impl Shard {
     ) -> Result<Self, BrokerError> {
         let id = peers.my_id();
         let advertised = config.advertised()?;
+        let data_dir = config.data_dir.clone();
         let store = (id == 0).then(|| {
             (
                 TopicStore::new(&config.data_dir),
@@ -72,6 +75,7 @@ impl Shard {
             peers,
             store,
             groups: std::cell::OnceCell::new(),
+            producer_ids: crate::producer_ids::ProducerIds::new(&data_dir, id),
         })
     }
 

@@ -232,11 +232,11 @@ fn apis_we_do_not_serve_get_an_error_response_not_a_dropped_connection() {
     let dir = tempfile::tempdir().unwrap();
     let broker = BrokerProcess::start(&dir.path().join("data"));
     let mut c = RawConn::connect(broker.addr);
-    match c.request(
-        ApiKey::InitProducerId,
-        4,
-        &InitProducerIdRequest::default().with_transaction_timeout_ms(1000),
-    ) {
+    // Transactions are not served: a transactional InitProducerId gets an error, not a close.
+    let txn = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("t"))))
+        .with_transaction_timeout_ms(1000);
+    match c.request(ApiKey::InitProducerId, 4, &txn) {
         ResponseKind::InitProducerId(r) => assert_eq!(r.error_code, 35),
         other => panic!("unexpected {other:?}"),
     }

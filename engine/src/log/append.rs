@@ -6,6 +6,7 @@ use bytes::BytesMut;
 use super::{create_segment, PartitionLog};
 use crate::batch::{self, BatchHeader};
 use crate::error::{EngineError, Result};
+use crate::producer_state::SequenceCheck;
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +17,9 @@ pub struct Appended {
     pub last_offset: i64,
     /// Largest timestamp of the batches appended.
     pub max_timestamp: i64,
+    /// The batches were a retry of an idempotent producer's, already stored: nothing was
+    /// appended and the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 impl Appended {
@@ -64,6 +68,33 @@ impl PartitionLog {
         }
 
         let mut st = self.shared.state.borrow_mut();
+        // Idempotent producers: a retried batch is answered with its first offsets.
+        let mut duplicates = Vec::new();
+        for (_, h) in &headers {
+            if let SequenceCheck::Duplicate {
+                base_offset,
+                last_offset,
+            } = st.producers.check(h)?
+            {
+                duplicates.push((base_offset, last_offset, h.max_timestamp));
+            }
+        }
+        if let (Some(first), Some(last)) = (duplicates.first(), duplicates.last()) {
+            if duplicates.len() != headers.len() {
+                let h = headers[duplicates.len().min(headers.len() - 1)].1;
+                return Err(EngineError::OutOfOrderSequence {
+                    producer_id: h.producer_id,
+                    expected: -1,
+                    got: h.base_sequence,
+                });
+            }
+            return Ok(Appended {
+                base_offset: first.0,
+                last_offset: last.1,
+                max_timestamp: last.2,
+                duplicate: true,
+            });
+        }
         let first_offset = st.next_offset;
         let mut next = first_offset;
         let mut max_timestamp = -1;
@@ -81,11 +112,16 @@ impl PartitionLog {
             .get_or_insert_with(std::time::Instant::now);
         seg.size_bytes += stored.len() as u64;
         let mut offset = first_offset;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let mut appended_headers = Vec::with_capacity(headers.len());
         for (pos, h) in &headers {
             let header = BatchHeader {
                 base_offset: offset,
                 ..*h
             };
+            appended_headers.push(header);
             seg.note_batch(
                 &header,
                 start_position + *pos as u64,
@@ -98,6 +134,9 @@ impl PartitionLog {
             offset = header.next_offset();
         }
         debug_assert_eq!(offset, next);
+        for h in &appended_headers {
+            st.producers.record(h, now_ms);
+        }
         st.next_offset = next;
         drop(st);
         self.schedule_flush();
@@ -105,6 +144,7 @@ impl PartitionLog {
             base_offset: first_offset,
             last_offset: next - 1,
             max_timestamp,
+            duplicate: false,
         })
     }
 
@@ -140,9 +180,9 @@ impl PartitionLog {
 
     /// Seals the active segment and starts a new one at the log end. Needs the append lock.
     async fn roll(&self) -> Result<()> {
-        self.acquire_io().await;
+        let io = self.acquire_io().await;
         let sealed = self.seal_active_locked().await;
-        self.release_io();
+        drop(io);
         sealed?;
         let next = self.shared.state.borrow().next_offset;
         let seg = create_segment(&self.shared.dir, next).await?;

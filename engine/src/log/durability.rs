@@ -40,14 +40,26 @@ async fn perform(w: &mut FlushWrites) -> Result<()> {
         .map_err(|e| EngineError::io("write", w.file.path(), e))
 }
 
+pub(super) struct IoGuard<'a> {
+    log: &'a PartitionLog,
+}
+
+impl Drop for IoGuard<'_> {
+    fn drop(&mut self) {
+        self.log.release_io();
+    }
+}
+
 impl PartitionLog {
-    pub(super) async fn acquire_io(&self) {
+    /// Takes the log's I/O token; it is given back when the guard drops, also when the task
+    /// holding it is cancelled half-way (its writes are then simply done again by the next one).
+    pub(super) async fn acquire_io(&self) -> IoGuard<'_> {
         loop {
             let wait = {
                 let mut st = self.shared.state.borrow_mut();
                 if !st.io_busy {
                     st.io_busy = true;
-                    return;
+                    return IoGuard { log: self };
                 }
                 self.shared.io_done.listen()
             };
@@ -55,7 +67,7 @@ impl PartitionLog {
         }
     }
 
-    pub(super) fn release_io(&self) {
+    fn release_io(&self) {
         self.shared.state.borrow_mut().io_busy = false;
         self.shared.io_done.notify_all();
     }
@@ -93,9 +105,9 @@ impl PartitionLog {
 
     /// Writes everything appended so far.
     pub async fn flush(&self) -> Result<()> {
-        self.acquire_io().await;
+        let io = self.acquire_io().await;
         let r = self.flush_locked().await;
-        self.release_io();
+        drop(io);
         r
     }
 
@@ -138,12 +150,12 @@ impl PartitionLog {
     async fn flush_task(&self) {
         // Let the other tasks that are ready append first, so that one write covers them all.
         rt::yield_now().await;
-        self.acquire_io().await;
+        let io = self.acquire_io().await;
         // Appends from here on schedule another flush, which will wait for this one.
         self.shared.state.borrow_mut().flush_scheduled = false;
         // An error has failed the log and woken every waiter; nothing more to do with it here.
         let _ = self.flush_locked().await;
-        self.release_io();
+        drop(io);
     }
 
     /// Waits until every batch below `next_offset` is written to disk (not necessarily durable).
@@ -173,14 +185,14 @@ impl PartitionLog {
             // sync covers them too. Without it, one task that re-appends at once keeps winning
             // the token and every fdatasync covers a single append.
             rt::yield_now().await;
-            self.acquire_io().await;
+            let io = self.acquire_io().await;
             let covered = self.shared.state.borrow().durable_next >= next_offset;
             let r = if covered {
                 Ok(())
             } else {
                 self.sync_locked().await
             };
-            self.release_io();
+            drop(io);
             r?;
         }
     }

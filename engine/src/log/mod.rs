@@ -68,6 +68,8 @@ struct LogState {
     failed: Option<String>,
     /// fdatasync rounds done, for tests and metrics of group commit.
     syncs: u64,
+    /// Idempotent producers' recent batches.
+    producers: crate::producer_state::ProducerStateTable,
 }
 
 impl LogState {
@@ -191,13 +193,62 @@ impl PartitionLog {
                     timer_armed: false,
                     failed: None,
                     syncs: 0,
+                    producers: Default::default(),
                 }),
                 append_lock: futures::lock::Mutex::new(()),
                 written: Event::default(),
                 io_done: Event::default(),
             }),
         };
+        log.rebuild_producer_state().await?;
         Ok((log, report))
+    }
+
+    /// Rebuilds the idempotent producers' state from the last `producer_state_scan_bytes` of the
+    /// active segment, so that a retry that arrives after a restart is still recognised.
+    async fn rebuild_producer_state(&self) -> Result<()> {
+        let mut offset = {
+            let st = self.shared.state.borrow();
+            let active = st.active();
+            let from = active
+                .size_bytes
+                .saturating_sub(self.shared.config.producer_state_scan_bytes);
+            active
+                .offset_index
+                .last_where(|e| u64::from(e.position) <= from)
+                .map_or(active.base_offset, |e| {
+                    active.base_offset + i64::from(e.relative_offset)
+                })
+                .max(st.log_start_offset)
+        };
+        while offset < self.high_watermark() {
+            let got = self.read(offset, 1 << 20).await?;
+            if got.batches.is_empty() {
+                break;
+            }
+            let mut st = self.shared.state.borrow_mut();
+            for b in &got.batches {
+                let h = crate::batch::parse_header(b, usize::MAX).map_err(|e| {
+                    EngineError::Corrupt {
+                        path: self.shared.dir.clone(),
+                        position: 0,
+                        reason: e.to_string(),
+                    }
+                })?;
+                st.producers.record(&h, h.max_timestamp);
+                offset = h.next_offset();
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets idempotent producers idle since `before_ms` (ms since the epoch).
+    pub fn expire_producers(&self, before_ms: i64) -> usize {
+        self.shared.state.borrow_mut().producers.expire(before_ms)
+    }
+
+    pub fn producer_count(&self) -> usize {
+        self.shared.state.borrow().producers.len()
     }
 
     pub fn dir(&self) -> &Path {
@@ -269,9 +320,9 @@ impl PartitionLog {
     pub async fn close(self) -> Result<()> {
         let _append = self.shared.append_lock.lock().await;
         self.check_failed()?;
-        self.acquire_io().await;
+        let io = self.acquire_io().await;
         let r = self.seal_active_locked().await;
-        self.release_io();
+        drop(io);
         r
     }
 }

@@ -11,6 +11,7 @@ pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
@@ -101,6 +102,9 @@ pub async fn handle(
         )),
         RequestKind::OffsetDelete(r) => small(ResponseKind::OffsetDelete(
             offset_delete::handle(shard, r).await,
+        )),
+        RequestKind::InitProducerId(r) => small(ResponseKind::InitProducerId(
+            init_producer_id::handle(shard, r),
         )),
         other => match unserved::answer(other) {
             Some(r) => small(r),

@@ -61,25 +61,32 @@ def produce_confluent(a):
             if "TOPIC_ALREADY_EXISTS" not in str(e):
                 raise
     errors = []
-    p = Producer({
+    conf = {
         "bootstrap.servers": a.bootstrap,
         "acks": a.acks,
         "compression.type": a.compression,
         "linger.ms": 5,
         "enable.idempotence": False,
         "max.in.flight.requests.per.connection": 1,
-    })
+    }
+    if a.idempotent:
+        conf.update({"enable.idempotence": True, "acks": "all", "max.in.flight.requests.per.connection": 5,
+                     "message.timeout.ms": 120000, "retry.backoff.ms": 50, "socket.timeout.ms": 5000})
+    p = Producer(conf)
     def report(err, _msg):
         if err is not None:
             errors.append(err)
-    for part, seq in plan(a.records, a.partitions, a.start):
+    for i, (part, seq) in enumerate(plan(a.records, a.partitions, a.start)):
+        if a.pace_ms and i % 1000 == 0:
+            p.poll(0)
+            time.sleep(a.pace_ms / 1000)
         while True:
             try:
                 p.produce(a.topic, value=value_of(part, seq), partition=part, on_delivery=report)
                 break
             except BufferError:
                 p.poll(0.05)
-    left = p.flush(60)
+    left = p.flush(150)
     if left or errors:
         sys.exit(f"produce failed: {left} undelivered, errors: {errors[:5]}")
 
@@ -148,6 +155,8 @@ def main():
     ap.add_argument("--compression", default="none")
     ap.add_argument("--acks", default="1")
     ap.add_argument("--phase", default="both", choices=["produce", "consume", "both"])
+    ap.add_argument("--idempotent", action="store_true", help="librdkafka enable.idempotence=true")
+    ap.add_argument("--pace-ms", type=int, default=0, help="sleep this long every 1000 records")
     a = ap.parse_args()
     t0 = time.time()
     if a.phase in ("produce", "both"):
