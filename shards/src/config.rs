@@ -45,6 +45,8 @@ pub struct BrokerConfig {
     pub group_max_members: usize,
     /// Committed offsets are compacted into a snapshot past this many bytes of log.
     pub offsets_compact_above_bytes: u64,
+    /// Idempotent producers idle this long are forgotten (Kafka's producer.id.expiration.ms).
+    pub producer_id_expiry_ms: u64,
     pub log: LogSettings,
 }
 
@@ -89,6 +91,7 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             group_max_members: 1_000,
             offsets_compact_above_bytes: 64 << 20,
+            producer_id_expiry_ms: 86_400_000,
             log: LogSettings::default(),
         }
     }

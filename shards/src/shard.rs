@@ -635,10 +635,12 @@ impl Shard {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
+        let expiry = self.config.producer_id_expiry_ms as i64;
         for (key, log) in self.owned_logs() {
             if let Err(e) = log.enforce_retention(now_ms).await {
                 tracing::error!(topic = %key.topic, partition = key.partition, "retention: {e}");
             }
+            log.expire_producers(now_ms.saturating_sub(expiry));
         }
     }
 
