@@ -17,8 +17,9 @@ struct Proxy {
 }
 
 impl Proxy {
-    fn start(upstream: &str, off: std::path::PathBuf, drop_probability: f64) -> Proxy {
-        let port = free_port();
+    /// Starts the proxy on `port` in front of `upstream`; it drops connections while `off` does
+    /// not exist.
+    fn start(port: u16, upstream: &str, off: std::path::PathBuf, drop_probability: f64) -> Proxy {
         let mut child = Command::new(python())
             .arg(
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -44,7 +45,7 @@ impl Proxy {
         }
     }
 
-    /// Stops dropping (for the read-back) and returns how many connections it dropped.
+    /// Stops the proxy and returns how many connections it dropped.
     fn drops(&mut self) -> u64 {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -80,39 +81,8 @@ fn setup(dir: &std::path::Path) -> (BrokerProcess, Proxy) {
         &dir.join("data"),
         &format!("advertise = \"127.0.0.1:{proxy_port}\"\n"),
     );
-    let off = dir.join("proxy-off");
-    let mut proxy = Proxy::start(&broker.bootstrap(), off, 0.0);
-    // Restart the proxy on the advertised port (it was picked before the broker started).
-    proxy.drops();
-    let mut child = Command::new(python())
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/drop_proxy.py"))
-        .args([
-            "--listen",
-            &proxy_port.to_string(),
-            "--upstream",
-            &broker.bootstrap(),
-            "--drop-probability",
-            "0.03",
-        ])
-        .arg("--off")
-        .arg(dir.join("proxy-off"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
-    (
-        broker,
-        Proxy {
-            child,
-            addr: format!("127.0.0.1:{proxy_port}"),
-            off: dir.join("proxy-off"),
-        },
-    )
+    let proxy = Proxy::start(proxy_port, &broker.bootstrap(), dir.join("proxy-off"), 0.03);
+    (broker, proxy)
 }
 
 #[test]
