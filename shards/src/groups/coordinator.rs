@@ -244,16 +244,10 @@ impl GroupCoordinator {
                 .members
                 .values()
                 .map(|m| {
-                    let meta = m
-                        .protocols
-                        .iter()
-                        .find(|(n, _)| *n == proto)
-                        .map(|(_, b)| b.clone())
-                        .unwrap_or_default();
                     (
                         m.id.clone(),
                         m.instance_id.clone(),
-                        meta,
+                        m.metadata_for(&proto),
                         m.assignment.clone(),
                     )
                 })

@@ -33,6 +33,17 @@ pub struct Member {
     awaiting_sync: bool,
 }
 
+impl Member {
+    /// The member's metadata for `protocol` (empty if it does not support it).
+    pub fn metadata_for(&self, protocol: &str) -> Bytes {
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinResult {
     pub error: i16,
@@ -377,15 +388,7 @@ impl Group {
             let proto = self.protocol_name.clone().unwrap_or_default();
             self.members
                 .values()
-                .map(|m| {
-                    let meta = m
-                        .protocols
-                        .iter()
-                        .find(|(n, _)| *n == proto)
-                        .map(|(_, b)| b.clone())
-                        .unwrap_or_default();
-                    (m.id.clone(), m.instance_id.clone(), meta)
-                })
+                .map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata_for(&proto)))
                 .collect()
         } else {
             Vec::new()
