@@ -44,7 +44,11 @@ pub enum EngineError {
     /// An earlier write or sync failed; the log refuses appends until it is reopened, because
     /// what is on disk no longer matches what it holds in memory.
     #[error("log {dir} is failed after an earlier I/O error ({reason}); reopen it to recover")]
-    Failed { dir: PathBuf, reason: String },
+    Failed {
+        dir: PathBuf,
+        reason: String,
+        disk_full: bool,
+    },
     /// An idempotent producer's batch does not follow its last one.
     #[error("producer {producer_id}: sequence {got} where {expected} was expected")]
     OutOfOrderSequence {
@@ -76,10 +80,20 @@ impl EngineError {
         }
     }
 
-    /// True when the error means the disk is full (ENOSPC or EDQUOT).
+    /// True when the error means the disk is full (ENOSPC or EDQUOT), now or when the log failed.
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, EngineError::Io { source, .. }
-            if matches!(source.raw_os_error(), Some(28) | Some(122)))
+        match self {
+            EngineError::Io { source, .. } => {
+                // glommio's errors keep the kind but not always the OS error number.
+                matches!(source.raw_os_error(), Some(28) | Some(122))
+                    || matches!(
+                        source.kind(),
+                        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                    )
+            }
+            EngineError::Failed { disk_full, .. } => *disk_full,
+            _ => false,
+        }
     }
 }
 

@@ -75,7 +75,7 @@ impl PartitionLog {
     /// Puts the log in the failed state: what is in memory may no longer match the disk.
     fn fail(&self, e: &EngineError) {
         tracing::error!(log = %self.shared.dir.display(), "log failed: {e}");
-        self.shared.state.borrow_mut().failed = Some(e.to_string());
+        self.shared.state.borrow_mut().failed = Some((e.to_string(), e.is_disk_full()));
         self.shared.written.notify_all();
     }
 

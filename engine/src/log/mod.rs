@@ -65,7 +65,8 @@ struct LogState {
     io_busy: bool,
     flush_scheduled: bool,
     timer_armed: bool,
-    failed: Option<String>,
+    /// Why the log failed, and whether it was for want of disk space.
+    failed: Option<(String, bool)>,
     /// fdatasync rounds done, for tests and metrics of group commit.
     syncs: u64,
     /// Idempotent producers' recent batches.
@@ -307,9 +308,10 @@ impl PartitionLog {
 
     fn check_failed(&self) -> Result<()> {
         match &self.shared.state.borrow().failed {
-            Some(reason) => Err(EngineError::Failed {
+            Some((reason, disk_full)) => Err(EngineError::Failed {
                 dir: self.shared.dir.clone(),
                 reason: reason.clone(),
+                disk_full: *disk_full,
             }),
             None => Ok(()),
         }
