@@ -49,7 +49,8 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mount).status();
+        // Lazy: a test that failed half-way may still hold files open there.
+        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
     }
 }
 
