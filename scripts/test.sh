@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The one test command (README.md): installs what the tests need, checks formatting and lints,
-# then runs every test. Needs: the Rust toolchain, kcat (Debian), and a Python venv in .venv
-# with kafka-python and confluent-kafka (PyPI).
+# then runs every test. Needs: the Rust toolchain, kcat and e2fsprogs (Debian), root (the
+# full-disk test loop-mounts a small ext4), and a Python venv in .venv with kafka-python and
+# confluent-kafka (PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
 if ! command -v kcat >/dev/null; then
   echo "installing kcat"
   apt-get install -y kcat >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y kcat >/dev/null; }
+fi
+if ! command -v mkfs.ext4 >/dev/null; then
+  echo "installing e2fsprogs (the full-disk test makes a small ext4)"
+  apt-get install -y e2fsprogs >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y e2fsprogs >/dev/null; }
 fi
 if ! .venv/bin/python -c 'import kafka, confluent_kafka' 2>/dev/null; then
   echo "installing the Python Kafka clients into .venv"
