@@ -34,7 +34,12 @@ impl SmallDisk {
                 String::from_utf8_lossy(&out.stderr)
             );
         };
-        run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image));
+        // /usr/sbin may be missing from a non-login PATH.
+        let mkfs = ["/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("mkfs.ext4");
+        run(Command::new(mkfs).args(["-q", "-F"]).arg(&image));
         run(Command::new("mount")
             .args(["-o", "loop"])
             .arg(&image)
