@@ -71,7 +71,7 @@ def produce_confluent(a):
     }
     if a.idempotent:
         conf.update({"enable.idempotence": True, "acks": "all", "max.in.flight.requests.per.connection": 5,
-                     "message.timeout.ms": 120000, "retry.backoff.ms": 50, "socket.timeout.ms": 5000})
+                     "message.timeout.ms": 120000, "retry.backoff.ms": 50})
     p = Producer(conf)
     def report(err, _msg):
         if err is not None:
