@@ -39,15 +39,8 @@ impl ProducerIds {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
                 Err(e) => return Err(BrokerError::io(format!("read {}", self.path.display()), e)),
             };
-            let tmp = self.path.with_extension("tmp");
-            let io = |what: &str, e| BrokerError::io(format!("{what} {}", tmp.display()), e);
-            std::fs::write(&tmp, format!("{}\n", block + 1)).map_err(|e| io("write", e))?;
-            std::fs::File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| io("fsync", e))?;
-            std::fs::rename(&tmp, &self.path).map_err(|e| io("rename", e))?;
-            let dir = self.path.parent().unwrap_or(Path::new("."));
-            strata_engine::rt::sync_dir(dir).map_err(|e| io("fsync dir", e))?;
+            // Persisted before any id of the block is handed out.
+            crate::topics::write_atomically(&self.path, format!("{}\n", block + 1).as_bytes())?;
             self.next.set(block * IDS_PER_BLOCK);
             self.block_end.set((block + 1) * IDS_PER_BLOCK);
         }

@@ -61,7 +61,9 @@ pub fn invalid_topic_config(key: &str, value: &str) -> Option<String> {
     None
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BrokerError> {
+/// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never a mix:
+/// write a temporary file, fsync it, rename it over, fsync the directory.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BrokerError> {
     let tmp = path.with_extension("tmp");
     let io = |what: &str, e| BrokerError::io(format!("{what} {}", tmp.display()), e);
     std::fs::write(&tmp, bytes).map_err(|e| io("write", e))?;

@@ -11,8 +11,8 @@ use kafka_protocol::error::ResponseError;
 
 use super::offsets::{Committed, OffsetStore};
 use super::state::{
-    Completion, Group, GroupLimits, GroupState, JoinReply, JoinRequest, JoinResult, SyncReply,
-    SyncResult,
+    error_join, Completion, Group, GroupLimits, GroupState, JoinReply, JoinRequest, JoinResult,
+    SyncReply, SyncResult,
 };
 
 enum Waiter {
@@ -91,30 +91,21 @@ impl GroupCoordinator {
                 .or_insert_with(|| Group::new(group_id, self.limits));
             group.join(now, req)
         };
-        let rx = match reply {
+        let member_id = match reply {
             JoinReply::Now(r) => {
                 self.deliver(group_id, done);
                 return r;
             }
-            JoinReply::Wait { member_id } => {
-                let (tx, rx) = oneshot::channel();
-                // A member that sends a second JoinGroup replaces its first wait.
-                self.waiters
-                    .borrow_mut()
-                    .insert((group_id.to_string(), member_id.clone()), Waiter::Join(tx));
-                self.deliver(group_id, done);
-                (rx, member_id)
-            }
+            JoinReply::Wait { member_id } => member_id,
         };
-        let (rx, member_id) = rx;
-        rx.await.unwrap_or_else(|_| JoinResult {
-            error: ResponseError::RebalanceInProgress.code(),
-            generation: -1,
-            protocol_name: None,
-            leader: String::new(),
-            member_id,
-            members: Vec::new(),
-        })
+        let (tx, rx) = oneshot::channel();
+        // A member that sends a second JoinGroup replaces its first wait.
+        self.waiters
+            .borrow_mut()
+            .insert((group_id.to_string(), member_id.clone()), Waiter::Join(tx));
+        self.deliver(group_id, done);
+        rx.await
+            .unwrap_or_else(|_| error_join(ResponseError::RebalanceInProgress, &member_id))
     }
 
     pub async fn sync(

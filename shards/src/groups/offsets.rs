@@ -160,22 +160,17 @@ impl OffsetStore {
     async fn compact(&mut self) -> Result<(), BrokerError> {
         let list: Vec<(&OffsetKey, &Committed)> = self.entries.iter().collect();
         let bytes = serde_json::to_vec(&list).map_err(|e| BrokerError::Config(e.to_string()))?;
-        let tmp = self.snapshot.with_extension("tmp");
-        let io = |what: &str, e| BrokerError::io(format!("{what} {}", tmp.display()), e);
-        std::fs::write(&tmp, &bytes).map_err(|e| io("write", e))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| io("fsync", e))?;
-        std::fs::rename(&tmp, &self.snapshot).map_err(|e| io("rename", e))?;
-        let parent = self.dir.parent().unwrap_or(Path::new("."));
-        strata_engine::rt::sync_dir(parent).map_err(|e| io("fsync dir", e))?;
+        crate::topics::write_atomically(&self.snapshot, &bytes)?;
         // Replaying the old log over the snapshot gives the same state, so a crash between
         // these steps loses nothing.
         if let Some(old) = self.log.take() {
             let _ = old.close().await;
         }
-        std::fs::remove_dir_all(&self.dir).map_err(|e| io("remove", e))?;
-        strata_engine::rt::sync_dir(parent).map_err(|e| io("fsync dir", e))?;
+        std::fs::remove_dir_all(&self.dir)
+            .map_err(|e| BrokerError::io(format!("remove {}", self.dir.display()), e))?;
+        let parent = self.dir.parent().unwrap_or(Path::new("."));
+        strata_engine::rt::sync_dir(parent)
+            .map_err(|e| BrokerError::io(format!("fsync {}", parent.display()), e))?;
         self.log = Some(
             PartitionLog::open(&self.dir, log_config(), self.cache.clone())
                 .await?

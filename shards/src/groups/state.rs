@@ -131,7 +131,8 @@ fn code(e: ResponseError) -> i16 {
     e.code()
 }
 
-fn error_join(e: ResponseError, member_id: &str) -> JoinResult {
+/// The answer to a JoinGroup that failed.
+pub(crate) fn error_join(e: ResponseError, member_id: &str) -> JoinResult {
     JoinResult {
         error: code(e),
         generation: -1,
