@@ -17,9 +17,14 @@ struct Proxy {
 }
 
 impl Proxy {
-    /// Starts the proxy on `port` in front of `upstream`; it drops connections while `off` does
-    /// not exist.
+    /// Starts the proxy on `port` in front of `upstream`; while `off` does not exist it drops the
+    /// connection after a share `drop_probability` of the requests.
     fn start(port: u16, upstream: &str, off: std::path::PathBuf, drop_probability: f64) -> Proxy {
+        // A new pattern of drops each run; the seed is printed to replay a failure.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.subsec_nanos());
+        println!("proxy seed {seed}, drop probability {drop_probability}");
         let mut child = Command::new(python())
             .arg(
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -27,6 +32,7 @@ impl Proxy {
             )
             .args(["--listen", &port.to_string(), "--upstream", upstream])
             .args(["--drop-probability", &drop_probability.to_string()])
+            .args(["--seed", &seed.to_string()])
             .arg("--off")
             .arg(&off)
             .stdout(Stdio::piped())
@@ -85,7 +91,7 @@ fn setup(dir: &std::path::Path) -> (BrokerProcess, Proxy) {
         &dir.join("data"),
         &format!("advertise = \"127.0.0.1:{proxy_port}\"\n"),
     );
-    let proxy = Proxy::start(proxy_port, &broker.bootstrap(), dir.join("proxy-off"), 0.01);
+    let proxy = Proxy::start(proxy_port, &broker.bootstrap(), dir.join("proxy-off"), 0.05);
     (broker, proxy)
 }
 

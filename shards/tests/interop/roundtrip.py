@@ -54,12 +54,18 @@ def produce_confluent(a):
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": a.bootstrap})
-    for f in admin.create_topics([NewTopic(a.topic, a.partitions, 1)]).values():
+    # CreateTopics is not idempotent in the client: through a proxy that drops connections it is
+    # tried again, and an existing topic (an earlier attempt's) is fine.
+    for attempt in range(10):
         try:
-            f.result()
-        except Exception as e:  # an existing topic is fine
-            if "TOPIC_ALREADY_EXISTS" not in str(e):
+            admin.create_topics([NewTopic(a.topic, a.partitions, 1)])[a.topic].result()
+            break
+        except Exception as e:
+            if "TOPIC_ALREADY_EXISTS" in str(e):
+                break
+            if attempt == 9 or "_TRANSPORT" not in str(e):
                 raise
+            time.sleep(0.2)
     errors = []
     conf = {
         "bootstrap.servers": a.bootstrap,
@@ -71,7 +77,15 @@ def produce_confluent(a):
     }
     if a.idempotent:
         conf.update({"enable.idempotence": True, "acks": "all", "max.in.flight.requests.per.connection": 5,
-                     "message.timeout.ms": 120000, "retry.backoff.ms": 50})
+                     "message.timeout.ms": 120000, "retry.backoff.ms": 50,
+                     # Small batches: many requests, so many moments for the proxy to drop at.
+                     "batch.size": 16384,
+                     # librdkafka backs off up to 10 s after a connection that closed soon after it
+                     # opened; against a proxy that drops several a second, that alone outlasts
+                     # message.timeout.ms. The broker's handling of retries is what is tested.
+                     "reconnect.backoff.max.ms": 500})
+    if a.debug:
+        conf["debug"] = a.debug
     p = Producer(conf)
     def report(err, _msg):
         if err is not None:
@@ -156,6 +170,7 @@ def main():
     ap.add_argument("--acks", default="1")
     ap.add_argument("--phase", default="both", choices=["produce", "consume", "both"])
     ap.add_argument("--idempotent", action="store_true", help="librdkafka enable.idempotence=true")
+    ap.add_argument("--debug", help="librdkafka debug contexts, logged to stderr")
     ap.add_argument("--pace-ms", type=int, default=0, help="sleep this long every 1000 records")
     a = ap.parse_args()
     t0 = time.time()
