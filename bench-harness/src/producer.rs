@@ -14,7 +14,7 @@ use kafka_protocol::messages::{ApiKey, ProduceRequest, ResponseKind};
 use strata_engine::rt;
 
 use crate::client::conn::{decode_response, strip_header};
-use crate::client::{topic_name, ClientError, Connection};
+use crate::client::{init_producer_id, topic_name, ClientError, Connection};
 use crate::record::{BatchTemplate, Stamp};
 use crate::schedule::Schedule;
 use crate::stats::Recorder;
@@ -48,6 +48,11 @@ struct InFlight {
 
 pub async fn run(p: ProducerSetup) -> Result<Acked, ClientError> {
     let conn = Connection::connect(&p.addr).await?;
+    let producer = if p.params.idempotent {
+        Some(init_producer_id(&conn).await?)
+    } else {
+        None
+    };
     let template = BatchTemplate::new(p.params.records_per_batch(), p.params.record_bytes);
     let req = ProduceRequest::default()
         .with_acks(p.params.acks)
@@ -115,6 +120,11 @@ pub async fn run(p: ProducerSetup) -> Result<Acked, ClientError> {
                 };
                 template.stamp(batch, i, &stamp);
                 record_index += 1;
+            }
+            if let Some((id, epoch)) = producer {
+                // Sequences count records and wrap at 2^31.
+                let base_sequence = (seq[part] % (1 << 31)) as i32;
+                BatchTemplate::set_producer(batch, id, epoch, base_sequence);
             }
             BatchTemplate::seal(batch, now_ms);
             seq[part] += template.records() as u64;

@@ -69,6 +69,13 @@ impl BatchTemplate {
         stamp.write(&mut batch[at..at + STAMP_BYTES]);
     }
 
+    /// Marks the batch as an idempotent producer's, with the sequence of its first record.
+    pub fn set_producer(batch: &mut [u8], producer_id: i64, epoch: i16, base_sequence: i32) {
+        batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
+        batch[51..53].copy_from_slice(&epoch.to_be_bytes());
+        batch[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    }
+
     /// Sets the batch timestamps and recomputes the CRC, after the stamps are written.
     pub fn seal(batch: &mut [u8], timestamp_ms: i64) {
         batch[27..35].copy_from_slice(&timestamp_ms.to_be_bytes());

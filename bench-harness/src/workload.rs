@@ -14,6 +14,8 @@ pub struct Params {
     /// Open loop: how long records gather before a batch goes (the batch interval).
     pub linger_ms: u64,
     pub acks: i16,
+    /// Idempotent producing: each producer gets a producer id and numbers its batches.
+    pub idempotent: bool,
     pub compression: String,
     pub producers: usize,
     /// Consumers reading every partition (each its own reader: fan-out).
@@ -47,6 +49,7 @@ impl Default for Params {
             batch_bytes: 64 * 1024,
             linger_ms: 2,
             acks: 1,
+            idempotent: false,
             compression: "none".into(),
             producers: 1,
             consumers: 0,
@@ -145,6 +148,7 @@ impl Params {
             "batch_bytes" => self.batch_bytes = num(k, v)?,
             "linger_ms" => self.linger_ms = num(k, v)?,
             "acks" => self.acks = num(k, v)?,
+            "idempotent" => self.idempotent = num(k, v)?,
             "compression" => self.compression = v.to_string(),
             "producers" => self.producers = num(k, v)?,
             "consumers" => self.consumers = num(k, v)?,
@@ -181,6 +185,11 @@ impl Params {
         }
         if self.max_in_flight == 0 || self.batch_bytes < self.record_bytes {
             return bad("max_in_flight must be positive and batch_bytes at least record_bytes");
+        }
+        if self.idempotent && (self.acks == 0 || self.max_in_flight > 5) {
+            return bad(
+                "idempotent needs acks 1 or -1 and max_in_flight at most 5 (what brokers remember)",
+            );
         }
         if self.verify && self.acks == 0 {
             return bad("verify needs acks 1 or -1");

@@ -79,3 +79,32 @@ fn a_short_verified_run_writes_its_results_and_loses_nothing() {
         .unwrap()
         .starts_with(b"\x89PNG"));
 }
+
+#[test]
+fn an_idempotent_run_numbers_its_batches_and_the_broker_takes_every_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let broker = BrokerProcess::start(&data);
+    let s = short_run(
+        &broker,
+        &dir.path().join("idem"),
+        "throughput",
+        &["idempotent=true", "acks=-1", "topic=bench-idem"],
+    );
+    // A wrong sequence or epoch would come back as a produce error.
+    assert!(s.produced_records > 0 && s.errors == 0, "{s:?}");
+    let v = s.verify.clone().unwrap();
+    assert_eq!(
+        (v.received_unique, v.lost, v.duplicates, v.reordered),
+        (v.acknowledged, 0, 0, 0),
+        "{v:?}"
+    );
+    // The stored batches are the producer's: an id, and sequences from 0.
+    let log = std::fs::read(data.join("bench-idem-0/00000000000000000000.log")).unwrap();
+    let first = strata_engine::batch::validate(&log, usize::MAX).unwrap();
+    assert!(first.producer_id >= 0, "{first:?}");
+    assert_eq!(first.base_sequence, 0);
+    let second = strata_engine::batch::validate(&log[first.size_bytes..], usize::MAX).unwrap();
+    assert_eq!(second.producer_id, first.producer_id);
+    assert_eq!(second.base_sequence, first.records_count);
+}

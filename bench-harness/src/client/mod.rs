@@ -94,3 +94,24 @@ pub async fn latest_offsets(
         _ => Err(ClientError::Protocol("not a list offsets response".into())),
     }
 }
+
+/// A new idempotent producer id and epoch (InitProducerId without a transactional id).
+pub async fn init_producer_id(conn: &Connection) -> Result<(i64, i16), ClientError> {
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    match conn.request(ApiKey::InitProducerId, 4, &req).await? {
+        ResponseKind::InitProducerId(r) if r.error_code == 0 => {
+            Ok((r.producer_id.0, r.producer_epoch))
+        }
+        ResponseKind::InitProducerId(r) => Err(ClientError::Broker(format!(
+            "init producer id: error {}",
+            r.error_code
+        ))),
+        other => Err(ClientError::Broker(format!(
+            "init producer id: unexpected {other:?}"
+        ))),
+    }
+}
