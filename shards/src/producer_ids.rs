@@ -1,8 +1,14 @@
 //! Producer ids for idempotent producers, unique across shards and restarts: each shard hands
 //! out ids from blocks it reserves by persisting the next block number first
 //! (`.producer-ids.shard<N>`, written atomically), and the shard number is part of every id.
+//!
+//! The shard whose number an id carries also keeps the newest epoch it gave that id when a
+//! producer re-initialised it (KIP-360), and the one before, in `.producer-epochs.shard<N>`: a
+//! producer presenting an epoch already superseded is fenced, also after a restart, except the
+//! one just before, whose re-init may be a retry whose answer was lost (as Kafka does).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::BrokerError;
@@ -11,20 +17,51 @@ const IDS_PER_BLOCK: u64 = 1000;
 /// Shard numbers take the low bits of an id.
 const SHARD_BITS: u32 = 10;
 
+/// The shard that allocated `producer_id` (and keeps its epochs), among `shards`.
+pub fn owner_of(producer_id: i64, shards: usize) -> usize {
+    ((producer_id as u64) & ((1 << SHARD_BITS) - 1)) as usize % shards.max(1)
+}
+
+/// What re-initialising a producer id gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bump {
+    /// The id's next epoch.
+    Epoch(i16),
+    /// The presented epoch was already superseded: that producer is a zombie.
+    Fenced { current: i16 },
+    /// The epochs of this id are used up: the producer needs a new id.
+    Exhausted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Epochs {
+    /// The newest epoch given on a re-init.
+    current: i16,
+    /// The epoch that re-init was presented with.
+    previous: i16,
+    /// When, in ms since the Unix epoch.
+    at_ms: i64,
+}
+
 pub struct ProducerIds {
     path: PathBuf,
+    epochs_path: PathBuf,
     shard: u64,
     next: Cell<u64>,
     block_end: Cell<u64>,
+    /// Producer id -> its epochs, loaded at the first re-init.
+    epochs: RefCell<Option<HashMap<i64, Epochs>>>,
 }
 
 impl ProducerIds {
     pub fn new(data_dir: &Path, shard: usize) -> Self {
         ProducerIds {
             path: data_dir.join(format!(".producer-ids.shard{shard}")),
+            epochs_path: data_dir.join(format!(".producer-epochs.shard{shard}")),
             shard: shard as u64,
             next: Cell::new(0),
             block_end: Cell::new(0),
+            epochs: RefCell::new(None),
         }
     }
 
@@ -48,6 +85,89 @@ impl ProducerIds {
         self.next.set(n + 1);
         Ok(((n << SHARD_BITS) | self.shard) as i64)
     }
+
+    /// Re-initialises `producer_id` presented with `epoch`: the next epoch, persisted before it is
+    /// given, unless a newer one was given already. Entries idle for `expiry_ms` are forgotten.
+    pub fn bump(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        now_ms: i64,
+        expiry_ms: i64,
+    ) -> Result<Bump, BrokerError> {
+        let mut guard = self.epochs.borrow_mut();
+        if guard.is_none() {
+            *guard = Some(self.load_epochs()?);
+        }
+        let epochs = guard.get_or_insert_with(HashMap::new);
+        if let Some(e) = epochs.get(&producer_id) {
+            if epoch == e.previous {
+                // A retry of the re-init that gave `current`: the same answer.
+                return Ok(Bump::Epoch(e.current));
+            }
+            if epoch < e.current {
+                return Ok(Bump::Fenced { current: e.current });
+            }
+        }
+        if epoch >= i16::MAX - 1 {
+            return Ok(Bump::Exhausted);
+        }
+        let next = epoch + 1;
+        let mut updated = epochs.clone();
+        updated.retain(|_, e| now_ms.saturating_sub(e.at_ms) < expiry_ms);
+        updated.insert(
+            producer_id,
+            Epochs {
+                current: next,
+                previous: epoch,
+                at_ms: now_ms,
+            },
+        );
+        let text: String = updated
+            .iter()
+            .map(|(id, e)| format!("{id} {} {} {}\n", e.current, e.previous, e.at_ms))
+            .collect();
+        crate::topics::write_atomically(&self.epochs_path, text.as_bytes())?;
+        *epochs = updated;
+        Ok(Bump::Epoch(next))
+    }
+
+    fn load_epochs(&self) -> Result<HashMap<i64, Epochs>, BrokerError> {
+        let text = match std::fs::read_to_string(&self.epochs_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+            Err(e) => {
+                return Err(BrokerError::io(
+                    format!("read {}", self.epochs_path.display()),
+                    e,
+                ))
+            }
+        };
+        let bad = |line: &str| {
+            BrokerError::Config(format!("{}: bad line {line:?}", self.epochs_path.display()))
+        };
+        let mut out = HashMap::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let fields: Vec<i64> = line
+                .split_whitespace()
+                .map(str::parse::<i64>)
+                .collect::<Result<_, _>>()
+                .map_err(|_| bad(line))?;
+            let epoch = |v: i64| i16::try_from(v).map_err(|_| bad(line));
+            match fields[..] {
+                [id, current, previous, at_ms] => {
+                    let e = Epochs {
+                        current: epoch(current)?,
+                        previous: epoch(previous)?,
+                        at_ms,
+                    };
+                    out.insert(id, e);
+                }
+                _ => return Err(bad(line)),
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -67,5 +187,42 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|&id| id >= 0));
+    }
+
+    #[test]
+    fn a_reinit_bumps_the_epoch_and_fences_an_older_one_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 86_400_000;
+        let ids = ProducerIds::new(dir.path(), 1);
+        let id = ids.allocate().unwrap();
+        assert_eq!(owner_of(id, 2), 1);
+        assert_eq!(ids.bump(id, 0, 1000, day).unwrap(), Bump::Epoch(1));
+        assert_eq!(ids.bump(id, 1, 1000, day).unwrap(), Bump::Epoch(2));
+        // A producer still holding epoch 0 is a zombie, also after a restart; one presenting 1
+        // is retrying the re-init that gave 2, and gets 2 again.
+        let ids = ProducerIds::new(dir.path(), 1);
+        assert_eq!(
+            ids.bump(id, 0, 2000, day).unwrap(),
+            Bump::Fenced { current: 2 }
+        );
+        assert_eq!(ids.bump(id, 1, 2000, day).unwrap(), Bump::Epoch(2));
+        assert_eq!(ids.bump(id, 2, 2000, day).unwrap(), Bump::Epoch(3));
+        assert_eq!(
+            ids.bump(id, i16::MAX - 1, 2000, day).unwrap(),
+            Bump::Exhausted
+        );
+        // Idle entries are forgotten at the next bump.
+        let other = ids.allocate().unwrap();
+        assert_eq!(ids.bump(other, 0, 2000 + day, day).unwrap(), Bump::Epoch(1));
+        let ids = ProducerIds::new(dir.path(), 1);
+        assert_eq!(ids.bump(id, 0, 3000 + day, day).unwrap(), Bump::Epoch(1));
+        // A garbled file is an error naming it, not a silent reset.
+        std::fs::write(dir.path().join(".producer-epochs.shard1"), "1 2 x 3\n").unwrap();
+        let ids = ProducerIds::new(dir.path(), 1);
+        assert!(ids
+            .bump(id, 0, 0, day)
+            .unwrap_err()
+            .to_string()
+            .contains(".producer-epochs"));
     }
 }

@@ -139,6 +139,12 @@ pub enum ShardMsg {
         timestamp: i64,
         reply: oneshot::Sender<Result<(i64, i64), i16>>,
     },
+    /// To the shard whose number the producer id carries.
+    BumpProducerEpoch {
+        producer_id: i64,
+        epoch: i16,
+        reply: oneshot::Sender<Result<crate::producer_ids::Bump, String>>,
+    },
     /// To shard 0 only.
     Admin {
         op: AdminOp,

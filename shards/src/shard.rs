@@ -507,6 +507,44 @@ impl Shard {
         Ok(log)
     }
 
+    /// Re-initialises an idempotent producer's id on the shard that allocated it, which keeps
+    /// the id's epochs; Err is the reason it could not be done.
+    pub async fn bump_producer_epoch(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<crate::producer_ids::Bump, String> {
+        let owner = crate::producer_ids::owner_of(producer_id, self.count);
+        if owner == self.id {
+            return self.bump_producer_epoch_local(producer_id, epoch);
+        }
+        self.ask(owner, |reply| ShardMsg::BumpProducerEpoch {
+            producer_id,
+            epoch,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+    }
+
+    fn bump_producer_epoch_local(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<crate::producer_ids::Bump, String> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.producer_ids
+            .bump(
+                producer_id,
+                epoch,
+                now_ms,
+                self.config.producer_id_expiry_ms as i64,
+            )
+            .map_err(|e| e.to_string())
+    }
+
     /// Runs a group request on the shard that owns the group.
     pub async fn group(&self, group: &str, op: GroupOp) -> GroupAnswer {
         let owner = owner_shard(group, 0, self.count);
@@ -590,6 +628,13 @@ impl Shard {
         match msg {
             ShardMsg::Group { group, op, reply } => {
                 let _ = reply.send(self.group_local(&group, op).await);
+            }
+            ShardMsg::BumpProducerEpoch {
+                producer_id,
+                epoch,
+                reply,
+            } => {
+                let _ = reply.send(self.bump_producer_epoch_local(producer_id, epoch));
             }
             ShardMsg::Produce {
                 key,

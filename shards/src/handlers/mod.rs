@@ -104,7 +104,7 @@ pub async fn handle(
             offset_delete::handle(shard, r).await,
         )),
         RequestKind::InitProducerId(r) => small(ResponseKind::InitProducerId(
-            init_producer_id::handle(shard, r),
+            init_producer_id::handle(shard, r, v).await,
         )),
         other => match unserved::answer(other) {
             Some(r) => small(r),
