@@ -64,7 +64,7 @@ pub fn invalid_topic_config(key: &str, value: &str) -> Option<String> {
 /// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never a mix:
 /// write a temporary file, fsync it, rename it over, fsync the directory.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BrokerError> {
-    let tmp = path.with_extension("tmp");
+    let tmp = temp_path(path);
     let io = |what: &str, e| BrokerError::io(format!("{what} {}", tmp.display()), e);
     std::fs::write(&tmp, bytes).map_err(|e| io("write", e))?;
     std::fs::File::open(&tmp)
@@ -74,6 +74,15 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BrokerEr
     let dir = path.parent().unwrap_or(Path::new("."));
     strata_engine::rt::sync_dir(dir)
         .map_err(|e| BrokerError::io(format!("fsync {}", dir.display()), e))
+}
+
+/// `path` with `.tmp` added to its whole name. Not `with_extension`: that would give
+/// `.producer-ids.shard0` and `.producer-ids.shard1` the same temporary file, and shards write
+/// theirs from different threads.
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
 }
 
 pub struct TopicStore {
@@ -142,6 +151,36 @@ pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_writing_their_files_at_once_never_mix_them() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_ne!(
+            temp_path(&dir.path().join(".producer-ids.shard0")),
+            temp_path(&dir.path().join(".producer-ids.shard1"))
+        );
+        let writers: Vec<_> = (0..2)
+            .map(|shard| {
+                let path = dir.path().join(format!(".producer-epochs.shard{shard}"));
+                std::thread::spawn(move || {
+                    for i in 0..200 {
+                        write_atomically(&path, format!("shard {shard} write {i}").as_bytes())
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        for shard in 0..2 {
+            let path = dir.path().join(format!(".producer-epochs.shard{shard}"));
+            assert_eq!(
+                std::fs::read_to_string(path).unwrap(),
+                format!("shard {shard} write 199")
+            );
+        }
+    }
 
     #[test]
     fn topic_names_follow_kafka_rules_and_stay_in_the_data_dir() {
