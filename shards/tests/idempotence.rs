@@ -20,7 +20,8 @@ impl Proxy {
     /// Starts the proxy on `port` in front of `upstream`; while `off` does not exist it drops the
     /// connection after a share `drop_probability` of the requests.
     fn start(port: u16, upstream: &str, off: std::path::PathBuf, drop_probability: f64) -> Proxy {
-        // A new pattern of drops each run; the seed is printed to replay a failure.
+        // A new pattern of drops each run. The seed is printed as a lead for a failure, not an
+        // exact replay: which request a drop follows also depends on timing.
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.subsec_nanos());
