@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::BrokerError;
+use crate::topics::{read_if_exists, write_atomically};
 
 const IDS_PER_BLOCK: u64 = 1000;
 /// Shard numbers take the low bits of an id.
@@ -68,16 +69,15 @@ impl ProducerIds {
     /// A producer id never handed out before by this broker.
     pub fn allocate(&self) -> Result<i64, BrokerError> {
         if self.next.get() >= self.block_end.get() {
-            let block = match std::fs::read_to_string(&self.path) {
-                Ok(s) => s
+            let block = match read_if_exists(&self.path)? {
+                Some(bytes) => String::from_utf8_lossy(&bytes)
                     .trim()
                     .parse::<u64>()
                     .map_err(|e| BrokerError::Config(format!("{}: {e}", self.path.display())))?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-                Err(e) => return Err(BrokerError::io(format!("read {}", self.path.display()), e)),
+                None => 0,
             };
             // Persisted before any id of the block is handed out.
-            crate::topics::write_atomically(&self.path, format!("{}\n", block + 1).as_bytes())?;
+            write_atomically(&self.path, format!("{}\n", block + 1).as_bytes())?;
             self.next.set(block * IDS_PER_BLOCK);
             self.block_end.set((block + 1) * IDS_PER_BLOCK);
         }
@@ -95,11 +95,11 @@ impl ProducerIds {
         now_ms: i64,
         expiry_ms: i64,
     ) -> Result<Bump, BrokerError> {
-        let mut guard = self.epochs.borrow_mut();
-        if guard.is_none() {
-            *guard = Some(self.load_epochs()?);
-        }
-        let epochs = guard.get_or_insert_with(HashMap::new);
+        let mut loaded = self.epochs.borrow_mut();
+        let epochs = match &mut *loaded {
+            Some(epochs) => epochs,
+            slot @ None => slot.insert(self.load_epochs()?),
+        };
         if let Some(e) = epochs.get(&producer_id) {
             if epoch == e.previous {
                 // A retry of the re-init that gave `current`: the same answer.
@@ -127,22 +127,16 @@ impl ProducerIds {
             .iter()
             .map(|(id, e)| format!("{id} {} {} {}\n", e.current, e.previous, e.at_ms))
             .collect();
-        crate::topics::write_atomically(&self.epochs_path, text.as_bytes())?;
+        write_atomically(&self.epochs_path, text.as_bytes())?;
         *epochs = updated;
         Ok(Bump::Epoch(next))
     }
 
     fn load_epochs(&self) -> Result<HashMap<i64, Epochs>, BrokerError> {
-        let text = match std::fs::read_to_string(&self.epochs_path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
-            Err(e) => {
-                return Err(BrokerError::io(
-                    format!("read {}", self.epochs_path.display()),
-                    e,
-                ))
-            }
+        let Some(bytes) = read_if_exists(&self.epochs_path)? else {
+            return Ok(HashMap::new());
         };
+        let text = String::from_utf8_lossy(&bytes);
         let bad = |line: &str| {
             BrokerError::Config(format!("{}: bad line {line:?}", self.epochs_path.display()))
         };

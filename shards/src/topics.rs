@@ -76,6 +76,15 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BrokerEr
         .map_err(|e| BrokerError::io(format!("fsync {}", dir.display()), e))
 }
 
+/// The bytes of `path`, or None if there is no such file (a first start).
+pub(crate) fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, BrokerError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(BrokerError::io(format!("read {}", path.display()), e)),
+    }
+}
+
 /// `path` with `.tmp` added to its whole name. Not `with_extension`: that would give
 /// `.producer-ids.shard0` and `.producer-ids.shard1` the same temporary file, and shards write
 /// theirs from different threads.
@@ -97,11 +106,10 @@ impl TopicStore {
     }
 
     pub fn load(&self) -> Result<TopicTable, BrokerError> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
+        match read_if_exists(&self.path)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| BrokerError::Config(format!("{}: {e}", self.path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TopicTable::default()),
-            Err(e) => Err(BrokerError::io(format!("read {}", self.path.display()), e)),
+            None => Ok(TopicTable::default()),
         }
     }
 
@@ -116,8 +124,8 @@ impl TopicStore {
 /// configured one is refused: the directory belongs to another broker.
 pub fn load_identity(data_dir: &Path, node_id: i32) -> Result<ClusterIdentity, BrokerError> {
     let path = data_dir.join("cluster.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => {
+    match read_if_exists(&path)? {
+        Some(bytes) => {
             let id: ClusterIdentity = serde_json::from_slice(&bytes)
                 .map_err(|e| BrokerError::Config(format!("{}: {e}", path.display())))?;
             if id.node_id != node_id {
@@ -129,7 +137,7 @@ pub fn load_identity(data_dir: &Path, node_id: i32) -> Result<ClusterIdentity, B
             }
             Ok(id)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        None => {
             let id = ClusterIdentity {
                 cluster_id: uuid::Uuid::new_v4().simple().to_string()[..22].to_string(),
                 node_id,
@@ -139,7 +147,6 @@ pub fn load_identity(data_dir: &Path, node_id: i32) -> Result<ClusterIdentity, B
             write_atomically(&path, &bytes)?;
             Ok(id)
         }
-        Err(e) => Err(BrokerError::io(format!("read {}", path.display()), e)),
     }
 }
 

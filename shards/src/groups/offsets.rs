@@ -60,14 +60,10 @@ impl OffsetStore {
         let snapshot = data_dir.join(format!(".groups.shard{shard}.snapshot"));
         let cache = Rc::new(BatchCache::new(1 << 20));
         let mut entries = BTreeMap::new();
-        match std::fs::read(&snapshot) {
-            Ok(bytes) => {
-                let list: Vec<(OffsetKey, Committed)> = serde_json::from_slice(&bytes)
-                    .map_err(|e| BrokerError::Config(format!("{}: {e}", snapshot.display())))?;
-                entries.extend(list);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(BrokerError::io(format!("read {}", snapshot.display()), e)),
+        if let Some(bytes) = crate::topics::read_if_exists(&snapshot)? {
+            let list: Vec<(OffsetKey, Committed)> = serde_json::from_slice(&bytes)
+                .map_err(|e| BrokerError::Config(format!("{}: {e}", snapshot.display())))?;
+            entries.extend(list);
         }
         let (log, _) = PartitionLog::open(&dir, log_config(), cache.clone()).await?;
         let mut offset = log.log_start_offset();
