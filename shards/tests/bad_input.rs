@@ -5,39 +5,24 @@ mod common;
 #[path = "common/raw.rs"]
 mod raw;
 
-use bytes::Bytes;
 use common::*;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use raw::RawConn;
+use strata_bench::client::topic_name;
 
-fn topic(name: &str) -> TopicName {
-    TopicName(StrBytes::from_string(name.to_string()))
-}
-
+/// Produces with acks=1: the partition's error code.
 fn produce(conn: &mut RawConn, name: &str, partition: i32, records: Vec<u8>) -> i16 {
-    let req = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic(name))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(Bytes::from(records)))])]);
-    match conn.request(ApiKey::Produce, 7, &req) {
-        ResponseKind::Produce(r) => r.responses[0].partition_responses[0].error_code,
-        other => panic!("unexpected {other:?}"),
-    }
+    conn.produce(name, partition, records, 1).0
 }
 
 fn latest_offset(conn: &mut RawConn, name: &str, partition: i32) -> i64 {
     let req = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(topic(name))
+            .with_name(topic_name(name))
             .with_partitions(vec![ListOffsetsPartition::default()
                 .with_partition_index(partition)
                 .with_timestamp(-1)])]);
@@ -163,7 +148,7 @@ fn corrupt_and_oversized_batches_get_error_codes_and_store_nothing() {
     let create = CreateTopicsRequest::default()
         .with_timeout_ms(5000)
         .with_topics(vec![CreatableTopic::default()
-            .with_name(topic("small"))
+            .with_name(topic_name("small"))
             .with_num_partitions(2)
             .with_replication_factor(1)
             .with_configs(vec![CreatableTopicConfig::default()
@@ -214,9 +199,9 @@ fn unknown_topics_are_errors_when_auto_creation_is_off() {
     );
     let req = MetadataRequest::default().with_topics(Some(vec![
         kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
-            .with_name(Some(topic("nope"))),
+            .with_name(Some(topic_name("nope"))),
         kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
-            .with_name(Some(topic("bad/name"))),
+            .with_name(Some(topic_name("bad/name"))),
     ]));
     match c.request(ApiKey::Metadata, 9, &req) {
         ResponseKind::Metadata(r) => {

@@ -6,28 +6,22 @@ mod common;
 #[path = "common/raw.rs"]
 mod raw;
 
-use bytes::Bytes;
 use common::*;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use raw::RawConn;
+use strata_bench::client::topic_name;
 use strata_bench::record::BatchTemplate;
 
 const INVALID_PRODUCER_EPOCH: i16 = 47;
 const UNKNOWN_PRODUCER_ID: i16 = 59;
 const PRODUCER_FENCED: i16 = 90;
 
-fn topic(name: &str) -> TopicName {
-    TopicName(StrBytes::from_string(name.to_string()))
-}
-
 fn create(conn: &mut RawConn, name: &str) {
     let req = CreateTopicsRequest::default()
         .with_timeout_ms(5000)
         .with_topics(vec![CreatableTopic::default()
-            .with_name(topic(name))
+            .with_name(topic_name(name))
             .with_num_partitions(1)
             .with_replication_factor(1)]);
     match conn.request(ApiKey::CreateTopics, 5, &req) {
@@ -56,21 +50,7 @@ fn produce(conn: &mut RawConn, name: &str, id: i64, epoch: i16, seq: i32) -> (i1
     let mut batch = template.bytes.clone();
     BatchTemplate::set_producer(&mut batch, id, epoch, seq);
     BatchTemplate::seal(&mut batch, 1_700_000_000_000);
-    let req = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic(name))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(Bytes::from(batch)))])]);
-    match conn.request(ApiKey::Produce, 7, &req) {
-        ResponseKind::Produce(r) => {
-            let p = &r.responses[0].partition_responses[0];
-            (p.error_code, p.base_offset)
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    conn.produce(name, 0, batch, -1)
 }
 
 #[test]

@@ -6,7 +6,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, ResponseKind};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ResponseKind};
 use kafka_protocol::protocol::Encodable;
 
 pub struct RawConn {
@@ -65,6 +66,32 @@ impl RawConn {
         let (got, body) = self.receive(api, version).expect("a response");
         assert_eq!(got, c, "responses come in request order");
         body
+    }
+
+    /// Produces `records` (one or more batches) to one partition with Produce v7: the partition's
+    /// error code and base offset.
+    pub fn produce(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        records: Vec<u8>,
+        acks: i16,
+    ) -> (i16, i64) {
+        let req = ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(strata_bench::client::topic_name(topic))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(Bytes::from(records)))])]);
+        match self.request(ApiKey::Produce, 7, &req) {
+            ResponseKind::Produce(r) => {
+                let p = &r.responses[0].partition_responses[0];
+                (p.error_code, p.base_offset)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     /// True if the broker closed the connection (EOF or reset); false if it is still open
