@@ -9,6 +9,7 @@
 
 pub mod batch;
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod error;
 mod event;

@@ -532,9 +532,7 @@ impl Shard {
         producer_id: i64,
         epoch: i16,
     ) -> Result<crate::producer_ids::Bump, String> {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms = strata_engine::clock::unix_ms();
         self.producer_ids
             .bump(
                 producer_id,
@@ -677,9 +675,7 @@ impl Shard {
 
     /// Deletes what retention no longer keeps, on every owned partition.
     pub async fn enforce_retention(&self) {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms = strata_engine::clock::unix_ms();
         let expiry = self.config.producer_id_expiry_ms as i64;
         for (key, log) in self.owned_logs() {
             if let Err(e) = log.enforce_retention(now_ms).await {

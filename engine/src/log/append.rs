@@ -112,9 +112,7 @@ impl PartitionLog {
             .get_or_insert_with(std::time::Instant::now);
         seg.size_bytes += stored.len() as u64;
         let mut offset = first_offset;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms = crate::clock::unix_ms();
         let mut appended_headers = Vec::with_capacity(headers.len());
         for (pos, h) in &headers {
             let header = BatchHeader {

@@ -100,9 +100,7 @@ impl OffsetStore {
             .map(|c| serde_json::to_vec(c).unwrap_or_default())
             .collect();
         let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now = strata_engine::clock::unix_ms();
         let bytes = BytesMut::from(&batch::build(&refs, now)[..]);
         let log = self
             .log
