@@ -119,6 +119,10 @@ impl<E: IndexEntry> SparseIndex<E> {
         &self.entries
     }
 
+    pub fn first(&self) -> Option<&E> {
+        self.entries.first()
+    }
+
     pub fn last(&self) -> Option<&E> {
         self.entries.last()
     }
@@ -164,6 +168,19 @@ impl<E: IndexEntry> SparseIndex<E> {
             e.encode(&mut out);
         }
         Some(((start * E::BYTES) as u64, out))
+    }
+
+    /// What rewriting the file after recovery takes: the position of the first block that is not
+    /// wholly on disk (the file is cut there, so no stale entry survives past the new end) and
+    /// every entry from that block on. Blocks before it are on disk as they are in memory, so the
+    /// rewrite is O(1) in the size of the index.
+    pub fn rewrite_from(&self) -> (u64, Vec<u8>) {
+        let start = self.persisted - self.persisted % Self::PER_BLOCK;
+        let mut out = Vec::with_capacity((self.entries.len() - start) * E::BYTES);
+        for e in &self.entries[start..] {
+            e.encode(&mut out);
+        }
+        ((start * E::BYTES) as u64, out)
     }
 
     /// Records that the entries returned by `unpersisted(all)` are on disk.

@@ -304,22 +304,18 @@ async fn scan_batches(
     }
 }
 
+/// Brings both index files in line with the recovered in-memory indexes: each file is cut at its
+/// first block that is not wholly on disk and the entries from there on are written back, so the
+/// blocks before it (which recovery read and checked) stay as they are.
 async fn rewrite_indexes(seg: &mut Segment) -> Result<()> {
-    for (file, data) in [
-        (
-            &seg.index_file,
-            seg.offset_index.unpersisted(true).map(|(_, d)| d),
-        ),
-        (
-            &seg.time_index_file,
-            seg.time_index.unpersisted(true).map(|(_, d)| d),
-        ),
+    for (file, (pos, data)) in [
+        (&seg.index_file, seg.offset_index.rewrite_from()),
+        (&seg.time_index_file, seg.time_index.rewrite_from()),
     ] {
         let path = file.path();
-        file.truncate(0).await.map_err(io_at("truncate", path))?;
-        if let Some(d) = data {
-            // Written from position 0: `unpersisted(true)` covers every entry after a truncate.
-            file.write_blocks(0, &d)
+        file.truncate(pos).await.map_err(io_at("truncate", path))?;
+        if !data.is_empty() {
+            file.write_blocks(pos, &data)
                 .await
                 .map_err(io_at("write", path))?;
         }

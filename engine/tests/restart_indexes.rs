@@ -1,0 +1,135 @@
+//! Restarts of logs whose segments hold several blocks of index entries (an offset-index block
+//! holds 512 entries, a time-index block 256): every offset reads back after every reopen, clean
+//! or after a crash, and the index files on disk agree with the log.
+
+mod common;
+
+use common::*;
+use strata_engine::{batch, testkit, LogConfig};
+
+/// Small batches and a small index interval: one index entry for every batch or two, so a few
+/// thousand batches cross several index blocks without a large log.
+fn dense_index_config(segment_bytes: u64) -> LogConfig {
+    LogConfig {
+        segment_bytes,
+        index_interval_bytes: 128,
+        max_batch_bytes: 32 * 1024,
+        retention_ms: None,
+        ..Default::default()
+    }
+}
+
+/// Appends `count` batches of stream `seed`, continuing at batch number `from`.
+async fn append_stream(log: &strata_engine::PartitionLog, seed: u64, from: u64, count: u64) {
+    for n in from..from + count {
+        let b = testkit::batch_of(seed, n, 1 + (n % 3) as usize, 40, n as i64);
+        log.append_and_wait(b, n % 50 == 0).await.expect("append");
+    }
+}
+
+/// Every batch from the start is batch `n` of the stream, and every offset finds its batch.
+async fn check_log(log: &strata_engine::PartitionLog, seed: u64, batches: u64, step: usize) {
+    let all = read_all(log, 0, 64 * 1024).await;
+    assert_eq!(all.len() as u64, batches, "batches read back from offset 0");
+    for (n, b) in all.iter().enumerate() {
+        let n = n as u64;
+        let expect = testkit::batch_of(seed, n, 1 + (n % 3) as usize, 40, n as i64);
+        assert_eq!(
+            testkit::without_offset(b),
+            testkit::without_offset(&expect),
+            "batch {n}"
+        );
+    }
+    for offset in (0..log.high_watermark()).step_by(step) {
+        let got = log.read(offset, 1).await.expect("read");
+        assert_eq!(got.batches.len(), 1, "offset {offset}: one batch");
+        let h = batch::validate(&got.batches[0], usize::MAX).unwrap();
+        assert!(h.base_offset <= offset && offset <= h.last_offset());
+    }
+}
+
+fn index_entries(dir: &std::path::Path, ext: &str, entry_bytes: usize) -> Vec<Vec<u8>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).unwrap();
+            let live = bytes
+                .chunks_exact(entry_bytes)
+                .take_while(|c| c.iter().any(|&b| b != 0))
+                .count();
+            bytes[..live * entry_bytes].to_vec()
+        })
+        .collect()
+}
+
+fn restart_cycles(segment_bytes: u64, crash: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dense_index_config(segment_bytes);
+    let seed = 7;
+    let per_round = 2500u64;
+    let mut appended = 0u64;
+    let mut indexes_after_first_reopen = None;
+    for round in 0..4 {
+        run(async {
+            let (log, report) = open(dir.path(), config.clone()).await;
+            assert!(report.truncations.is_empty(), "round {round}: {report:?}");
+            assert!(
+                report.rebuilt_indexes.is_empty(),
+                "round {round}: {report:?}"
+            );
+            check_log(&log, seed, appended, 97).await;
+            append_stream(&log, seed, appended, per_round).await;
+            appended += per_round;
+            check_log(&log, seed, appended, 89).await;
+            if crash {
+                log.sync().await.unwrap();
+                drop(log);
+            } else {
+                log.close().await.unwrap();
+            }
+        });
+        if round == 0 {
+            indexes_after_first_reopen = Some(index_entries(dir.path(), "index", 8));
+        }
+    }
+    // Reopening without appending leaves the index files as they were.
+    run(async {
+        let (log, report) = open(dir.path(), config.clone()).await;
+        assert!(report.rebuilt_indexes.is_empty(), "{report:?}");
+        check_log(&log, seed, appended, 31).await;
+        log.close().await.unwrap();
+    });
+    let before = index_entries(dir.path(), "index", 8);
+    run(async {
+        let (log, _) = open(dir.path(), config.clone()).await;
+        log.close().await.unwrap();
+    });
+    assert_eq!(index_entries(dir.path(), "index", 8), before);
+    let first = indexes_after_first_reopen.unwrap();
+    assert!(
+        first.iter().map(|f| f.len() / 8).max().unwrap() > 1024,
+        "the test crosses several offset-index blocks"
+    );
+}
+
+#[test]
+fn offsets_read_back_after_clean_restarts_of_a_large_active_segment() {
+    restart_cycles(1 << 30, false);
+}
+
+#[test]
+fn offsets_read_back_after_crash_restarts_of_a_large_active_segment() {
+    restart_cycles(1 << 30, true);
+}
+
+#[test]
+fn offsets_read_back_after_restarts_with_sealed_segments() {
+    restart_cycles(512 * 1024, false);
+    restart_cycles(512 * 1024, true);
+}
