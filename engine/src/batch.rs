@@ -109,6 +109,15 @@ pub fn declared_size(buf: &[u8]) -> Option<i64> {
     Some(i64::from(be_i32(buf, BATCH_LENGTH_AT)) + LOG_OVERHEAD as i64)
 }
 
+/// The only record-batch format stored.
+pub const MAGIC: i8 = 2;
+
+/// The base offset and magic byte of the batch starting at `buf`, if that much of it is present:
+/// enough to tell whether a position is the start of the batch an index entry names.
+pub fn parse_header_fields(buf: &[u8]) -> Option<(i64, i8)> {
+    (buf.len() > MAGIC_AT).then(|| (be_i64(buf, 0), buf[MAGIC_AT] as i8))
+}
+
 /// Reads the header of the batch at the start of `buf` and checks that the whole batch is
 /// present and no larger than `max_batch_bytes`. Does not check the CRC.
 pub fn parse_header(buf: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, BatchError> {
@@ -160,7 +169,7 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
 /// offset delta. Returns its header; the batch is `buf[..header.size_bytes]`.
 pub fn validate(buf: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, BatchError> {
     let header = parse_header(buf, max_batch_bytes)?;
-    if header.magic != 2 {
+    if header.magic != MAGIC {
         return Err(BatchError::BadMagic(header.magic));
     }
     let computed = compute_crc(&buf[..header.size_bytes]);

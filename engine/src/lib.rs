@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 mod event;
 pub mod index;
+pub mod index_check;
 mod log;
 mod pending;
 pub mod producer_state;

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use crate::batch::{self, HEADER_LEN};
 use crate::config::LogConfig;
 use crate::error::{io_at, EngineError, Result};
-use crate::index::{OffsetIndex, SparseIndex, TimeIndex};
+use crate::index::{OffsetEntry, OffsetIndex, SparseIndex, TimeEntry, TimeIndex};
+use crate::index_check;
 use crate::pending::PendingBytes;
 use crate::rt::{self, align_down, DirectFile, SharedFile};
 use crate::segment::{ActiveTail, Segment, SegmentPaths};
@@ -87,6 +88,67 @@ async fn read_extent(
     Ok(buf)
 }
 
+/// Where a segment's bytes end, as the index checks need it.
+struct SegmentBounds {
+    base_offset: i64,
+    /// The next segment's base offset; `None` for the active segment.
+    next_base: Option<i64>,
+    /// The `.log` size of a segment sealed cleanly (no `.tail` file left).
+    sealed_size: Option<u64>,
+    /// The end of the `.log` with the tail images laid over it.
+    extent_end: u64,
+}
+
+/// Checks the indexes loaded from disk (`index_check`) and that their first and last offset
+/// entries point at the start of a batch with the offset they claim. Entries of an unsealed
+/// segment that point past the bytes that reached the disk (written before a crash cut the log
+/// short) are dropped first; what remains must check. `Err(reason)` means: rebuild from the log.
+async fn check_indexes(
+    file: &DirectFile,
+    images: &[SlotImage],
+    bounds: &SegmentBounds,
+    mut offsets: OffsetIndex,
+    mut times: TimeIndex,
+    config: &LogConfig,
+) -> Result<std::result::Result<(OffsetIndex, TimeIndex), String>> {
+    if bounds.sealed_size.is_none() {
+        offsets.truncate_where(|e| u64::from(e.position) < bounds.extent_end);
+        let kept = offsets.last().map_or(0, |e| e.relative_offset);
+        times.truncate_where(|e| e.relative_offset <= kept);
+    }
+    let max_gap =
+        index_check::max_entry_gap_bytes(config.index_interval_bytes, config.max_batch_bytes);
+    let end_relative = bounds
+        .next_base
+        .map(|n| (n - bounds.base_offset).clamp(0, i64::from(u32::MAX)) as u32);
+    let sealed = bounds.sealed_size.zip(end_relative);
+    if let Err(reason) = index_check::check_offset_index(&offsets, max_gap, sealed)
+        .and_then(|()| index_check::check_time_index(&times, &offsets, end_relative))
+    {
+        return Ok(Err(reason));
+    }
+    for entry in [offsets.first(), offsets.last()].into_iter().flatten() {
+        let at = u64::from(entry.position);
+        let head = read_extent(
+            file,
+            images,
+            at,
+            (at + HEADER_LEN as u64).min(bounds.extent_end),
+        )
+        .await?;
+        let claims = bounds.base_offset + i64::from(entry.relative_offset);
+        // The header only: the batch itself may be the torn one, which the scan will find.
+        let found = batch::parse_header_fields(&head);
+        if found.is_none_or(|(offset, magic)| offset != claims || magic != batch::MAGIC) {
+            return Ok(Err(format!(
+                "entry {entry:?} claims offset {claims} at byte {at}, but the log has {found:?} \
+                 (offset, magic) there"
+            )));
+        }
+    }
+    Ok(Ok((offsets, times)))
+}
+
 /// Opens the segment at `base_offset`. `next_base` is the following segment's base offset, or
 /// `None` for the last (active) segment.
 pub async fn open_segment(
@@ -106,35 +168,40 @@ pub async fn open_segment(
         .await
         .map_err(|e| EngineError::io("stat", &paths.log, e))?;
 
-    let offset_index = load_index(&index_file).await?;
-    let time_index = load_index(&time_index_file).await?;
-    let (mut offset_index, mut time_index, mut indexes_ok): (OffsetIndex, TimeIndex, bool) =
-        match (offset_index, time_index) {
-            (Ok(o), Ok(t)) => (o, t, index_existed),
-            _ => Default::default(),
-        };
-    // The last offset entry must point at a batch with the offset it claims.
-    if let Some(last) = offset_index.last().copied() {
-        let at = u64::from(last.position);
-        let head = file
-            .read(at, HEADER_LEN)
-            .await
-            .map_err(|e| EngineError::io("read", &paths.log, e))?;
-        let claims = base_offset + i64::from(last.relative_offset);
-        // Only the base offset: the batch itself may be the torn one, which the scan will find.
-        let ok = head.len() >= 8 && head[..8] == claims.to_be_bytes();
-        let ok = ok && next_base.is_none_or(|n| claims < n);
-        indexes_ok &= ok;
-    }
-
     let tail_images = if paths.tail.exists() {
         let tf = open_file(&paths.tail, false).await?;
         tail_slots::decode(&read_all(&tf).await?, base_offset)
     } else {
         Vec::new()
     };
-    let needs_scan =
-        next_base.is_none() || paths.tail.exists() || !indexes_ok || time_index.last().is_none();
+    let extent_end = tail_images
+        .iter()
+        .map(|i| i.block_position + i.data.len() as u64)
+        .fold(file_size, u64::max);
+    let sealed = next_base.is_some() && !paths.tail.exists();
+    let loaded = match (
+        load_index::<OffsetEntry>(&index_file).await?,
+        load_index::<TimeEntry>(&time_index_file).await?,
+    ) {
+        (Ok(o), Ok(t)) if index_existed => Ok((o, t)),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+        _ => Err("index files missing".to_string()),
+    };
+    let bounds = SegmentBounds {
+        base_offset,
+        next_base,
+        sealed_size: sealed.then_some(file_size),
+        extent_end,
+    };
+    let checked = match loaded {
+        Ok((o, t)) => check_indexes(&file, &tail_images, &bounds, o, t, config).await?,
+        Err(e) => Err(e),
+    };
+    let (offset_index, time_index, damage) = match checked {
+        Ok((o, t)) => (o, t, None),
+        Err(reason) => (OffsetIndex::default(), TimeIndex::default(), Some(reason)),
+    };
+    let needs_scan = !sealed || damage.is_some() || time_index.last().is_none();
 
     let mut seg = Segment {
         base_offset,
@@ -158,13 +225,14 @@ pub async fn open_segment(
         return Ok(seg);
     }
 
-    if !indexes_ok {
+    if let Some(reason) = damage {
         report
             .rebuilt_indexes
             .push(paths.index.display().to_string());
-        tracing::warn!(segment = %paths.log.display(), "index missing or inconsistent: rebuilding it from the log");
-        offset_index = OffsetIndex::default();
-        time_index = TimeIndex::default();
+        tracing::warn!(
+            segment = %paths.log.display(),
+            "index damaged or missing ({reason}): rebuilding it from the log"
+        );
         seg.max_timestamp = -1;
     }
     let (start_pos, start_offset) = match offset_index.last() {
@@ -179,10 +247,6 @@ pub async fn open_segment(
     seg.offset_index = offset_index;
     seg.time_index = time_index;
 
-    let extent_end = tail_images
-        .iter()
-        .map(|i| i.block_position + i.data.len() as u64)
-        .fold(file_size, u64::max);
     let scan = scan_batches(&mut seg, &tail_images, start_pos, extent_end, config).await?;
     let valid_end = scan.valid_end;
     seg.size_bytes = valid_end;
