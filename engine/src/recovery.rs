@@ -339,7 +339,9 @@ async fn scan_batches(
             if pass == 0 {
                 let at = (pos - window_pos) as usize;
                 match batch::declared_size(&window[at..]) {
-                    Some(d) if d > 0 && d <= config.max_batch_bytes as i64 => want = need(d as u64),
+                    // Not bounded by today's `max_batch_bytes`: a batch stored under a larger
+                    // limit is as valid as any (cutting the log there would lose it).
+                    Some(d) if d > 0 => want = need(d as u64),
                     _ => break,
                 }
             }
@@ -351,7 +353,7 @@ async fn scan_batches(
             let reason = "zero bytes where the next batch should start".to_string();
             return Ok(stop(Some(reason), pos, last_rel));
         }
-        let header = match batch::validate(rest, config.max_batch_bytes) {
+        let header = match batch::validate(rest, usize::MAX) {
             Ok(h) => h,
             Err(e) => return Ok(stop(Some(e.to_string()), pos, last_rel)),
         };

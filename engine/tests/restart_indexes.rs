@@ -210,3 +210,56 @@ fn a_sealed_segment_whose_index_lost_its_last_blocks_is_rebuilt_on_open() {
         drop(log);
     });
 }
+
+#[test]
+fn a_segment_indexed_with_a_larger_interval_reads_back_after_the_interval_shrinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let sparse = LogConfig {
+        index_interval_bytes: 200_000,
+        ..dense_index_config(1 << 30)
+    };
+    // Today's settings: entries may be up to 128 B + 256 KiB apart, so the old index is trusted,
+    // but a read's first window (64 KiB) can end before the batch it looks for.
+    let dense = LogConfig {
+        max_batch_bytes: 256 * 1024,
+        ..dense_index_config(1 << 30)
+    };
+    run(async {
+        let (log, _) = open(dir.path(), sparse).await;
+        append_stream(&log, 5, 0, 6000).await;
+        log.close().await.unwrap();
+    });
+    run(async {
+        let (log, report) = open(dir.path(), dense).await;
+        assert!(report.rebuilt_indexes.is_empty(), "{report:?}");
+        check_log(&log, 5, 6000, 1).await;
+        drop(log);
+    });
+}
+
+#[test]
+fn batches_larger_than_a_lowered_max_batch_bytes_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dense_index_config(1 << 30);
+    run(async {
+        let (log, _) = open(dir.path(), config.clone()).await;
+        for n in 0..200u64 {
+            let b = testkit::batch_of(4, n, 2, 3000, n as i64);
+            log.append_and_wait(b, false).await.unwrap();
+        }
+        // A crash: the active segment is scanned on the next open.
+        log.sync().await.unwrap();
+        drop(log);
+    });
+    let lowered = LogConfig {
+        max_batch_bytes: 1024,
+        ..config
+    };
+    run(async {
+        let (log, report) = open(dir.path(), lowered).await;
+        assert!(report.truncations.is_empty(), "{report:?}");
+        assert_eq!(log.log_end_offset(), 400);
+        assert_eq!(read_all(&log, 0, 1).await.len(), 200);
+        drop(log);
+    });
+}

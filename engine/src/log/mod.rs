@@ -7,6 +7,7 @@
 mod append;
 mod durability;
 mod read;
+mod read_window;
 mod retention;
 
 use std::cell::RefCell;

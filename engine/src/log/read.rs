@@ -3,9 +3,11 @@
 
 use bytes::{Bytes, BytesMut};
 
+use super::read_window::{next_step, scan_window, NextStep, Window};
 use super::PartitionLog;
-use crate::batch::{self, LOG_OVERHEAD};
+use crate::batch;
 use crate::error::{EngineError, Result};
+use crate::index_check;
 use crate::rt::SharedFile;
 
 /// Batches returned by a read, and the log's bounds at the time.
@@ -54,6 +56,14 @@ impl ReadPlan {
     }
 }
 
+/// A planned read of one segment.
+struct SegmentRead {
+    plan: ReadPlan,
+    end: u64,
+    limit: u64,
+    path: std::path::PathBuf,
+}
+
 impl PartitionLog {
     /// Whole batches from the one holding `offset`, up to `max_bytes` (at least one batch, as in
     /// Kafka, so a large batch never blocks a consumer), never past the high watermark.
@@ -87,10 +97,13 @@ impl PartitionLog {
         Ok(out)
     }
 
-    fn plan(&self, offset: i64, hw: i64, span: u64) -> Option<(ReadPlan, u64, std::path::PathBuf)> {
+    /// A read of the segment holding `offset`, from `from` (a batch boundary) or else from the
+    /// index's floor entry, over `span` bytes; with where it ends and where the segment's written
+    /// bytes end.
+    fn plan(&self, offset: i64, hw: i64, from: Option<u64>, span: u64) -> Option<SegmentRead> {
         let st = self.shared.state.borrow();
         let (_, seg) = st.segments.range(..=offset).next_back()?;
-        let pos = seg.position_for_offset(offset);
+        let pos = from.unwrap_or_else(|| seg.position_for_offset(offset));
         // Only bytes of written batches: for the active segment, `written_bytes`.
         let limit = if seg.next_offset <= hw {
             seg.size_bytes
@@ -99,13 +112,17 @@ impl PartitionLog {
         };
         let end = (pos + span).min(limit);
         let file_end = seg.file_readable_end().clamp(pos, end);
-        let plan = ReadPlan {
-            file: seg.file.clone(),
-            pos,
-            file_end,
-            memory: seg.pending_slice(file_end, end),
-        };
-        Some((plan, end, seg.paths.log.clone()))
+        Some(SegmentRead {
+            plan: ReadPlan {
+                file: seg.file.clone(),
+                pos,
+                file_end,
+                memory: seg.pending_slice(file_end, end),
+            },
+            end,
+            limit,
+            path: seg.paths.log.clone(),
+        })
     }
 
     async fn read_from_segment(
@@ -114,64 +131,63 @@ impl PartitionLog {
         hw: i64,
         max_bytes: usize,
     ) -> Result<Vec<Bytes>> {
-        let interval = self.shared.config.index_interval_bytes;
-        let mut span = (max_bytes as u64 + interval).max(MIN_DISK_READ_BYTES);
+        let config = &self.shared.config;
+        // The batch holding `offset` starts less than an interval after the floor entry, so one
+        // span finds it; a segment indexed with a larger interval than today's may need a few.
+        let mut span = (max_bytes as u64 + config.index_interval_bytes).max(MIN_DISK_READ_BYTES);
+        let max_gap =
+            index_check::max_entry_gap_bytes(config.index_interval_bytes, config.max_batch_bytes);
+        let mut from = None;
+        let mut floor = None;
         loop {
-            let Some((plan, end, path)) = self.plan(offset, hw, span) else {
-                return Ok(Vec::new());
+            let Some(SegmentRead {
+                plan,
+                end,
+                limit,
+                path,
+            }) = self.plan(offset, hw, from, span)
+            else {
+                return Err(EngineError::Corrupt {
+                    path: self.shared.dir.clone(),
+                    position: 0,
+                    reason: format!(
+                        "no segment holds offset {offset}, below the high watermark {hw}"
+                    ),
+                });
             };
+            let floor = *floor.get_or_insert(plan.pos);
             let data = plan.bytes().await?;
-            let mut batches = Vec::new();
-            let mut total = 0usize;
-            let mut at = 0usize;
-            let mut need_more = None;
-            while at + LOG_OVERHEAD <= data.len() {
-                let position = plan.pos + at as u64;
-                let corrupt = |reason: String| EngineError::Corrupt {
+            let scan = scan_window(&data, plan.pos, offset, hw, max_bytes, limit).map_err(
+                |(position, reason)| EngineError::Corrupt {
                     path: path.clone(),
                     position,
                     reason,
-                };
-                let size = batch::declared_size(&data[at..]).unwrap_or(0);
-                if size < batch::HEADER_LEN as i64
-                    || size > self.shared.config.max_batch_bytes as i64
-                {
-                    return Err(corrupt(format!("impossible batch length {size}")));
-                }
-                let size = size as usize;
-                if at + size > data.len() {
-                    if batches.is_empty() {
-                        need_more = Some(((at + size) as u64, position));
-                    }
-                    break;
-                }
-                let header = batch::validate(&data[at..at + size], usize::MAX)
-                    .map_err(|e| corrupt(e.to_string()))?;
-                if header.last_offset() >= hw {
-                    break;
-                }
-                if header.last_offset() >= offset {
-                    if !batches.is_empty() && total + size > max_bytes {
-                        break;
-                    }
-                    total += size;
-                    batches.push(data.slice(at..at + size));
-                }
-                at += size;
-            }
-            match need_more {
-                // The first batch wanted is larger than what was read: read again, wider.
-                Some((n, _)) if n > span => span = n,
-                Some((_, position)) => {
+                },
+            )?;
+            let step = next_step(
+                &scan,
+                &Window {
+                    offset,
+                    hw,
+                    span,
+                    start: plan.pos,
+                    end,
+                    limit,
+                    floor,
+                    max_gap,
+                },
+            );
+            match step {
+                NextStep::Done => return Ok(scan.batches),
+                NextStep::Widen(n) => span = n,
+                NextStep::ContinueAt(p) => from = Some(p),
+                NextStep::Fail { position, reason } => {
                     return Err(EngineError::Corrupt {
                         path,
                         position,
-                        reason: format!(
-                            "batch runs past the end of the written data at byte {end}"
-                        ),
+                        reason,
                     })
                 }
-                None => return Ok(batches),
             }
         }
     }
