@@ -6,6 +6,7 @@
 
 mod append;
 mod durability;
+mod producer_rebuild;
 mod read;
 mod read_window;
 mod retention;
@@ -204,44 +205,6 @@ impl PartitionLog {
         };
         log.rebuild_producer_state().await?;
         Ok((log, report))
-    }
-
-    /// Rebuilds the idempotent producers' state from the last `producer_state_scan_bytes` of the
-    /// active segment, so that a retry that arrives after a restart is still recognised.
-    async fn rebuild_producer_state(&self) -> Result<()> {
-        let mut offset = {
-            let st = self.shared.state.borrow();
-            let active = st.active();
-            let from = active
-                .size_bytes
-                .saturating_sub(self.shared.config.producer_state_scan_bytes);
-            active
-                .offset_index
-                .last_where(|e| u64::from(e.position) <= from)
-                .map_or(active.base_offset, |e| {
-                    active.base_offset + i64::from(e.relative_offset)
-                })
-                .max(st.log_start_offset)
-        };
-        while offset < self.high_watermark() {
-            let got = self.read(offset, 1 << 20).await?;
-            if got.batches.is_empty() {
-                break;
-            }
-            let mut st = self.shared.state.borrow_mut();
-            for b in &got.batches {
-                let h = crate::batch::parse_header(b, usize::MAX).map_err(|e| {
-                    EngineError::Corrupt {
-                        path: self.shared.dir.clone(),
-                        position: 0,
-                        reason: e.to_string(),
-                    }
-                })?;
-                st.producers.record(&h, h.max_timestamp);
-                offset = h.next_offset();
-            }
-        }
-        Ok(())
     }
 
     /// Forgets idempotent producers idle since `before_ms` (ms since the epoch).

@@ -29,7 +29,7 @@ impl FetchedBatches {
 const MIN_DISK_READ_BYTES: u64 = 64 * 1024;
 
 /// A read of `[pos, end)` of a segment: from the file up to `file_end`, then from memory.
-struct ReadPlan {
+pub(super) struct ReadPlan {
     file: SharedFile,
     pos: u64,
     file_end: u64,
@@ -37,7 +37,7 @@ struct ReadPlan {
 }
 
 impl ReadPlan {
-    async fn bytes(&self) -> Result<Bytes> {
+    pub(super) async fn bytes(&self) -> Result<Bytes> {
         if self.pos >= self.file_end {
             return Ok(self.memory.clone());
         }
@@ -57,11 +57,12 @@ impl ReadPlan {
 }
 
 /// A planned read of one segment.
-struct SegmentRead {
-    plan: ReadPlan,
-    end: u64,
-    limit: u64,
-    path: std::path::PathBuf,
+pub(super) struct SegmentRead {
+    pub plan: ReadPlan,
+    pub end: u64,
+    /// Where the segment's written bytes end.
+    pub limit: u64,
+    pub path: std::path::PathBuf,
 }
 
 impl PartitionLog {
@@ -100,7 +101,13 @@ impl PartitionLog {
     /// A read of the segment holding `offset`, from `from` (a batch boundary) or else from the
     /// index's floor entry, over `span` bytes; with where it ends and where the segment's written
     /// bytes end.
-    fn plan(&self, offset: i64, hw: i64, from: Option<u64>, span: u64) -> Option<SegmentRead> {
+    pub(super) fn plan(
+        &self,
+        offset: i64,
+        hw: i64,
+        from: Option<u64>,
+        span: u64,
+    ) -> Option<SegmentRead> {
         let st = self.shared.state.borrow();
         let (_, seg) = st.segments.range(..=offset).next_back()?;
         let pos = from.unwrap_or_else(|| seg.position_for_offset(offset));
