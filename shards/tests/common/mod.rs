@@ -115,6 +115,12 @@ impl BrokerProcess {
         self.spawn();
     }
 
+    /// SIGKILL, then starts again on the same data directory and address.
+    pub fn kill_and_restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
     /// True while the process runs.
     pub fn alive(&mut self) -> bool {
         self.child

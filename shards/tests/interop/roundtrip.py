@@ -6,7 +6,10 @@ in that partition, so the reader checks content, exactly-once and per-partition 
 
   roundtrip.py --client kafka-python|confluent --bootstrap HOST:PORT --topic T --partitions 8
                --records 100000 [--compression none|gzip|snappy|lz4|zstd] [--acks 1|all]
-               [--phase produce|consume|both] [--start N]
+               [--phase produce|consume|both|seek] [--start N] [--seeks N --seed S]
+
+The seek phase (confluent only) reads one record at each of N random offsets per partition, for
+a topic written in order by one producer: the record at offset o of partition p is its o-th.
 """
 import argparse
 import sys
@@ -139,6 +142,37 @@ def consume_confluent(a):
     return seen
 
 
+def seek_confluent(a):
+    """Reads at random offsets below each partition's end; every read must find its record."""
+    import random
+    from confluent_kafka import Consumer, TopicPartition
+
+    per_partition = a.records // a.partitions
+    rng = random.Random(a.seed)
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": "strata-seek", "enable.auto.commit": False,
+                  "fetch.wait.max.ms": 100})
+    deadline = time.time() + 120
+    for round in range(a.seeks):
+        want = {p: rng.randrange(per_partition) for p in range(a.partitions)}
+        c.assign([TopicPartition(a.topic, p, o) for p, o in want.items()])
+        found = {}
+        while len(found) < a.partitions:
+            if time.time() > deadline:
+                sys.exit(f"seek round {round}: no record yet at {sorted(set(want.items()) - set(found.items()))}")
+            for m in c.consume(num_messages=1000, timeout=0.5):
+                if m.error():
+                    sys.exit(f"seek round {round}: consume error: {m.error()}")
+                p = m.partition()
+                if p in found:
+                    continue
+                if m.offset() != want[p] or m.value() != value_of(p, want[p]):
+                    sys.exit(f"seek round {round}: partition {p} at {want[p]} gave offset {m.offset()}: {m.value()[:30]!r}")
+                found[p] = m.offset()
+        c.unassign()
+    c.close()
+    print(f"ok: {a.seeks * a.partitions} reads at random offsets")
+
+
 def check(a, seen):
     expected = {}
     for part, seq in plan(a.records, a.partitions, 0):
@@ -168,7 +202,9 @@ def main():
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--compression", default="none")
     ap.add_argument("--acks", default="1")
-    ap.add_argument("--phase", default="both", choices=["produce", "consume", "both"])
+    ap.add_argument("--phase", default="both", choices=["produce", "consume", "both", "seek"])
+    ap.add_argument("--seeks", type=int, default=10, help="seek phase: random offsets per partition")
+    ap.add_argument("--seed", type=int, default=1, help="seek phase: random seed")
     ap.add_argument("--idempotent", action="store_true", help="librdkafka enable.idempotence=true")
     ap.add_argument("--debug", help="librdkafka debug contexts, logged to stderr")
     ap.add_argument("--pace-ms", type=int, default=0, help="sleep this long every 1000 records")
@@ -180,6 +216,8 @@ def main():
     if a.phase in ("consume", "both"):
         seen = (consume_kafka_python if a.client == "kafka-python" else consume_confluent)(a)
         check(a, seen)
+    if a.phase == "seek":
+        seek_confluent(a)
 
 
 if __name__ == "__main__":
