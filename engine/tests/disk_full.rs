@@ -18,6 +18,11 @@ struct SmallDisk {
 
 impl SmallDisk {
     fn new(mib: u64) -> SmallDisk {
+        Self::with_mkfs_args(mib, &[])
+    }
+
+    /// A small disk made with extra `mkfs.ext4` arguments (`-N 32`: few inodes).
+    fn with_mkfs_args(mib: u64, mkfs_args: &[&str]) -> SmallDisk {
         let dir = tempfile::tempdir().unwrap();
         let image = dir.path().join("disk.img");
         let mount = dir.path().join("mnt");
@@ -39,7 +44,10 @@ impl SmallDisk {
             .into_iter()
             .find(|p| Path::new(p).exists())
             .unwrap_or("mkfs.ext4");
-        run(Command::new(mkfs).args(["-q", "-F"]).arg(&image));
+        run(Command::new(mkfs)
+            .args(["-q", "-F"])
+            .args(mkfs_args)
+            .arg(&image));
         run(Command::new("mount")
             .args(["-o", "loop"])
             .arg(&image)
@@ -126,5 +134,56 @@ fn a_full_disk_fails_appends_cleanly_and_loses_nothing_acknowledged() {
         log.append_and_wait(make_batch(4, 1, 1, 10, 1), true)
             .await
             .unwrap();
+    });
+}
+
+#[test]
+fn a_segment_roll_that_cannot_create_its_files_fails_the_append_and_heals_later() {
+    // Few inodes: space for data, but a new segment's four files cannot all be made.
+    let disk = SmallDisk::with_mkfs_args(8, &["-N", "32"]);
+    let dir = disk.path().join("log");
+    let config = LogConfig {
+        segment_bytes: 64 * 1024,
+        ..small_config()
+    };
+    let fillers = disk.path().join("fillers");
+    std::fs::create_dir(&fillers).unwrap();
+    run(async {
+        let (log, _) = open(&dir, config.clone()).await;
+        // Take every free inode but two.
+        let mut made = 0;
+        while std::fs::write(fillers.join(made.to_string()), b"x").is_ok() {
+            made += 1;
+        }
+        for n in 0..2 {
+            std::fs::remove_file(fillers.join((made - 1 - n).to_string())).unwrap();
+        }
+        let mut appended = 0u64;
+        let err = loop {
+            match log
+                .append_and_wait(make_batch(6, appended, 2, 1000, 1), true)
+                .await
+            {
+                Ok(_) => appended += 1,
+                Err(e) => break e,
+            }
+            assert!(appended < 1000, "the roll never failed");
+        };
+        assert!(log.segment_count() == 1, "{err}");
+        assert!(err.to_string().contains("create"), "{err}");
+        // The operator frees inodes: the next append, small enough to fit the sealed segment,
+        // still goes to a new one, which the roll now makes.
+        std::fs::remove_dir_all(&fillers).unwrap();
+        log.append_and_wait(make_batch(6, appended, 1, 1, 1), true)
+            .await
+            .unwrap();
+        appended += 1;
+        assert_eq!(log.segment_count(), 2);
+        assert_eq!(read_all(&log, 0, 1 << 20).await.len() as u64, appended);
+        println!("{appended} batches; the roll failed with: {err}");
+        log.close().await.unwrap();
+        let (log, report) = open(&dir, config.clone()).await;
+        assert!(report.truncations.is_empty(), "{report:?}");
+        assert_eq!(read_all(&log, 0, 1 << 20).await.len() as u64, appended);
     });
 }

@@ -161,6 +161,11 @@ impl PartitionLog {
         let config = &self.shared.config;
         let st = self.shared.state.borrow();
         let seg = st.active();
+        // A roll that sealed the last segment and then failed to create the next one (no space,
+        // no descriptors) left no active segment: the next append makes it.
+        if seg.active.is_none() {
+            return true;
+        }
         if seg.size_bytes == 0 {
             return false;
         }
