@@ -21,6 +21,16 @@ pub enum BrokerError {
     BadRequest(String),
     #[error("shard {0} is gone (shutting down)")]
     ShardGone(usize),
+    /// A state file of the broker's own (committed offsets, snapshots) that cannot be read back.
+    #[error("{path}: unreadable at {position}: {reason}")]
+    CorruptState {
+        path: std::path::PathBuf,
+        position: String,
+        reason: String,
+    },
+    /// The committed-offsets log could not be reopened after a compaction.
+    #[error("committed offsets of this shard are unavailable: {0}")]
+    OffsetsUnavailable(String),
 }
 
 impl BrokerError {

@@ -61,25 +61,16 @@ impl OffsetStore {
         let cache = Rc::new(BatchCache::new(1 << 20));
         let mut entries = BTreeMap::new();
         if let Some(bytes) = crate::topics::read_if_exists(&snapshot)? {
-            let list: Vec<(OffsetKey, Committed)> = serde_json::from_slice(&bytes)
-                .map_err(|e| BrokerError::Config(format!("{}: {e}", snapshot.display())))?;
+            let list: Vec<(OffsetKey, Committed)> =
+                serde_json::from_slice(&bytes).map_err(|e| BrokerError::CorruptState {
+                    path: snapshot.clone(),
+                    position: format!("line {} column {}", e.line(), e.column()),
+                    reason: e.to_string(),
+                })?;
             entries.extend(list);
         }
         let (log, _) = PartitionLog::open(&dir, log_config(), cache.clone()).await?;
-        let mut offset = log.log_start_offset();
-        while offset < log.high_watermark() {
-            let got = log.read(offset, 1 << 20).await?;
-            for b in &got.batches {
-                let h = batch::parse_header(b, usize::MAX)
-                    .map_err(|e| BrokerError::Config(e.to_string()))?;
-                for (at, len) in batch::record_values(b) {
-                    if let Ok(c) = serde_json::from_slice::<Change>(&b[at..at + len]) {
-                        apply(&mut entries, c);
-                    }
-                }
-                offset = h.next_offset();
-            }
-        }
+        replay(&log, &dir, &mut entries).await?;
         Ok(OffsetStore {
             dir,
             snapshot,
@@ -102,17 +93,20 @@ impl OffsetStore {
         let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
         let now = strata_engine::clock::unix_ms();
         let bytes = BytesMut::from(&batch::build(&refs, now)[..]);
-        let log = self
-            .log
-            .as_ref()
-            .ok_or_else(|| BrokerError::Config("offsets log is being compacted".into()))?;
+        let log = match &self.log {
+            Some(log) => log,
+            None => self.log.insert(self.reopen_log().await?),
+        };
         log.append_and_wait(bytes, true).await?;
         let size = log.size_bytes();
         for c in changes {
             apply(&mut self.entries, c);
         }
+        // The changes are durable: a compaction that fails now is no failure of theirs.
         if size > self.compact_above_bytes {
-            self.compact().await?;
+            if let Err(e) = self.compact().await {
+                tracing::warn!(dir = %self.dir.display(), "compacting committed offsets failed: {e}");
+            }
         }
         Ok(())
     }
@@ -160,16 +154,17 @@ impl OffsetStore {
         if let Some(old) = self.log.take() {
             let _ = old.close().await;
         }
-        std::fs::remove_dir_all(&self.dir)
-            .map_err(|e| BrokerError::io(format!("remove {}", self.dir.display()), e))?;
         let parent = self.dir.parent().unwrap_or(Path::new("."));
-        strata_engine::rt::sync_dir(parent)
-            .map_err(|e| BrokerError::io(format!("fsync {}", parent.display()), e))?;
-        self.log = Some(
-            PartitionLog::open(&self.dir, log_config(), self.cache.clone())
-                .await?
-                .0,
-        );
+        let removed = std::fs::remove_dir_all(&self.dir)
+            .map_err(|e| BrokerError::io(format!("remove {}", self.dir.display()), e))
+            .and_then(|()| {
+                strata_engine::rt::sync_dir(parent)
+                    .map_err(|e| BrokerError::io(format!("fsync {}", parent.display()), e))
+            });
+        // Whatever the removal did, the store needs its log back: the snapshot holds every
+        // offset, so the old log replayed over it and an empty one give the same state.
+        self.log = Some(self.reopen_log().await?);
+        removed?;
         tracing::info!(
             entries = self.entries.len(),
             "compacted the committed offsets into a snapshot"
@@ -177,11 +172,51 @@ impl OffsetStore {
         Ok(())
     }
 
+    /// Opens the log again after a compaction took it (or failed to give it back).
+    async fn reopen_log(&self) -> Result<PartitionLog, BrokerError> {
+        let (log, _) = PartitionLog::open(&self.dir, log_config(), self.cache.clone())
+            .await
+            .map_err(|e| BrokerError::OffsetsUnavailable(e.to_string()))?;
+        Ok(log)
+    }
+
     pub async fn close(self) {
         if let Some(log) = self.log {
             let _ = log.close().await;
         }
     }
+}
+
+/// Applies every change in the log, in order. A record that does not decode is an error naming
+/// the file and offset: skipping it could bring back an offset that was since moved or deleted.
+async fn replay(
+    log: &PartitionLog,
+    dir: &Path,
+    entries: &mut BTreeMap<OffsetKey, Committed>,
+) -> Result<(), BrokerError> {
+    let mut offset = log.log_start_offset();
+    while offset < log.high_watermark() {
+        let got = log.read(offset, 1 << 20).await?;
+        for b in &got.batches {
+            let h = batch::parse_header(b, usize::MAX).map_err(|e| BrokerError::CorruptState {
+                path: dir.to_path_buf(),
+                position: format!("offset {offset}"),
+                reason: e.to_string(),
+            })?;
+            for (i, (at, len)) in batch::record_values(b).into_iter().enumerate() {
+                let change = serde_json::from_slice::<Change>(&b[at..at + len]).map_err(|e| {
+                    BrokerError::CorruptState {
+                        path: dir.to_path_buf(),
+                        position: format!("offset {}", h.base_offset + i as i64),
+                        reason: format!("committed-offset record does not decode: {e}"),
+                    }
+                })?;
+                apply(entries, change);
+            }
+            offset = h.next_offset();
+        }
+    }
+    Ok(())
 }
 
 fn apply(entries: &mut BTreeMap<OffsetKey, Committed>, c: Change) {
@@ -269,6 +304,62 @@ mod tests {
                 assert_eq!((t.as_str(), c.offset), ("t", 3990 + i64::from(p)));
             }
             assert_eq!(store.group_entries("other")[0].2.offset, 7);
+            store.close().await;
+        });
+    }
+
+    fn one(offset: i64) -> Vec<(String, i32, Committed)> {
+        vec![(
+            "t".into(),
+            0,
+            Committed {
+                offset,
+                leader_epoch: 0,
+                metadata: None,
+            },
+        )]
+    }
+
+    #[test]
+    fn a_record_that_does_not_decode_fails_the_open_with_its_file_and_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let mut store = OffsetStore::open(dir.path(), 0, 1 << 20).await.unwrap();
+            store.commit("g", one(5)).await.unwrap();
+            store.close().await;
+            let (log, _) = PartitionLog::open(
+                &dir.path().join(".groups.shard0"),
+                log_config(),
+                Rc::new(BatchCache::new(0)),
+            )
+            .await
+            .unwrap();
+            let garbage = BytesMut::from(&batch::build(&[b"{not json"], 1)[..]);
+            log.append_and_wait(garbage, true).await.unwrap();
+            log.close().await.unwrap();
+            let err = match OffsetStore::open(dir.path(), 0, 1 << 20).await {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("opened over a record that does not decode"),
+            };
+            assert!(err.contains(".groups.shard0"), "{err}");
+            assert!(err.contains("offset 1"), "{err}");
+        });
+    }
+
+    #[test]
+    fn commits_go_on_when_a_compaction_could_not_give_the_log_back() {
+        let dir = tempfile::tempdir().unwrap();
+        run(async {
+            let mut store = OffsetStore::open(dir.path(), 0, 1 << 20).await.unwrap();
+            store.commit("g", one(1)).await.unwrap();
+            // What a compaction whose reopen failed leaves: no log.
+            if let Some(log) = store.log.take() {
+                log.close().await.unwrap();
+            }
+            store.commit("g", one(2)).await.unwrap();
+            store.close().await;
+            let store = OffsetStore::open(dir.path(), 0, 1 << 20).await.unwrap();
+            assert_eq!(store.group_entries("g")[0].2.offset, 2);
             store.close().await;
         });
     }
