@@ -251,6 +251,9 @@ pub async fn open_segment(
     let valid_end = scan.valid_end;
     seg.size_bytes = valid_end;
     seg.written_bytes = valid_end;
+    if valid_end == start_pos && start_pos > 0 {
+        forget_cut_batch_entries(&mut seg);
+    }
     if let Some(reason) = scan.stop_reason {
         let t = Truncation {
             file: paths.log.display().to_string(),
@@ -296,6 +299,18 @@ pub async fn open_segment(
         finish_sealed(&seg, &tail_images, valid_end).await?;
     }
     Ok(seg)
+}
+
+/// The scan cut the log at the very batch the last index entry names: that entry, and a time
+/// entry for it, describe a batch that is gone (its timestamp would hold back retention).
+fn forget_cut_batch_entries(seg: &mut Segment) {
+    let end_relative = (seg.next_offset - seg.base_offset) as u32;
+    seg.offset_index
+        .truncate_where(|e| e.relative_offset < end_relative);
+    seg.time_index
+        .truncate_where(|e| e.relative_offset < end_relative);
+    seg.last_indexed_position = seg.offset_index.last().map_or(0, |e| u64::from(e.position));
+    seg.max_timestamp = seg.time_index.last().map_or(-1, |e| e.max_timestamp);
 }
 
 struct ScanResult {

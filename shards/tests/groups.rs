@@ -144,6 +144,11 @@ fn group_scenario(clients: [&str; 4], extra: &[&str]) {
             "produce",
             "--acks",
             "all",
+            // Paced (12 s at least): the late member joins, and the group waits out the killed
+            // member's session, while records still arrive; unpaced, the first members could
+            // read everything before the late one is given partitions.
+            "--pace-ms",
+            "40",
         ])
         .stdout(Stdio::null())
         .spawn()
