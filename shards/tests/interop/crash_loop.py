@@ -35,7 +35,10 @@ def free_port():
 
 
 class Broker:
+    started = []
+
     def __init__(self, binary, work, segment_bytes):
+        Broker.started.append(self)
         self.binary = binary
         self.data = os.path.join(work, "data")
         self.port = free_port()
@@ -286,4 +289,10 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        # Whatever ended the run, no broker is left behind.
+        for b in Broker.started:
+            if b.proc is not None and b.proc.poll() is None:
+                b.proc.kill()
