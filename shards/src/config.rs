@@ -26,6 +26,14 @@ pub struct BrokerConfig {
     /// Requests read ahead on one connection before its responses are written.
     pub max_in_flight_requests_per_connection: usize,
     pub max_connections_per_shard: usize,
+    /// A request's bytes, once its first byte has come, must all arrive within this long, or the
+    /// connection is closed (a stalled or trickled upload holds nothing for long).
+    pub request_read_timeout_ms: u64,
+    /// A connection with no request for this long is closed (Kafka's connections.max.idle.ms).
+    pub connections_max_idle_ms: u64,
+    /// Rejected frames and closed connections logged per client address per minute; the rest
+    /// are counted and summed up in the next line that is logged.
+    pub log_lines_per_client_per_minute: u32,
     /// Messages queued from one shard to another before the sender waits.
     pub shard_channel_capacity: usize,
     pub batch_cache_bytes_per_shard: usize,
@@ -79,6 +87,9 @@ impl Default for BrokerConfig {
             max_frame_bytes: 100 << 20,
             max_in_flight_requests_per_connection: 32,
             max_connections_per_shard: 10_000,
+            request_read_timeout_ms: 30_000,
+            connections_max_idle_ms: 600_000,
+            log_lines_per_client_per_minute: 10,
             shard_channel_capacity: 1024,
             batch_cache_bytes_per_shard: 256 << 20,
             auto_create_topics: true,
@@ -164,6 +175,12 @@ impl BrokerConfig {
         }
         if self.max_connections_per_shard == 0 {
             return bad("max_connections_per_shard", "must be positive");
+        }
+        if self.request_read_timeout_ms == 0 {
+            return bad("request_read_timeout_ms", "must be positive");
+        }
+        if self.connections_max_idle_ms == 0 {
+            return bad("connections_max_idle_ms", "must be positive");
         }
         if self.shard_channel_capacity == 0 {
             return bad("shard_channel_capacity", "must be positive");

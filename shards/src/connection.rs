@@ -3,18 +3,20 @@
 //! Requests in flight are bounded in count (a bounded queue) and in bytes (per connection and
 //! per shard), so a slow client stalls only itself and memory stays bounded.
 
-use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::{SinkExt, StreamExt};
 use strata_engine::rt;
 
-use crate::codec::{decode_request, encode_response, frame_len, Decoded};
+use crate::client_log::{ClientLog, ConnectionEvent};
+use crate::codec::{decode_request, encode_response, Decoded};
 use crate::error::BrokerError;
+use crate::frame_read::{read_frame, FrameLimits, FrameRead};
 use crate::handlers;
 use crate::rt_net::{Budget, Stream};
 use crate::shard::Shard;
@@ -29,6 +31,7 @@ pub async fn serve(
     stream: Stream,
     shard_bytes: Budget,
     shutdown: ShutdownSignal,
+    client_log: Rc<ClientLog>,
 ) {
     let peer = stream.peer_addr().ok();
     let (mut reader, mut writer) = stream.split();
@@ -37,6 +40,7 @@ pub async fn serve(
         mpsc::channel::<PendingResponse>(config.max_in_flight_requests_per_connection);
     let connection_bytes = Budget::new(config.max_frame_bytes as u64 * 2);
 
+    let writer_log = client_log.clone();
     let writing = rt::spawn(async move {
         while let Some(pending) = responses.next().await {
             match pending.await {
@@ -48,7 +52,8 @@ pub async fn serve(
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(?peer, "closing connection: {e}");
+                    let message = format!("closing connection: {e}");
+                    writer_log.event(peer, ConnectionEvent::BadFrame, &message);
                     break;
                 }
             }
@@ -56,36 +61,50 @@ pub async fn serve(
         let _ = writer.close().await;
     });
 
-    let mut shutdown = shutdown;
+    let limits = FrameLimits {
+        max_frame_bytes: config.max_frame_bytes,
+        idle: Duration::from_millis(config.connections_max_idle_ms),
+        read_timeout: Duration::from_millis(config.request_read_timeout_ms),
+        connection_bytes: &connection_bytes,
+        shard_bytes: &shard_bytes,
+    };
     loop {
-        let mut prefix = [0u8; 4];
-        let read = reader.read_exact(&mut prefix).fuse();
-        futures::pin_mut!(read);
-        futures::select! {
-            r = read => if r.is_err() { break },
-            _ = shutdown => break,
-        }
-        let len = match frame_len(prefix, config.max_frame_bytes) {
-            Ok(len) => len,
-            Err(e) => {
-                tracing::warn!(?peer, "closing connection: {e}");
+        let frame = match read_frame(&mut reader, &limits, &shutdown).await {
+            FrameRead::Frame(frame) => frame,
+            FrameRead::Closed | FrameRead::Shutdown => break,
+            FrameRead::Idle => {
+                let message = format!(
+                    "closing a connection idle for {} ms (connections_max_idle_ms)",
+                    config.connections_max_idle_ms
+                );
+                client_log.event(peer, ConnectionEvent::Idle, &message);
+                break;
+            }
+            FrameRead::Stalled { received, declared } => {
+                let message = format!(
+                    "closing a connection whose request did not arrive within {} ms \
+                     (request_read_timeout_ms): {received} of {} bytes",
+                    config.request_read_timeout_ms,
+                    declared.map_or("its length's 4".to_string(), |d| d.to_string())
+                );
+                client_log.event(peer, ConnectionEvent::Stalled, &message);
+                break;
+            }
+            FrameRead::Bad(e) => {
+                let message = format!("bad frame, closing the connection: {e}");
+                client_log.event(peer, ConnectionEvent::BadFrame, &message);
                 break;
             }
         };
-        let shard_permit = shard_bytes.take(len as u64).await;
-        let connection_permit = connection_bytes.take(len as u64).await;
-        let mut frame = BytesMut::zeroed(len);
-        if reader.read_exact(&mut frame).await.is_err() {
-            break;
-        }
-        let pending = match decode_request(frame.freeze()) {
+        let pending = match decode_request(frame.bytes) {
             Ok(decoded) => {
                 let shard = shard.clone();
+                let permits = frame.permits;
                 // Detached: a request runs to its end even if the client goes away, so that no
                 // append, flush or sync is cut off half-way; its answer is then dropped.
                 let (tx, rx) = futures::channel::oneshot::channel();
                 rt::spawn_detached(async move {
-                    let _permits = (shard_permit, connection_permit);
+                    let _permits = permits;
                     let _ = tx.send(respond(&shard, decoded).await);
                 });
                 async move {
@@ -99,7 +118,8 @@ pub async fn serve(
             }
             Err(e) => {
                 // Earlier responses still go out; then the connection closes.
-                log_bad_request(peer, &e);
+                let message = format!("bad request, closing the connection: {e}");
+                client_log.event(peer, ConnectionEvent::BadFrame, &message);
                 let _ = queue
                     .send(futures::future::ready(Err(e)).boxed_local())
                     .await;
@@ -112,10 +132,6 @@ pub async fn serve(
     }
     drop(queue);
     writing.await;
-}
-
-fn log_bad_request(peer: Option<SocketAddr>, e: &BrokerError) {
-    tracing::warn!(?peer, "bad request, closing the connection: {e}");
 }
 
 async fn respond(shard: &Shard, decoded: Decoded) -> Result<Option<Bytes>, BrokerError> {

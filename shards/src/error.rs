@@ -28,6 +28,9 @@ pub enum BrokerError {
         position: String,
         reason: String,
     },
+    /// Another process holds the data directory or the listening address.
+    #[error("{0}")]
+    Exclusive(String),
     /// The committed-offsets log could not be reopened after a compaction.
     #[error("committed offsets of this shard are unavailable: {0}")]
     OffsetsUnavailable(String),

@@ -5,12 +5,16 @@
 //! Never: touch a partition another shard owns, hold a lock around shared state, let one
 //! connection's bad request harm another connection, or acknowledge what is not stored.
 
+pub mod client_log;
 pub mod codec;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod exclusive;
+pub mod frame_read;
 pub mod groups;
 pub mod handlers;
+pub mod open_files;
 pub mod producer_ids;
 pub mod router;
 pub mod rt_net;

@@ -11,6 +11,7 @@ use futures::channel::oneshot;
 use futures::{FutureExt, StreamExt};
 use strata_engine::rt::{self, ExecutorSettings};
 
+use crate::client_log::ClientLog;
 use crate::config::BrokerConfig;
 use crate::connection::{self, ShutdownSignal};
 use crate::error::BrokerError;
@@ -21,6 +22,8 @@ use crate::topics::{load_identity, TopicStore};
 
 /// A running broker: its shard threads and the means to stop them.
 pub struct Broker {
+    /// Held for the broker's life: no second broker opens the same data directory.
+    _data_dir_lock: std::fs::File,
     threads: Vec<std::thread::JoinHandle<Result<(), String>>>,
     stops: Vec<oneshot::Sender<()>>,
     pub local_addr: SocketAddr,
@@ -32,11 +35,14 @@ impl Broker {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| BrokerError::io(format!("create {}", config.data_dir.display()), e))?;
+        let data_dir_lock = crate::exclusive::lock_data_dir(&config.data_dir)?;
+        crate::open_files::log_open_file_budget();
         let identity = load_identity(&config.data_dir, config.node_id)?;
         let table = Arc::new(TopicStore::new(&config.data_dir).load()?);
         let shards = config.shard_count();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut addr = config.listen_addr()?;
+        crate::exclusive::check_address_free(addr)?;
         let config = Arc::new(config);
         let mesh = Mesh::<ShardMsg>::new(shards, config.shard_channel_capacity);
         // Shards that have opened their partitions and groups: none serves before all have.
@@ -108,6 +114,7 @@ impl Broker {
         }
         tracing::info!(%addr, shards, "strata is serving");
         Ok(Broker {
+            _data_dir_lock: data_dir_lock,
             threads,
             stops,
             local_addr: addr,
@@ -228,6 +235,7 @@ async fn run_shard(
 
     let shard_bytes = Budget::new((config.max_frame_bytes as u64 * 4).max(256 << 20));
     let open_connections = Rc::new(Cell::new(0usize));
+    let client_log = Rc::new(ClientLog::new(config.log_lines_per_client_per_minute));
     loop {
         let accepted = match first(listener.accept(), shutdown.clone()).await {
             futures::future::Either::Left(r) => r,
@@ -249,14 +257,15 @@ async fn run_shard(
             continue;
         }
         open_connections.set(open_connections.get() + 1);
-        let (shard, budget, shutdown, open) = (
+        let (shard, budget, shutdown, open, log) = (
             shard.clone(),
             shard_bytes.clone(),
             shutdown.clone(),
             open_connections.clone(),
+            client_log.clone(),
         );
         rt::spawn_detached(async move {
-            connection::serve(shard, stream, budget, shutdown).await;
+            connection::serve(shard, stream, budget, shutdown, log).await;
             open.set(open.get() - 1);
         });
     }
