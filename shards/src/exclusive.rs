@@ -7,6 +7,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::error::BrokerError;
 
@@ -46,24 +47,40 @@ pub fn lock_data_dir(data_dir: &Path) -> Result<File, BrokerError> {
     Ok(file)
 }
 
+/// How long a listener may linger after its process died: io_uring tears a dead process's ring
+/// down after the process is gone, and an accept still queued there keeps the socket listening
+/// until then.
+const LINGER_WAIT: Duration = Duration::from_secs(5);
+
 /// Fails if another process listens on `addr`: a plain listening socket (no SO_REUSEPORT) cannot
-/// be bound there then. Port 0 asks for a fresh port, which no one holds.
+/// be bound there then. A listener that is still there after `LINGER_WAIT` is another
+/// process's. Port 0 asks for a fresh port, which no one holds.
 pub fn check_address_free(addr: SocketAddr) -> Result<(), BrokerError> {
+    check_address_free_within(addr, LINGER_WAIT)
+}
+
+fn check_address_free_within(addr: SocketAddr, wait: Duration) -> Result<(), BrokerError> {
     if addr.port() == 0 {
         return Ok(());
     }
-    match std::net::TcpListener::bind(addr) {
-        Ok(probe) => {
-            drop(probe);
-            Ok(())
+    let deadline = Instant::now() + wait;
+    loop {
+        match std::net::TcpListener::bind(addr) {
+            Ok(probe) => {
+                drop(probe);
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                if Instant::now() >= deadline {
+                    return Err(BrokerError::Exclusive(format!(
+                        "address in use: another process listens on {addr}; stop it, or give \
+                         this broker another --listen"
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(BrokerError::io(format!("listen on {addr}"), e)),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            Err(BrokerError::Exclusive(format!(
-                "address in use: another process listens on {addr}; stop it, or give this \
-                     broker another --listen"
-            )))
-        }
-        Err(e) => Err(BrokerError::io(format!("listen on {addr}"), e)),
     }
 }
 
@@ -86,7 +103,9 @@ mod tests {
     fn an_address_someone_listens_on_is_refused() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
-        let err = check_address_free(addr).unwrap_err().to_string();
+        let err = check_address_free_within(addr, Duration::from_millis(200))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("address in use"), "{err}");
         drop(taken);
         check_address_free(addr).unwrap();

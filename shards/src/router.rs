@@ -153,7 +153,8 @@ pub enum ShardMsg {
     /// From shard 0: the new topic table; open and close partition logs to match it.
     ApplyTopics {
         table: Arc<TopicTable>,
-        deleted: Vec<String>,
+        /// Partitions to close and delete (of deleted topics, or of a change being undone).
+        removed: Vec<PartitionKey>,
         reply: oneshot::Sender<Result<(), String>>,
     },
 }

@@ -4,7 +4,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,11 +18,13 @@ use strata_engine::{rt, BatchCache, PartitionLog};
 use crate::config::BrokerConfig;
 use crate::error::{error_code, BrokerError};
 use crate::router::{
-    owner_shard, Acks, AdminOp, AdminResult, GroupAnswer, GroupOp, PartitionKey, PartitionRead,
-    PartitionReadResult, ProduceOutcome, ShardMsg,
+    owner_shard, Acks, GroupAnswer, GroupOp, PartitionKey, PartitionRead, PartitionReadResult,
+    ProduceOutcome, ShardMsg,
 };
 use crate::rt_net::ShardSenders;
-use crate::topics::{partition_dir, ClusterIdentity, TopicSpec, TopicStore, TopicTable};
+use crate::topics::{ClusterIdentity, TopicStore, TopicTable};
+
+mod topic_controller;
 
 pub struct Shard {
     pub id: usize,
@@ -314,199 +315,6 @@ impl Shard {
     // ---- topics ----
 
     /// Runs a topic change on shard 0, from any shard.
-    pub async fn admin(&self, op: AdminOp) -> Result<AdminResult, BrokerError> {
-        if self.id == 0 {
-            return Ok(self.admin_local(op).await);
-        }
-        self.ask(0, |reply| ShardMsg::Admin { op, reply }).await
-    }
-
-    async fn admin_local(&self, op: AdminOp) -> AdminResult {
-        let Some((store, lock)) = &self.store else {
-            return Vec::new();
-        };
-        let _one_at_a_time = lock.lock().await;
-        let mut table = (*self.topics()).clone();
-        let mut results = Vec::new();
-        let mut deleted = Vec::new();
-        let err =
-            |name: &str, e: ResponseError, msg: String| (name.to_string(), e.code(), Some(msg));
-        match op {
-            AdminOp::CreateTopics {
-                topics,
-                validate_only,
-            } => {
-                for t in topics {
-                    if table.topics.contains_key(&t.name) {
-                        results.push(err(
-                            &t.name,
-                            ResponseError::TopicAlreadyExists,
-                            format!("topic {} exists", t.name),
-                        ));
-                        continue;
-                    }
-                    if let Err(e) = self.config.log.engine_config(&t.configs) {
-                        results.push(err(&t.name, ResponseError::InvalidConfig, e.to_string()));
-                        continue;
-                    }
-                    results.push((t.name.clone(), 0, None));
-                    if !validate_only {
-                        table.topics.insert(t.name.clone(), t);
-                    }
-                }
-            }
-            AdminOp::DeleteTopics { names } => {
-                for name in names {
-                    if table.topics.remove(&name).is_some() {
-                        deleted.push(name.clone());
-                        results.push((name, 0, None));
-                    } else {
-                        results.push(err(
-                            &name,
-                            ResponseError::UnknownTopicOrPartition,
-                            format!("no topic {name}"),
-                        ));
-                    }
-                }
-            }
-            AdminOp::CreatePartitions {
-                name,
-                count,
-                validate_only,
-            } => match table.topics.get_mut(&name) {
-                None => results.push(err(
-                    &name,
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("no topic {name}"),
-                )),
-                Some(t) if count <= t.partitions => results.push(err(
-                    &name,
-                    ResponseError::InvalidPartitions,
-                    format!(
-                        "topic {name} has {} partitions; the count can only grow",
-                        t.partitions
-                    ),
-                )),
-                Some(_) if count > 100_000 => results.push(err(
-                    &name,
-                    ResponseError::InvalidPartitions,
-                    "at most 100000 partitions".into(),
-                )),
-                Some(t) => {
-                    if !validate_only {
-                        t.partitions = count;
-                    }
-                    results.push((name, 0, None));
-                }
-            },
-        }
-        if table == *self.topics() {
-            return results;
-        }
-        if let Err(e) = store.save(&table) {
-            tracing::error!("saving the topic table failed: {e}");
-            return results
-                .into_iter()
-                .map(|(n, _, _)| {
-                    (
-                        n,
-                        ResponseError::KafkaStorageError.code(),
-                        Some(e.to_string()),
-                    )
-                })
-                .collect();
-        }
-        if let Err(e) = self.broadcast_topics(Arc::new(table), deleted).await {
-            tracing::error!("applying the topic table failed: {e}");
-        }
-        results
-    }
-
-    /// Gives every shard the new table and waits until each has opened its partitions.
-    pub async fn broadcast_topics(
-        &self,
-        table: Arc<TopicTable>,
-        deleted: Vec<String>,
-    ) -> Result<(), String> {
-        let others = (0..self.count).filter(|&s| s != self.id).map(|s| {
-            let (table, deleted) = (table.clone(), deleted.clone());
-            async move {
-                self.ask(s, |reply| ShardMsg::ApplyTopics {
-                    table,
-                    deleted,
-                    reply,
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r)
-            }
-        });
-        let mine = self.apply_topics(table.clone(), deleted.clone());
-        let (mine, others) = futures::join!(mine, futures::future::join_all(others));
-        mine?;
-        others
-            .into_iter()
-            .collect::<Result<Vec<()>, String>>()
-            .map(|_| ())
-    }
-
-    /// Opens the logs of owned partitions that the table has and this shard has not, and closes
-    /// and deletes those of deleted topics.
-    pub async fn apply_topics(
-        &self,
-        table: Arc<TopicTable>,
-        deleted: Vec<String>,
-    ) -> Result<(), String> {
-        for name in &deleted {
-            let gone: Vec<(PartitionKey, PartitionLog)> = {
-                let mut logs = self.logs.borrow_mut();
-                let keys: Vec<PartitionKey> =
-                    logs.keys().filter(|k| &k.topic == name).cloned().collect();
-                keys.into_iter()
-                    .filter_map(|k| logs.remove(&k).map(|l| (k, l)))
-                    .collect()
-            };
-            for (key, log) in gone {
-                let dir = log.dir().to_path_buf();
-                if let Err(e) = log.close().await {
-                    tracing::warn!(topic = %key.topic, partition = key.partition, "closing deleted partition: {e}");
-                }
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
-                    tracing::warn!(dir = %dir.display(), "removing deleted partition: {e}");
-                }
-            }
-        }
-        for spec in table.topics.values() {
-            for p in 0..spec.partitions {
-                let key = PartitionKey {
-                    topic: spec.name.clone(),
-                    partition: p,
-                };
-                if self.owner(&key) != self.id || self.logs.borrow().contains_key(&key) {
-                    continue;
-                }
-                let log = self.open_log(spec, p).await.map_err(|e| e.to_string())?;
-                self.logs.borrow_mut().insert(key, log);
-            }
-        }
-        *self.topics.borrow_mut() = table;
-        Ok(())
-    }
-
-    async fn open_log(
-        &self,
-        spec: &TopicSpec,
-        partition: i32,
-    ) -> Result<PartitionLog, BrokerError> {
-        let config = self.config.log.engine_config(&spec.configs)?;
-        let dir: PathBuf = partition_dir(&self.config.data_dir, &spec.name, partition);
-        let (log, report) = PartitionLog::open(&dir, config, self.cache.clone()).await?;
-        if !report.truncations.is_empty() || !report.rebuilt_indexes.is_empty() {
-            tracing::warn!(topic = %spec.name, partition, "recovered: {report:?}");
-        }
-        Ok(log)
-    }
-
     /// Re-initialises an idempotent producer's id on the shard that allocated it, which keeps
     /// the id's epochs; Err is the reason it could not be done.
     pub async fn bump_producer_epoch(
@@ -665,10 +473,10 @@ impl Shard {
             }
             ShardMsg::ApplyTopics {
                 table,
-                deleted,
+                removed,
                 reply,
             } => {
-                let _ = reply.send(self.apply_topics(table, deleted).await);
+                let _ = reply.send(self.apply_topics(table, removed).await);
             }
         }
     }

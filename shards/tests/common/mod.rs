@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 pub struct BrokerProcess {
     child: Option<Child>,
+    /// An open-file limit (soft and hard) for the broker process, when a test sets one.
+    max_open_files: Option<u64>,
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
     config: PathBuf,
@@ -34,12 +36,22 @@ impl BrokerProcess {
 
     /// Starts `strata serve` with TEST_CONFIG plus `extra` TOML, and waits until it accepts.
     pub fn start_with(data_dir: &Path, extra: &str) -> BrokerProcess {
+        Self::start_limited(data_dir, extra, None)
+    }
+
+    /// As `start_with`, the broker process limited to `max_open_files` descriptors.
+    pub fn start_limited(
+        data_dir: &Path,
+        extra: &str,
+        max_open_files: Option<u64>,
+    ) -> BrokerProcess {
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let config = data_dir.with_extension("toml");
         std::fs::write(&config, format!("{TEST_CONFIG}{extra}")).unwrap();
         let mut b = BrokerProcess {
             child: None,
+            max_open_files,
             addr,
             data_dir: data_dir.to_path_buf(),
             config,
@@ -55,7 +67,25 @@ impl BrokerProcess {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+        if let Some(n) = self.max_open_files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let child = command
             .args(["serve", "--config"])
             .arg(&self.config)
             .arg("--data-dir")

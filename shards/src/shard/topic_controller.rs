@@ -1,0 +1,271 @@
+//! The topic controller: shard 0 decides topic changes (CreateTopics, DeleteTopics,
+//! CreatePartitions) one at a time, saves the table, and every shard applies it (opens the logs
+//! of its new partitions, closes and deletes those of removed ones). A change is all or
+//! nothing: if any shard cannot open a partition, the old table is saved and applied again,
+//! which closes and deletes whatever the change had opened, and every topic of the request gets
+//! the error. Requests that would take more descriptors than the process may open are refused
+//! before anything is done.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use strata_engine::PartitionLog;
+
+use super::Shard;
+use crate::config::LogSettings;
+use crate::error::BrokerError;
+use crate::router::{AdminOp, AdminResult, PartitionKey, ShardMsg};
+use crate::topics::{partition_dir, TopicSpec, TopicTable};
+
+/// Descriptors a new partition takes: its active segment's `.log`, `.index`, `.timeindex` and
+/// `.tail`.
+const FILES_PER_PARTITION: u64 = 4;
+/// Descriptors kept free for sockets, sealed segments and the broker's own files.
+const RESERVED_FILES: u64 = 1024;
+
+/// Every partition key of `table` absent from `than`.
+fn partitions_beyond(table: &TopicTable, than: &TopicTable) -> Vec<PartitionKey> {
+    let mut out = Vec::new();
+    for spec in table.topics.values() {
+        let before = than.topics.get(&spec.name).map_or(0, |t| t.partitions);
+        for partition in before..spec.partitions {
+            out.push(PartitionKey {
+                topic: spec.name.clone(),
+                partition,
+            });
+        }
+    }
+    out
+}
+
+/// Why `new_partitions` more partitions would not fit in the open-file limit, if they would not.
+fn over_file_budget(new_partitions: u64) -> Option<String> {
+    let open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+    let (soft, _) = crate::open_files::raise_open_file_limit().ok()?;
+    let need = new_partitions * FILES_PER_PARTITION;
+    (open + need + RESERVED_FILES > soft).then(|| {
+        format!(
+            "{new_partitions} new partitions need {need} file descriptors; {open} of the \
+             process's {soft} are open and {RESERVED_FILES} are kept free: raise the open-file \
+             limit (ulimit -n) or ask for fewer partitions"
+        )
+    })
+}
+
+impl Shard {
+    pub async fn admin(&self, op: AdminOp) -> Result<AdminResult, BrokerError> {
+        if self.id == 0 {
+            return Ok(self.admin_local(op).await);
+        }
+        self.ask(0, |reply| ShardMsg::Admin { op, reply }).await
+    }
+
+    pub(super) async fn admin_local(&self, op: AdminOp) -> AdminResult {
+        let Some((store, lock)) = &self.store else {
+            return Vec::new();
+        };
+        let _one_at_a_time = lock.lock().await;
+        let old = self.topics();
+        let mut table = (*old).clone();
+        let mut results = decide(&mut table, op, &self.config.log);
+        if table == *old {
+            return results;
+        }
+        let added = partitions_beyond(&table, &old);
+        if let Some(why) = over_file_budget(added.len() as u64) {
+            return refuse_all(results, ResponseError::PolicyViolation, &why);
+        }
+        let removed = partitions_beyond(&old, &table);
+        if let Err(e) = store.save(&table) {
+            tracing::error!("saving the topic table failed: {e}");
+            return refuse_all(results, ResponseError::KafkaStorageError, &e.to_string());
+        }
+        if let Err(e) = self.broadcast_topics(Arc::new(table), removed).await {
+            tracing::error!("applying a topic change failed, undoing it: {e}");
+            let undone = match store.save(&old) {
+                Ok(()) => self.broadcast_topics(old, added).await,
+                Err(save) => Err(save.to_string()),
+            };
+            if let Err(u) = undone {
+                tracing::error!("undoing the topic change failed: {u}");
+            }
+            results = refuse_all(results, ResponseError::KafkaStorageError, &e);
+        }
+        results
+    }
+
+    /// Gives every shard the new table and waits until each has opened its new partitions and
+    /// closed and deleted the `removed` ones.
+    pub async fn broadcast_topics(
+        &self,
+        table: Arc<TopicTable>,
+        removed: Vec<PartitionKey>,
+    ) -> Result<(), String> {
+        let others = (0..self.count).filter(|&s| s != self.id).map(|s| {
+            let (table, removed) = (table.clone(), removed.clone());
+            async move {
+                self.ask(s, |reply| ShardMsg::ApplyTopics {
+                    table,
+                    removed,
+                    reply,
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+            }
+        });
+        let mine = self.apply_topics(table.clone(), removed.clone());
+        let (mine, others) = futures::join!(mine, futures::future::join_all(others));
+        mine?;
+        others
+            .into_iter()
+            .collect::<Result<Vec<()>, String>>()
+            .map(|_| ())
+    }
+
+    /// Closes and deletes the owned partitions in `removed` (their directories too, when a
+    /// failed open left one without a log), then opens the logs of owned partitions that the
+    /// table has and this shard has not. Stops at the first partition that does not open.
+    pub async fn apply_topics(
+        &self,
+        table: Arc<TopicTable>,
+        removed: Vec<PartitionKey>,
+    ) -> Result<(), String> {
+        for key in removed.into_iter().filter(|k| self.owner(k) == self.id) {
+            let log = self.logs.borrow_mut().remove(&key);
+            if let Some(log) = log {
+                if let Err(e) = log.close().await {
+                    tracing::warn!(topic = %key.topic, partition = key.partition, "closing a removed partition: {e}");
+                }
+            }
+            let dir = partition_dir(&self.config.data_dir, &key.topic, key.partition);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(dir = %dir.display(), "removing a partition: {e}"),
+            }
+        }
+        for spec in table.topics.values() {
+            for p in 0..spec.partitions {
+                let key = PartitionKey {
+                    topic: spec.name.clone(),
+                    partition: p,
+                };
+                if self.owner(&key) != self.id || self.logs.borrow().contains_key(&key) {
+                    continue;
+                }
+                let log = self
+                    .open_log(spec, p)
+                    .await
+                    .map_err(|e| format!("shard {}: opening {}-{p}: {e}", self.id, spec.name))?;
+                self.logs.borrow_mut().insert(key, log);
+            }
+        }
+        *self.topics.borrow_mut() = table;
+        Ok(())
+    }
+
+    async fn open_log(
+        &self,
+        spec: &TopicSpec,
+        partition: i32,
+    ) -> Result<PartitionLog, BrokerError> {
+        let config = self.config.log.engine_config(&spec.configs)?;
+        let dir: PathBuf = partition_dir(&self.config.data_dir, &spec.name, partition);
+        let (log, report) = PartitionLog::open(&dir, config, self.cache.clone()).await?;
+        if !report.truncations.is_empty() || !report.rebuilt_indexes.is_empty() {
+            tracing::warn!(topic = %spec.name, partition, "recovered: {report:?}");
+        }
+        Ok(log)
+    }
+}
+
+/// Applies the request to `table` as far as each topic allows; one result per topic.
+fn decide(table: &mut TopicTable, op: AdminOp, log: &LogSettings) -> AdminResult {
+    let mut results = Vec::new();
+    let err = |name: &str, e: ResponseError, msg: String| (name.to_string(), e.code(), Some(msg));
+    match op {
+        AdminOp::CreateTopics {
+            topics,
+            validate_only,
+        } => {
+            for t in topics {
+                if table.topics.contains_key(&t.name) {
+                    results.push(err(
+                        &t.name,
+                        ResponseError::TopicAlreadyExists,
+                        format!("topic {} exists", t.name),
+                    ));
+                    continue;
+                }
+                if let Err(e) = log.engine_config(&t.configs) {
+                    results.push(err(&t.name, ResponseError::InvalidConfig, e.to_string()));
+                    continue;
+                }
+                results.push((t.name.clone(), 0, None));
+                if !validate_only {
+                    table.topics.insert(t.name.clone(), t);
+                }
+            }
+        }
+        AdminOp::DeleteTopics { names } => {
+            for name in names {
+                if table.topics.remove(&name).is_some() {
+                    results.push((name, 0, None));
+                } else {
+                    results.push(err(
+                        &name,
+                        ResponseError::UnknownTopicOrPartition,
+                        format!("no topic {name}"),
+                    ));
+                }
+            }
+        }
+        AdminOp::CreatePartitions {
+            name,
+            count,
+            validate_only,
+        } => match table.topics.get_mut(&name) {
+            None => results.push(err(
+                &name,
+                ResponseError::UnknownTopicOrPartition,
+                format!("no topic {name}"),
+            )),
+            Some(t) if count <= t.partitions => results.push(err(
+                &name,
+                ResponseError::InvalidPartitions,
+                format!(
+                    "topic {name} has {} partitions; the count can only grow",
+                    t.partitions
+                ),
+            )),
+            Some(_) if count > 100_000 => results.push(err(
+                &name,
+                ResponseError::InvalidPartitions,
+                "at most 100000 partitions".into(),
+            )),
+            Some(t) => {
+                if !validate_only {
+                    t.partitions = count;
+                }
+                results.push((name, 0, None));
+            }
+        },
+    }
+    results
+}
+
+/// Every topic of the request gets `error` (those that had their own error keep it).
+fn refuse_all(results: AdminResult, error: ResponseError, why: &str) -> AdminResult {
+    results
+        .into_iter()
+        .map(|(n, code, msg)| {
+            if code == 0 {
+                (n, error.code(), Some(why.to_string()))
+            } else {
+                (n, code, msg)
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,132 @@
+//! Topic changes are all or nothing: a CreateTopics or CreatePartitions that cannot open one of
+//! its partitions is undone whole (logs closed, directories removed, the table as before) and
+//! answered with an error per topic; one that would need more descriptors than the process may
+//! open is refused before anything is done.
+
+mod common;
+#[path = "common/raw.rs"]
+mod raw;
+
+use common::*;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::*;
+use raw::RawConn;
+use strata_bench::client::topic_name;
+
+fn create_topic(c: &mut RawConn, name: &str, partitions: i32) -> (i16, Option<String>) {
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)]);
+    match c.request(ApiKey::CreateTopics, 5, &req) {
+        ResponseKind::CreateTopics(r) => (
+            r.topics[0].error_code,
+            r.topics[0].error_message.as_ref().map(|m| m.to_string()),
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn create_partitions(c: &mut RawConn, name: &str, count: i32) -> i16 {
+    let req = CreatePartitionsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(topic_name(name))
+            .with_count(count)]);
+    match c.request(ApiKey::CreatePartitions, 1, &req) {
+        ResponseKind::CreatePartitions(r) => r.results[0].error_code,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Partitions Metadata lists for `name` (None: no such topic).
+fn partitions(c: &mut RawConn, name: &str) -> Option<usize> {
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(topic_name(name)))]))
+        .with_allow_auto_topic_creation(false);
+    match c.request(ApiKey::Metadata, 9, &req) {
+        ResponseKind::Metadata(r) => {
+            let t = &r.topics[0];
+            (t.error_code == 0).then_some(t.partitions.len())
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn dirs_of(data: &std::path::Path, topic: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(&format!("{topic}-")))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_topic_change_that_cannot_open_a_partition_is_undone_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let broker = BrokerProcess::start(&data);
+    let mut c = RawConn::connect(broker.addr);
+    // A file where partition 3's directory would go: opening that partition fails.
+    std::fs::write(data.join("undone-3"), b"in the way").unwrap();
+    let (code, message) = create_topic(&mut c, "undone", 8);
+    assert_eq!(code, 56, "KAFKA_STORAGE_ERROR: {message:?}");
+    assert!(message.unwrap_or_default().contains("undone-3"));
+    assert_eq!(partitions(&mut c, "undone"), None, "the topic is not there");
+    assert!(
+        dirs_of(&data, "undone").is_empty(),
+        "{:?}",
+        dirs_of(&data, "undone")
+    );
+    // Other topics are still created, and the same one once the way is clear.
+    assert_eq!(create_topic(&mut c, "other", 4).0, 0);
+    std::fs::remove_file(data.join("undone-3")).unwrap();
+    assert_eq!(create_topic(&mut c, "undone", 8).0, 0);
+    assert_eq!(partitions(&mut c, "undone"), Some(8));
+    let batch = strata_engine::batch::build(&[b"after"], 1);
+    assert_eq!(c.produce("undone", 3, batch, 1).0, 0);
+
+    // CreatePartitions: the same for the partitions it adds.
+    assert_eq!(create_topic(&mut c, "grow", 2).0, 0);
+    std::fs::write(data.join("grow-5"), b"in the way").unwrap();
+    assert_eq!(create_partitions(&mut c, "grow", 8), 56);
+    assert_eq!(partitions(&mut c, "grow"), Some(2));
+    assert_eq!(dirs_of(&data, "grow"), ["grow-0", "grow-1"]);
+    std::fs::remove_file(data.join("grow-5")).unwrap();
+    assert_eq!(create_partitions(&mut c, "grow", 8), 0);
+    assert_eq!(partitions(&mut c, "grow"), Some(8));
+    drop(c);
+    // The table on disk agrees: after a restart, the same topics.
+    let mut broker = broker;
+    broker.restart();
+    let mut c = RawConn::connect(broker.addr);
+    assert_eq!(partitions(&mut c, "undone"), Some(8));
+    assert_eq!(partitions(&mut c, "grow"), Some(8));
+}
+
+#[test]
+fn a_topic_change_past_the_open_file_limit_is_refused_before_anything_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let broker = BrokerProcess::start_limited(&data, "", Some(1500));
+    let mut c = RawConn::connect(broker.addr);
+    let (code, message) = create_topic(&mut c, "huge", 5000);
+    assert_eq!(code, 44, "POLICY_VIOLATION: {message:?}");
+    let message = message.unwrap_or_default();
+    assert!(message.contains("file descriptors"), "{message}");
+    assert_eq!(partitions(&mut c, "huge"), None);
+    assert!(dirs_of(&data, "huge").is_empty());
+    assert_eq!(create_topic(&mut c, "small", 8).0, 0);
+    assert_eq!(create_topic(&mut c, "grown", 1).0, 0);
+    assert_eq!(create_partitions(&mut c, "grown", 4000), 44);
+    assert_eq!(partitions(&mut c, "grown"), Some(1));
+}
