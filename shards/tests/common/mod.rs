@@ -111,6 +111,11 @@ impl BrokerProcess {
         }
     }
 
+    /// The broker's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn bootstrap(&self) -> String {
         self.addr.to_string()
     }
