@@ -32,11 +32,7 @@ fn crash_loop(mode: &str, cycles: u32, segment_bytes: u64) {
         .arg(work.path())
         .output()
         .expect("python runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     println!("{text}");
     assert!(out.status.success(), "crash loop failed:\n{text}");
     assert!(text.contains("\"lost\": 0"), "{text}");

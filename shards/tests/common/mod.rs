@@ -230,6 +230,15 @@ pub fn roundtrip_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/roundtrip.py")
 }
 
+/// A finished process's standard output, then its standard error.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Runs the round-trip script with these arguments and asserts that it succeeds.
 pub fn roundtrip(bootstrap: &str, args: &[&str]) -> String {
     let out = Command::new(python())
@@ -238,11 +247,7 @@ pub fn roundtrip(bootstrap: &str, args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("python runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert!(out.status.success(), "roundtrip {args:?} failed:\n{text}");
     text
 }

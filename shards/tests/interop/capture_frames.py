@@ -19,6 +19,8 @@ import sys
 import threading
 import time
 
+from drop_proxy import pump_responses
+
 
 class CaptureProxy:
     def __init__(self, upstream, out, per_api, port):
@@ -40,7 +42,7 @@ class CaptureProxy:
             host, port = self.upstream.rsplit(":", 1)
             server = socket.create_connection((host, int(port)))
             threading.Thread(target=self.requests, args=(client, server), daemon=True).start()
-            threading.Thread(target=self.pipe, args=(server, client), daemon=True).start()
+            threading.Thread(target=pump_responses, args=(server, client), daemon=True).start()
 
     def keep(self, frame):
         if len(frame) < 4:
@@ -76,19 +78,6 @@ class CaptureProxy:
             pass
         finally:
             server.close()
-
-    @staticmethod
-    def pipe(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            dst.close()
 
 
 def main():
