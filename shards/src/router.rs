@@ -73,6 +73,15 @@ pub enum AdminOp {
 /// Per topic named in the operation: its error code and message (0 and None when it worked).
 pub type AdminResult = Vec<(String, i16, Option<String>)>;
 
+/// The partitions a new topic table removes and adds, for the shards that own them.
+#[derive(Debug, Clone, Default)]
+pub struct TopicChange {
+    /// To close and delete (of deleted topics, or of a change being undone).
+    pub removed: Vec<PartitionKey>,
+    /// New: they start empty, whatever a deletion cut short by a crash left in their place.
+    pub added: Vec<PartitionKey>,
+}
+
 /// Requests about a group, served by the shard that owns the group.
 pub enum GroupOp {
     Join(crate::groups::state::JoinRequest),
@@ -153,8 +162,7 @@ pub enum ShardMsg {
     /// From shard 0: the new topic table; open and close partition logs to match it.
     ApplyTopics {
         table: Arc<TopicTable>,
-        /// Partitions to close and delete (of deleted topics, or of a change being undone).
-        removed: Vec<PartitionKey>,
+        change: TopicChange,
         reply: oneshot::Sender<Result<(), String>>,
     },
 }

@@ -177,7 +177,7 @@ async fn run_shard(
         });
     }
     shard
-        .apply_topics(table, Vec::new())
+        .apply_topics(table, Default::default())
         .await
         .map_err(|e| format!("shard {id}: opening partitions: {e}"))?;
     let offsets = crate::groups::offsets::OffsetStore::open(

@@ -473,10 +473,10 @@ impl Shard {
             }
             ShardMsg::ApplyTopics {
                 table,
-                removed,
+                change,
                 reply,
             } => {
-                let _ = reply.send(self.apply_topics(table, removed).await);
+                let _ = reply.send(self.apply_topics(table, change).await);
             }
         }
     }

@@ -130,3 +130,57 @@ fn a_topic_change_past_the_open_file_limit_is_refused_before_anything_is_done() 
     assert_eq!(create_partitions(&mut c, "grown", 4000), 44);
     assert_eq!(partitions(&mut c, "grown"), Some(1));
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+fn latest_offset(c: &mut RawConn, name: &str, partition: i32) -> i64 {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(name))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_timestamp(-1)])]);
+    match c.request(ApiKey::ListOffsets, 1, &req) {
+        ResponseKind::ListOffsets(r) => r.topics[0].partitions[0].offset,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn a_topic_created_again_never_gets_what_a_cut_short_deletion_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let broker = BrokerProcess::start(&data);
+    let mut c = RawConn::connect(broker.addr);
+    assert_eq!(create_topic(&mut c, "again", 2).0, 0);
+    for n in 0..5 {
+        let batch = strata_engine::batch::build(&[format!("old {n}").as_bytes()], 1);
+        assert_eq!(c.produce("again", 0, batch, -1).0, 0);
+    }
+    assert_eq!(latest_offset(&mut c, "again", 0), 5);
+    let saved = dir.path().join("saved-again-0");
+    copy_dir(&data.join("again-0"), &saved);
+    let delete = DeleteTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topic_names(vec![topic_name("again")]);
+    match c.request(ApiKey::DeleteTopics, 4, &delete) {
+        ResponseKind::DeleteTopics(r) => assert_eq!(r.responses[0].error_code, 0),
+        other => panic!("unexpected {other:?}"),
+    }
+    // What a crash between saving the table and removing the directory leaves.
+    copy_dir(&saved, &data.join("again-0"));
+    assert_eq!(create_topic(&mut c, "again", 2).0, 0);
+    assert_eq!(
+        latest_offset(&mut c, "again", 0),
+        0,
+        "the new topic starts empty"
+    );
+}

@@ -15,7 +15,7 @@ use strata_engine::PartitionLog;
 use super::Shard;
 use crate::config::LogSettings;
 use crate::error::BrokerError;
-use crate::router::{AdminOp, AdminResult, PartitionKey, ShardMsg};
+use crate::router::{AdminOp, AdminResult, PartitionKey, ShardMsg, TopicChange};
 use crate::topics::{partition_dir, TopicSpec, TopicTable};
 
 /// Descriptors a new partition takes: its active segment's `.log`, `.index`, `.timeindex` and
@@ -76,15 +76,24 @@ impl Shard {
         if let Some(why) = over_file_budget(added.len() as u64) {
             return refuse_all(results, ResponseError::PolicyViolation, &why);
         }
-        let removed = partitions_beyond(&old, &table);
+        let change = TopicChange {
+            removed: partitions_beyond(&old, &table),
+            added: added.clone(),
+        };
         if let Err(e) = store.save(&table) {
             tracing::error!("saving the topic table failed: {e}");
             return refuse_all(results, ResponseError::KafkaStorageError, &e.to_string());
         }
-        if let Err(e) = self.broadcast_topics(Arc::new(table), removed).await {
+        if let Err(e) = self.broadcast_topics(Arc::new(table), change).await {
             tracing::error!("applying a topic change failed, undoing it: {e}");
             let undone = match store.save(&old) {
-                Ok(()) => self.broadcast_topics(old, added).await,
+                Ok(()) => {
+                    let undo = TopicChange {
+                        removed: added,
+                        added: Vec::new(),
+                    };
+                    self.broadcast_topics(old, undo).await
+                }
                 Err(save) => Err(save.to_string()),
             };
             if let Err(u) = undone {
@@ -95,19 +104,18 @@ impl Shard {
         results
     }
 
-    /// Gives every shard the new table and waits until each has opened its new partitions and
-    /// closed and deleted the `removed` ones.
+    /// Gives every shard the new table and waits until each has applied the change.
     pub async fn broadcast_topics(
         &self,
         table: Arc<TopicTable>,
-        removed: Vec<PartitionKey>,
+        change: TopicChange,
     ) -> Result<(), String> {
         let others = (0..self.count).filter(|&s| s != self.id).map(|s| {
-            let (table, removed) = (table.clone(), removed.clone());
+            let (table, change) = (table.clone(), change.clone());
             async move {
                 self.ask(s, |reply| ShardMsg::ApplyTopics {
                     table,
-                    removed,
+                    change,
                     reply,
                 })
                 .await
@@ -115,7 +123,7 @@ impl Shard {
                 .and_then(|r| r)
             }
         });
-        let mine = self.apply_topics(table.clone(), removed.clone());
+        let mine = self.apply_topics(table.clone(), change.clone());
         let (mine, others) = futures::join!(mine, futures::future::join_all(others));
         mine?;
         others
@@ -124,26 +132,30 @@ impl Shard {
             .map(|_| ())
     }
 
-    /// Closes and deletes the owned partitions in `removed` (their directories too, when a
-    /// failed open left one without a log), then opens the logs of owned partitions that the
-    /// table has and this shard has not. Stops at the first partition that does not open.
+    /// Closes and deletes the owned partitions the change removes (their directories too, when
+    /// a failed open left one without a log), then opens the logs of owned partitions that the
+    /// table has and this shard has not; an added one starts empty. Stops at the first
+    /// partition that does not open.
     pub async fn apply_topics(
         &self,
         table: Arc<TopicTable>,
-        removed: Vec<PartitionKey>,
+        change: TopicChange,
     ) -> Result<(), String> {
-        for key in removed.into_iter().filter(|k| self.owner(k) == self.id) {
-            let log = self.logs.borrow_mut().remove(&key);
+        let owned = |k: &PartitionKey| self.owner(k) == self.id;
+        for key in change.removed.iter().filter(|k| owned(k)) {
+            let log = self.logs.borrow_mut().remove(key);
             if let Some(log) = log {
                 if let Err(e) = log.close().await {
                     tracing::warn!(topic = %key.topic, partition = key.partition, "closing a removed partition: {e}");
                 }
             }
-            let dir = partition_dir(&self.config.data_dir, &key.topic, key.partition);
-            match std::fs::remove_dir_all(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(dir = %dir.display(), "removing a partition: {e}"),
+            self.remove_partition_dir(key, "removing a partition");
+        }
+        // A deletion that a crash cut short (the table saved, the directory not yet removed)
+        // must not hand its records to a new topic of the same name.
+        for key in change.added.iter().filter(|k| owned(k)) {
+            if !self.logs.borrow().contains_key(key) {
+                self.remove_partition_dir(key, "removing what a deleted topic left");
             }
         }
         for spec in table.topics.values() {
@@ -164,6 +176,15 @@ impl Shard {
         }
         *self.topics.borrow_mut() = table;
         Ok(())
+    }
+
+    fn remove_partition_dir(&self, key: &PartitionKey, what: &str) {
+        let dir = partition_dir(&self.config.data_dir, &key.topic, key.partition);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => tracing::info!(dir = %dir.display(), "{what}"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(dir = %dir.display(), "{what}: {e}"),
+        }
     }
 
     async fn open_log(
