@@ -211,8 +211,6 @@ pub async fn open_segment(
         max_timestamp: time_index.last().map_or(-1, |e| e.max_timestamp),
         paths: paths.clone(),
         file,
-        index_file,
-        time_index_file,
         offset_index: OffsetIndex::default(),
         time_index: TimeIndex::default(),
         last_indexed_position: 0,
@@ -290,11 +288,18 @@ pub async fn open_segment(
             seg.push_time_entry(last_rel);
         }
     }
-    rewrite_indexes(&mut seg).await?;
+    rewrite_indexes(&mut seg, &index_file, &time_index_file).await?;
 
     let next_seq = tail_images.iter().map(|i| i.seq + 1).max().unwrap_or(1);
     if next_base.is_none() {
-        make_active(&mut seg, &tail_images, next_seq).await?;
+        make_active(
+            &mut seg,
+            &tail_images,
+            next_seq,
+            index_file,
+            time_index_file,
+        )
+        .await?;
     } else {
         finish_sealed(&seg, &tail_images, valid_end).await?;
     }
@@ -388,10 +393,14 @@ async fn scan_batches(
 /// Brings both index files in line with the recovered in-memory indexes: each file is cut at its
 /// first block that is not wholly on disk and the entries from there on are written back, so the
 /// blocks before it (which recovery read and checked) stay as they are.
-async fn rewrite_indexes(seg: &mut Segment) -> Result<()> {
+async fn rewrite_indexes(
+    seg: &mut Segment,
+    index_file: &DirectFile,
+    time_index_file: &DirectFile,
+) -> Result<()> {
     for (file, (pos, data)) in [
-        (&seg.index_file, seg.offset_index.rewrite_from()),
-        (&seg.time_index_file, seg.time_index.rewrite_from()),
+        (index_file, seg.offset_index.rewrite_from()),
+        (time_index_file, seg.time_index.rewrite_from()),
     ] {
         let path = file.path();
         file.truncate(pos).await.map_err(io_at("truncate", path))?;
@@ -410,7 +419,13 @@ async fn rewrite_indexes(seg: &mut Segment) -> Result<()> {
 /// Makes the recovered last segment writable: its partial last block moves into fresh tail slots
 /// (both of them, so no image from before a truncation can come back), then the `.log` file is cut
 /// to whole blocks. In that order, so that a crash in between loses nothing.
-async fn make_active(seg: &mut Segment, images: &[SlotImage], next_seq: u64) -> Result<()> {
+async fn make_active(
+    seg: &mut Segment,
+    images: &[SlotImage],
+    next_seq: u64,
+    index_file: SharedFile,
+    time_index_file: SharedFile,
+) -> Result<()> {
     let size = seg.size_bytes;
     let pending_start = align_down(size);
     let pending = read_extent(&seg.file, images, pending_start, size).await?;
@@ -446,6 +461,8 @@ async fn make_active(seg: &mut Segment, images: &[SlotImage], next_seq: u64) -> 
         .map_err(io_at("fdatasync", &log_path))?;
     seg.active = Some(ActiveTail {
         tail_file,
+        index_file,
+        time_index_file,
         slots,
         pending: PendingBytes::with(pending_start, Bytes::from(pending)),
         first_append: (size > 0).then(std::time::Instant::now),

@@ -33,9 +33,12 @@ impl SegmentPaths {
     }
 }
 
-/// The writable state of the active segment.
+/// The writable state of the active segment. A sealed segment keeps only its `.log` open: its
+/// indexes are in memory, and their files are written for the last time at the seal.
 pub struct ActiveTail {
     pub tail_file: SharedFile,
+    pub index_file: SharedFile,
+    pub time_index_file: SharedFile,
     pub slots: TailSlots,
     /// Bytes from `pending.start()` (block-aligned) to the segment's end: not yet in the `.log`
     /// file in whole blocks.
@@ -55,8 +58,6 @@ pub struct Segment {
     pub max_timestamp: i64,
     pub paths: SegmentPaths,
     pub file: SharedFile,
-    pub index_file: SharedFile,
-    pub time_index_file: SharedFile,
     pub offset_index: OffsetIndex,
     pub time_index: TimeIndex,
     /// Position of the last indexed batch (0 when none): the next entry comes an interval later.
@@ -171,14 +172,12 @@ impl Segment {
                 .prepare(&active.tail_file, base, partial_start, &parts)
         });
         let index = self.offset_index.unpersisted(seal).map(|(pos, data)| {
-            (
-                self.index_file.clone(),
-                pos,
-                self.index_file.block_buf(&[&data]),
-            )
+            let f = active.index_file.clone();
+            let buf = f.block_buf(&[&data]);
+            (f, pos, buf)
         });
         let time_index = self.time_index.unpersisted(seal).map(|(pos, data)| {
-            let f = self.time_index_file.clone();
+            let f = active.time_index_file.clone();
             let buf = f.block_buf(&[&data]);
             (f, pos, buf)
         });

@@ -263,3 +263,45 @@ fn batches_larger_than_a_lowered_max_batch_bytes_survive_a_restart() {
         drop(log);
     });
 }
+
+/// Descriptors this process holds on files in `dir`, by extension.
+fn open_files_in(dir: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+    let mut by_ext = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let Ok(target) = std::fs::read_link(e.path()) else {
+            continue;
+        };
+        if target.starts_with(dir) {
+            let ext = target
+                .extension()
+                .map_or(String::new(), |e| e.to_string_lossy().to_string());
+            *by_ext.entry(ext).or_insert(0) += 1;
+        }
+    }
+    by_ext
+}
+
+#[test]
+fn a_sealed_segment_keeps_only_its_log_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dense_index_config(64 * 1024);
+    run(async {
+        let (log, _) = open(dir.path(), config.clone()).await;
+        append_stream(&log, 8, 0, 3000).await;
+        let segments = log.segment_count();
+        assert!(segments >= 5, "{segments} segments");
+        // Files dropped are closed by the reactor on its next turn.
+        strata_engine::rt::sleep(std::time::Duration::from_millis(5)).await;
+        let open_now = open_files_in(dir.path());
+        assert_eq!(open_now.get("log"), Some(&segments), "{open_now:?}");
+        assert_eq!(open_now.get("index"), Some(&1), "{open_now:?}");
+        assert_eq!(open_now.get("timeindex"), Some(&1), "{open_now:?}");
+        log.close().await.unwrap();
+        let (log, _) = open(dir.path(), config.clone()).await;
+        strata_engine::rt::sleep(std::time::Duration::from_millis(5)).await;
+        let reopened = open_files_in(dir.path());
+        assert_eq!(reopened.get("index"), Some(&1), "{reopened:?}");
+        check_log(&log, 8, 3000, 17).await;
+        drop(log);
+    });
+}

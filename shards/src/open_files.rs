@@ -1,5 +1,5 @@
-//! The open-file limit. The broker holds a few descriptors per partition (the active segment's
-//! four files) and three per sealed segment, so the soft limit a shell gives (often 1,024) is
+//! The open-file limit. The broker holds four descriptors per partition (the active segment's
+//! `.log`, `.index`, `.timeindex` and `.tail`) and one per sealed segment (its `.log`), so the soft limit a shell gives (often 1,024) is
 //! reached at a few hundred partitions. At start the soft limit is raised to the hard one, and
 //! the budget is logged.
 
@@ -42,7 +42,7 @@ pub fn log_open_file_budget() {
             soft,
             hard,
             "open-file limit: {soft} descriptors (the active segment of each partition holds 4, \
-             each sealed segment 3)"
+             each sealed segment 1)"
         ),
         Err(e) => tracing::warn!("reading the open-file limit: {e}"),
     }

@@ -250,8 +250,11 @@ impl PartitionLog {
         let Some(mut w) = w else { return Ok(()) };
         let (index_file, time_file) = {
             let st = self.shared.state.borrow();
-            let a = st.active();
-            (a.index_file.clone(), a.time_index_file.clone())
+            let tail = st.active().active.as_ref();
+            match tail {
+                Some(t) => (t.index_file.clone(), t.time_index_file.clone()),
+                None => return Ok(()),
+            }
         };
         let r: Result<()> = async {
             perform(&mut w).await?;
