@@ -1,7 +1,7 @@
 //! The open-file limit. The broker holds four descriptors per partition (the active segment's
-//! `.log`, `.index`, `.timeindex` and `.tail`) and one per sealed segment (its `.log`), so the soft limit a shell gives (often 1,024) is
-//! reached at a few hundred partitions. At start the soft limit is raised to the hard one, and
-//! the budget is logged.
+//! `.log`, `.index`, `.timeindex` and `.tail`) and one per sealed segment (its `.log`), so the
+//! soft limit a shell gives (often 1,024) is reached at a couple of hundred partitions. At start
+//! the soft limit is raised to the hard one, and the budget is logged.
 
 /// (soft, hard) `RLIMIT_NOFILE` after raising the soft limit as far as the hard one allows.
 pub fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
