@@ -139,21 +139,6 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-fn latest_offset(c: &mut RawConn, name: &str, partition: i32) -> i64 {
-    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-    let req = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(topic_name(name))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(partition)
-                .with_timestamp(-1)])]);
-    match c.request(ApiKey::ListOffsets, 1, &req) {
-        ResponseKind::ListOffsets(r) => r.topics[0].partitions[0].offset,
-        other => panic!("unexpected {other:?}"),
-    }
-}
-
 #[test]
 fn a_topic_created_again_never_gets_what_a_cut_short_deletion_left() {
     let dir = tempfile::tempdir().unwrap();
@@ -165,7 +150,7 @@ fn a_topic_created_again_never_gets_what_a_cut_short_deletion_left() {
         let batch = strata_engine::batch::build(&[format!("old {n}").as_bytes()], 1);
         assert_eq!(c.produce("again", 0, batch, -1).0, 0);
     }
-    assert_eq!(latest_offset(&mut c, "again", 0), 5);
+    assert_eq!(c.latest_offset("again", 0), 5);
     let saved = dir.path().join("saved-again-0");
     copy_dir(&data.join("again-0"), &saved);
     let delete = DeleteTopicsRequest::default()
@@ -178,9 +163,5 @@ fn a_topic_created_again_never_gets_what_a_cut_short_deletion_left() {
     // What a crash between saving the table and removing the directory leaves.
     copy_dir(&saved, &data.join("again-0"));
     assert_eq!(create_topic(&mut c, "again", 2).0, 0);
-    assert_eq!(
-        latest_offset(&mut c, "again", 0),
-        0,
-        "the new topic starts empty"
-    );
+    assert_eq!(c.latest_offset("again", 0), 0, "the new topic starts empty");
 }

@@ -7,7 +7,6 @@ mod raw;
 
 use common::*;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use raw::RawConn;
@@ -16,20 +15,6 @@ use strata_bench::client::topic_name;
 /// Produces with acks=1: the partition's error code.
 fn produce(conn: &mut RawConn, name: &str, partition: i32, records: Vec<u8>) -> i16 {
     conn.produce(name, partition, records, 1).0
-}
-
-fn latest_offset(conn: &mut RawConn, name: &str, partition: i32) -> i64 {
-    let req = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(topic_name(name))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(partition)
-                .with_timestamp(-1)])]);
-    match conn.request(ApiKey::ListOffsets, 1, &req) {
-        ResponseKind::ListOffsets(r) => r.topics[0].partitions[0].offset,
-        other => panic!("unexpected {other:?}"),
-    }
 }
 
 /// The broker still answers a well-formed request on a fresh connection.
@@ -176,11 +161,11 @@ fn corrupt_and_oversized_batches_get_error_codes_and_store_nothing() {
         "no partition 5: UNKNOWN_TOPIC_OR_PARTITION"
     );
     assert_eq!(
-        latest_offset(&mut c, "small", 0),
+        c.latest_offset("small", 0),
         1,
         "only the good batch was stored"
     );
-    assert_eq!(latest_offset(&mut c, "small", 1), 0);
+    assert_eq!(c.latest_offset("small", 1), 0);
     // The same connection keeps working after all of these.
     assert_eq!(produce(&mut c, "small", 1, good), 0);
 }

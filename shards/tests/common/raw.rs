@@ -94,6 +94,25 @@ impl RawConn {
         }
     }
 
+    /// The partition's latest offset (ListOffsets v1, timestamp -1).
+    pub fn latest_offset(&mut self, topic: &str, partition: i32) -> i64 {
+        use kafka_protocol::messages::list_offsets_request::{
+            ListOffsetsPartition, ListOffsetsTopic,
+        };
+        use kafka_protocol::messages::{BrokerId, ListOffsetsRequest};
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(strata_bench::client::topic_name(topic))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(partition)
+                    .with_timestamp(-1)])]);
+        match self.request(ApiKey::ListOffsets, 1, &req) {
+            ResponseKind::ListOffsets(r) => r.topics[0].partitions[0].offset,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
     /// True if the broker closed the connection (EOF or reset); false if it is still open
     /// after the read timeout.
     pub fn closed_by_broker(&mut self) -> bool {
