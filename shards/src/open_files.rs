@@ -3,8 +3,7 @@
 //! soft limit a shell gives (often 1,024) is reached at a couple of hundred partitions. At start
 //! the soft limit is raised to the hard one, and the budget is logged.
 
-/// (soft, hard) `RLIMIT_NOFILE` after raising the soft limit as far as the hard one allows.
-pub fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
+fn read_limit() -> std::io::Result<libc::rlimit> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -13,6 +12,17 @@ pub fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
+    Ok(limit)
+}
+
+/// The soft `RLIMIT_NOFILE`: how many descriptors the process may hold now.
+pub fn open_file_limit() -> std::io::Result<u64> {
+    read_limit().map(|l| l.rlim_cur)
+}
+
+/// (soft, hard) `RLIMIT_NOFILE` after raising the soft limit as far as the hard one allows.
+pub fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
+    let mut limit = read_limit()?;
     let before = limit.rlim_cur;
     // An unlimited hard limit still stops at the kernel's per-process maximum.
     let target = if limit.rlim_max == libc::RLIM_INFINITY {

@@ -42,7 +42,7 @@ fn partitions_beyond(table: &TopicTable, than: &TopicTable) -> Vec<PartitionKey>
 /// Why `new_partitions` more partitions would not fit in the open-file limit, if they would not.
 fn over_file_budget(new_partitions: u64) -> Option<String> {
     let open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
-    let (soft, _) = crate::open_files::raise_open_file_limit().ok()?;
+    let soft = crate::open_files::open_file_limit().ok()?;
     let need = new_partitions * FILES_PER_PARTITION;
     (open + need + RESERVED_FILES > soft).then(|| {
         format!(
