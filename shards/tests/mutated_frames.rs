@@ -117,15 +117,7 @@ fn normal_client_is_served(broker: &BrokerProcess, n: u64) {
 
 #[test]
 fn mutated_real_frames_never_take_the_broker_down() {
-    let seed = std::env::var("STRATA_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    println!("STRATA_TEST_SEED={seed}");
+    let seed = test_seed();
     let frames = corpus();
     assert!(frames.len() >= 40, "corpus of {} frames", frames.len());
     let dir = tempfile::tempdir().unwrap();

@@ -251,3 +251,18 @@ pub fn roundtrip(bootstrap: &str, args: &[&str]) -> String {
     assert!(out.status.success(), "roundtrip {args:?} failed:\n{text}");
     text
 }
+
+/// The seed of a randomized test: STRATA_TEST_SEED if set, else the time; printed, so that a
+/// failed run can be repeated.
+pub fn test_seed() -> u64 {
+    let seed = std::env::var("STRATA_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs())
+        });
+    println!("STRATA_TEST_SEED={seed}");
+    seed
+}

@@ -5,6 +5,16 @@ acknowledged record is checked at its acknowledged partition and offset.
 
   crash_loop.py --broker target/release/strata --cycles 30 --seed 7 [--mode idempotent|acks1]
                 [--rate 15000] [--partitions 8] [--segment-bytes N] [--work-dir DIR] [--json OUT]
+                [--fault sigkill|power --fault-disk DIR]
+
+Faults: `sigkill` (a process crash). `power` (a power loss): the data directory is on an ext4 on a
+loop device on a fault disk (the faultdisk crate, mounted at --fault-disk DIR); each cycle cuts the
+disk's power (its unflushed writes are lost, but for a random share of its dirty blocks), kills
+the broker, remounts (ext4 replays its journal) and restarts. With a power loss only what was
+fdatasync'ed is promised: records acknowledged with acks=all, and not records acknowledged with
+acks=1 or records a consumer was given before they were synced (both counted, not failures).
+In every mode each record in the log must be whole (CRC checked, value as produced): nothing
+half-written reappears.
 
 Modes: `idempotent` (enable.idempotence, acks=all): every acknowledged record exactly once, at its
 acknowledged offset, in per-partition order. `acks1` (acks=1, no idempotence): every acknowledged
@@ -37,10 +47,10 @@ def free_port():
 class Broker:
     started = []
 
-    def __init__(self, binary, work, segment_bytes):
+    def __init__(self, binary, work, segment_bytes, data):
         Broker.started.append(self)
         self.binary = binary
-        self.data = os.path.join(work, "data")
+        self.data = data
         self.port = free_port()
         self.config = os.path.join(work, "strata.toml")
         self.log = open(os.path.join(work, "broker.log"), "ab")
@@ -77,6 +87,59 @@ class Broker:
         self.proc.send_signal(signal.SIGTERM)
         if self.proc.wait(timeout=30) != 0:
             sys.exit(f"broker exited with {self.proc.returncode} on SIGTERM")
+
+
+class PowerCut:
+    """The data directory on ext4 on a loop device on a fault disk: cut() loses what the disk
+    had not flushed (but for a share of its dirty blocks) and mounts the file system again."""
+    attached = []
+
+    def __init__(self, fault_disk, mountpoint, rng):
+        self.disk = os.path.join(fault_disk, "disk")
+        self.control = os.path.join(fault_disk, "control")
+        self.mountpoint = mountpoint
+        self.rng = rng
+        self.loop = None
+        self.cuts = []
+        os.makedirs(mountpoint, exist_ok=True)
+        run(["mkfs.ext4", "-q", "-F", self.disk])
+        self.attach()
+
+    def attach(self):
+        self.loop = run(["losetup", "--find", "--show", self.disk]).strip()
+        run(["mount", "-t", "ext4", self.loop, self.mountpoint])
+
+    def detach(self):
+        for attempt in range(100):
+            if subprocess.run(["umount", self.mountpoint], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)  # the killed broker's last io_uring requests are still ending
+        else:
+            sys.exit(f"could not unmount {self.mountpoint}")
+        run(["losetup", "-d", self.loop])
+        self.loop = None
+
+    def command(self, text):
+        with open(self.control, "w") as f:
+            f.write(text)
+        with open(self.control) as f:
+            return f.read().strip()
+
+    def cut(self):
+        keep = self.rng.choice([0.0, 0.0, 0.25, 0.75])
+        state = self.command(f"cut {keep} {self.rng.randrange(1 << 32)}")
+        self.cuts.append(f"keep {keep}: {state}")
+
+    def power_on(self):
+        self.command("on")
+        self.attach()
+
+
+def run(args):
+    out = subprocess.run(args, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed: {out.stderr.strip()}")
+    return out.stdout
 
 
 def value_of(seq):
@@ -127,7 +190,11 @@ class ProducerLoad:
     def finish(self):
         self.stop.set()
         self.thread.join()
-        left = self.p.flush(300)
+        try:
+            left = self.p.flush(300)
+        except Exception as e:  # a fatal producer error: reported with the check, not instead of it
+            self.failed.append(f"producer: {e}")
+            return
         if left:
             sys.exit(f"{left} records still unacknowledged 300 s after the last restart")
 
@@ -169,7 +236,7 @@ def read_log(bootstrap, topic, partitions):
     """Every record of every partition: partition -> [(offset, value)]."""
     from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "crash-loop-check", "log_level": 3,
-                  "enable.auto.commit": False, "fetch.wait.max.ms": 100})
+                  "enable.auto.commit": False, "fetch.wait.max.ms": 100, "check.crcs": True})
     ends = {}
     for p in range(partitions):
         _, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
@@ -189,39 +256,59 @@ def read_log(bootstrap, topic, partitions):
     return out
 
 
-def check(mode, acked, log, seen):
-    """Returns (lost, duplicates, problems)."""
+def seq_of(value):
+    """The record's number if it is whole (exactly as produced), else None."""
+    try:
+        seq = int(value.split(b"-")[1])
+    except (IndexError, ValueError):
+        return None
+    return seq if value == value_of(seq) else None
+
+
+def check(mode, fault, acked, log, seen):
+    """Returns (lost, duplicates, seen_then_lost, problems)."""
     problems = []
     lost = 0
     duplicates = 0
+    seen_then_lost = 0
+    # Only fdatasync'ed records are promised across a power loss: acks=all ones.
+    loss_is_failure = fault == "sigkill" or mode == "idempotent"
     for p, records in log.items():
         offsets = [o for o, _ in records]
         if offsets != list(range(len(records))):
             problems.append(f"partition {p}: offsets are not 0..{len(records)}")
+            continue
+        broken = [o for o, v in records if seq_of(v) is None]
+        if broken:
+            problems.append(f"partition {p}: {len(broken)} records not as produced, first at offset {broken[0]}")
             continue
         at = {o: v for o, v in records}
         last_offset = -1
         for offset, seq in acked[p]:
             if at.get(offset) != value_of(seq):
                 lost += 1
-                if lost <= 5:
+                if lost <= 5 and loss_is_failure:
                     problems.append(f"partition {p}: acknowledged seq {seq} at offset {offset}, log has "
                                     f"{at.get(offset, b'nothing')[:20]!r}")
-            if offset <= last_offset:
+            # After a power loss, acks=1 offsets that were lost are given again to later records.
+            if offset <= last_offset and loss_is_failure:
                 problems.append(f"partition {p}: acknowledged offsets out of order at seq {seq}")
+                break
             last_offset = max(last_offset, offset)
-        seqs = [int(v.split(b"-")[1]) for _, v in records]
+        seqs = [seq_of(v) for _, v in records]
         duplicates += len(seqs) - len(set(seqs))
         if seqs != sorted(seqs) and mode == "idempotent":
             problems.append(f"partition {p}: records out of production order")
         for offset, value in seen.get(p, {}).items():
             if at.get(offset) != value:
-                problems.append(f"partition {p}: the group consumer was given {value[:20]!r} at offset "
-                                f"{offset}, the log now has {at.get(offset, b'nothing')[:20]!r}")
-                break
+                seen_then_lost += 1
+                if fault == "sigkill":
+                    problems.append(f"partition {p}: the group consumer was given {value[:20]!r} at offset "
+                                    f"{offset}, the log now has {at.get(offset, b'nothing')[:20]!r}")
+                    break
     if mode == "idempotent" and duplicates:
         problems.append(f"{duplicates} duplicates with an idempotent producer")
-    return lost, duplicates, problems
+    return lost, duplicates, seen_then_lost, problems
 
 
 def main():
@@ -237,13 +324,33 @@ def main():
     ap.add_argument("--max-run-ms", type=int, default=6000)
     ap.add_argument("--work-dir", help="default: a new temporary directory, removed on success")
     ap.add_argument("--json", help="write the summary here too")
+    ap.add_argument("--fault", default="sigkill", choices=["sigkill", "power"])
+    ap.add_argument("--fault-disk", help="with --fault power: where the faultdisk is mounted (as root)")
     a = ap.parse_args()
-    print(f"crash loop: seed {a.seed}, mode {a.mode}, {a.cycles} cycles, {a.rate} records/s, "
+    if a.fault == "power" and not a.fault_disk:
+        sys.exit("--fault power needs --fault-disk (see the faultdisk crate)")
+    print(f"crash loop: seed {a.seed}, fault {a.fault}, mode {a.mode}, {a.cycles} cycles, {a.rate} records/s, "
           f"segment_bytes {a.segment_bytes or 'default'}", flush=True)
     rng = random.Random(a.seed)
     work = a.work_dir or tempfile.mkdtemp(prefix="strata-crash-loop-")
     os.makedirs(work, exist_ok=True)
-    broker = Broker(a.broker, work, a.segment_bytes)
+    power = None
+    if a.fault == "power":
+        power = PowerCut(a.fault_disk, os.path.join(work, "mnt"), random.Random(a.seed + 1))
+        PowerCut.attached.append(power)
+        data = os.path.join(work, "mnt", "data")
+    else:
+        data = os.path.join(work, "data")
+    broker = Broker(a.broker, work, a.segment_bytes, data)
+
+    def crash():
+        if power:
+            power.cut()
+        broker.kill()
+        if power:
+            power.detach()
+            power.power_on()
+
     broker.start()
     topic = "crash-loop"
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -257,25 +364,28 @@ def main():
     t0 = time.time()
     for cycle in range(a.cycles):
         time.sleep(rng.uniform(a.min_run_ms, a.max_run_ms) / 1000)
-        broker.kill()
+        crash()
         broker.start()
         acked = sum(len(v) for v in producer.acked.values())
-        print(f"cycle {cycle + 1}/{a.cycles}: killed and restarted; {acked} acknowledged so far", flush=True)
+        what = f"power cut ({power.cuts[-1]})" if power else "killed"
+        print(f"cycle {cycle + 1}/{a.cycles}: {what} and restarted; {acked} acknowledged so far", flush=True)
     producer.finish()
     consumer.finish()
-    broker.kill()  # a last crash, right after the last acknowledgements
+    crash()  # a last crash, right after the last acknowledgements
     broker.start()
     log = read_log(broker.bootstrap, topic, a.partitions)
     broker.stop()
-    lost, duplicates, problems = check(a.mode, producer.acked, log, consumer.seen)
+    if power:
+        power.detach()
+    lost, duplicates, seen_then_lost, problems = check(a.mode, a.fault, producer.acked, log, consumer.seen)
     summary = {
-        "seed": a.seed, "mode": a.mode, "cycles": a.cycles, "segment_bytes": a.segment_bytes,
+        "seed": a.seed, "fault": a.fault, "mode": a.mode, "cycles": a.cycles, "segment_bytes": a.segment_bytes,
         "seconds": round(time.time() - t0, 1), "sent": producer.sent,
         "acknowledged": sum(len(v) for v in producer.acked.values()),
         "failed_deliveries": len(producer.failed), "in_log": sum(len(v) for v in log.values()),
         "lost": lost, "duplicates": duplicates,
         "consumed_by_group": sum(len(v) for v in consumer.seen.values()), "group_commits": consumer.commits,
-        "problems": problems,
+        "consumed_then_lost": seen_then_lost, "problems": problems,
     }
     print(json.dumps(summary), flush=True)
     if a.json:
@@ -285,7 +395,10 @@ def main():
         sys.exit(f"FAILED (work dir kept: {work}): {problems[:5]} {producer.failed[:3]}")
     if not a.work_dir:
         subprocess.run(["rm", "-rf", work])
-    print("ok: nothing acknowledged was lost")
+    if a.fault == "power" and a.mode == "acks1":
+        print(f"ok: every record whole; {lost} acks=1 records lost to power cuts (not promised)")
+    else:
+        print("ok: nothing acknowledged was lost")
 
 
 if __name__ == "__main__":
@@ -296,3 +409,8 @@ if __name__ == "__main__":
         for b in Broker.started:
             if b.proc is not None and b.proc.poll() is None:
                 b.proc.kill()
+                b.proc.wait()
+        for p in PowerCut.attached:
+            if p.loop:
+                subprocess.run(["umount", p.mountpoint], capture_output=True)
+                subprocess.run(["losetup", "-d", p.loop], capture_output=True)
