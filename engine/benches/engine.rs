@@ -10,11 +10,10 @@
 //! line as `name value unit` so that runs can be compared by a script.
 
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use strata_engine::rt::{self, ExecutorSettings};
-use strata_engine::{testkit, BatchCache, LogConfig, PartitionLog};
+use strata_engine::{testkit, LogCaches, LogConfig, PartitionLog};
 
 const GIB: u64 = 1 << 30;
 
@@ -35,7 +34,7 @@ fn batch_of_size(bytes: usize) -> bytes::BytesMut {
 
 async fn fresh_log(dir: &Path, cache_bytes: usize) -> PartitionLog {
     let _ = std::fs::remove_dir_all(dir);
-    PartitionLog::open(dir, config(), Rc::new(BatchCache::new(cache_bytes)))
+    PartitionLog::open(dir, config(), &LogCaches::new(cache_bytes, 64))
         .await
         .expect("log opens")
         .0

@@ -210,7 +210,7 @@ pub async fn open_segment(
         written_bytes: file_size,
         max_timestamp: time_index.last().map_or(-1, |e| e.max_timestamp),
         paths: paths.clone(),
-        file,
+        file: Some(file),
         offset_index: OffsetIndex::default(),
         time_index: TimeIndex::default(),
         last_indexed_position: 0,
@@ -353,7 +353,7 @@ async fn scan_batches(
             if window_pos + (window.len() as u64) < want {
                 let from = pos;
                 let to = (from + SCAN_CHUNK_BYTES as u64).max(want).min(extent_end);
-                window = read_extent(&seg.file, images, from, to).await?;
+                window = read_extent(seg.log_file(), images, from, to).await?;
                 window_pos = from;
             }
             if pass == 0 {
@@ -428,7 +428,7 @@ async fn make_active(
 ) -> Result<()> {
     let size = seg.size_bytes;
     let pending_start = align_down(size);
-    let pending = read_extent(&seg.file, images, pending_start, size).await?;
+    let pending = read_extent(seg.log_file(), images, pending_start, size).await?;
     let tail_file = open_file(&seg.paths.tail, true).await?;
     let mut slots = TailSlots::new(next_seq);
     let tail_path = seg.paths.tail.clone();
@@ -451,11 +451,11 @@ async fn make_active(
     let dir = seg.paths.log.parent().unwrap_or(Path::new("."));
     rt::sync_dir(dir).map_err(|e| EngineError::io("fsync dir", dir, e))?;
     let log_path = seg.paths.log.clone();
-    seg.file
+    seg.log_file()
         .truncate(pending_start)
         .await
         .map_err(io_at("truncate", &log_path))?;
-    seg.file
+    seg.log_file()
         .sync()
         .await
         .map_err(io_at("fdatasync", &log_path))?;
@@ -475,17 +475,17 @@ async fn finish_sealed(seg: &Segment, images: &[SlotImage], valid_end: u64) -> R
     let log_path = &seg.paths.log;
     let last_block = align_down(valid_end);
     if valid_end > last_block {
-        let data = read_extent(&seg.file, images, last_block, valid_end).await?;
-        seg.file
+        let data = read_extent(seg.log_file(), images, last_block, valid_end).await?;
+        seg.log_file()
             .write_blocks(last_block, &data)
             .await
             .map_err(io_at("write", log_path))?;
     }
-    seg.file
+    seg.log_file()
         .truncate(valid_end)
         .await
         .map_err(io_at("truncate", log_path))?;
-    seg.file
+    seg.log_file()
         .sync()
         .await
         .map_err(io_at("fdatasync", log_path))?;

@@ -57,7 +57,9 @@ pub struct Segment {
     pub written_bytes: u64,
     pub max_timestamp: i64,
     pub paths: SegmentPaths,
-    pub file: SharedFile,
+    /// The `.log`, open while the segment is active or being recovered. A sealed segment holds no
+    /// descriptor: reads reach its file through the shard's `SealedFiles`.
+    pub file: Option<SharedFile>,
     pub offset_index: OffsetIndex,
     pub time_index: TimeIndex,
     /// Position of the last indexed batch (0 when none): the next entry comes an interval later.
@@ -83,6 +85,13 @@ pub struct FlushWrites {
 }
 
 impl Segment {
+    /// The open `.log` of the active segment or of one being recovered.
+    pub fn log_file(&self) -> &SharedFile {
+        self.file
+            .as_ref()
+            .expect("the active segment, and one being recovered, keep their .log open")
+    }
+
     /// Records a batch already copied into the segment's bytes at `position`: indexes and
     /// bookkeeping. Offsets and positions must strictly increase.
     pub fn note_batch(&mut self, header: &BatchHeader, position: u64, index_interval_bytes: u64) {
@@ -154,6 +163,7 @@ impl Segment {
     pub fn prepare_flush(&mut self, seal: bool) -> Option<FlushWrites> {
         let base = self.base_offset;
         let size = self.size_bytes;
+        let file = self.file.clone()?;
         let active = self.active.as_mut()?;
         if size == self.written_bytes && !seal {
             return None;
@@ -162,7 +172,7 @@ impl Segment {
         let pending_start = active.pending.start();
         let full_blocks = (full_end > pending_start).then(|| {
             let parts = active.pending.parts(pending_start, full_end);
-            (pending_start, self.file.block_buf(&parts))
+            (pending_start, file.block_buf(&parts))
         });
         let partial_start = align_down(size);
         let tail_slot = (!seal && size > partial_start).then(|| {
@@ -182,7 +192,7 @@ impl Segment {
             (f, pos, buf)
         });
         Some(FlushWrites {
-            file: self.file.clone(),
+            file,
             full_blocks,
             tail_file: tail_slot.as_ref().map(|_| active.tail_file.clone()),
             tail_slot,

@@ -166,7 +166,7 @@ fn a_corrupt_batch_in_the_scanned_tail_fails_the_open() {
         let opened = strata_engine::PartitionLog::open(
             dir.path(),
             config,
-            std::rc::Rc::new(strata_engine::BatchCache::new(1 << 20)),
+            &strata_engine::LogCaches::new(1 << 20, 64),
         )
         .await;
         match opened {

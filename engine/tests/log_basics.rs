@@ -57,8 +57,8 @@ fn appended_batches_read_back_in_order_with_assigned_offsets_across_reopen() {
 fn reads_from_disk_when_the_cache_is_cold() {
     let dir = tempfile::tempdir().unwrap();
     run(async {
-        let cache = std::rc::Rc::new(strata_engine::BatchCache::new(0));
-        let (log, _) = strata_engine::PartitionLog::open(dir.path(), small_config(), cache)
+        let cache = strata_engine::LogCaches::new(0, 64);
+        let (log, _) = strata_engine::PartitionLog::open(dir.path(), small_config(), &cache)
             .await
             .unwrap();
         for n in 0..200u64 {
@@ -313,7 +313,7 @@ fn segments_roll_by_age() {
 fn bad_configurations_are_refused_with_the_setting_named() {
     let dir = tempfile::tempdir().unwrap();
     run(async {
-        let cache = std::rc::Rc::new(strata_engine::BatchCache::new(0));
+        let cache = strata_engine::LogCaches::new(0, 64);
         for (config, name) in [
             (
                 LogConfig {
@@ -337,7 +337,7 @@ fn bad_configurations_are_refused_with_the_setting_named() {
                 "max_batch_bytes",
             ),
         ] {
-            let err = strata_engine::PartitionLog::open(dir.path(), config, cache.clone())
+            let err = strata_engine::PartitionLog::open(dir.path(), config, &cache)
                 .await
                 .err()
                 .expect(name);

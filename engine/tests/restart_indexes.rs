@@ -281,27 +281,79 @@ fn open_files_in(dir: &std::path::Path) -> std::collections::BTreeMap<String, us
     by_ext
 }
 
+/// Descriptors this process holds on files that were deleted.
+fn open_deleted_files() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|t| t.to_string_lossy().ends_with(" (deleted)"))
+        .count()
+}
+
 #[test]
-fn a_sealed_segment_keeps_only_its_log_open() {
+fn sealed_segments_are_read_through_a_bounded_set_of_open_files() {
+    const MAX_OPEN: usize = 3;
     let dir = tempfile::tempdir().unwrap();
     let config = dense_index_config(64 * 1024);
+    // No batch cache: every read goes to the segment files.
+    let caches = || strata_engine::LogCaches::new(0, MAX_OPEN);
+    let settle = || strata_engine::rt::sleep(std::time::Duration::from_millis(5));
     run(async {
-        let (log, _) = open(dir.path(), config.clone()).await;
+        let c = caches();
+        let (log, _) = strata_engine::PartitionLog::open(dir.path(), config.clone(), &c)
+            .await
+            .unwrap();
         append_stream(&log, 8, 0, 3000).await;
         let segments = log.segment_count();
-        assert!(segments >= 5, "{segments} segments");
-        // Files dropped are closed by the reactor on its next turn.
-        strata_engine::rt::sleep(std::time::Duration::from_millis(5)).await;
+        assert!(segments > 2 * MAX_OPEN, "{segments} segments");
+        settle().await;
         let open_now = open_files_in(dir.path());
-        assert_eq!(open_now.get("log"), Some(&segments), "{open_now:?}");
+        // The active segment's four, and at most MAX_OPEN sealed `.log` files.
+        assert!(open_now["log"] <= 1 + MAX_OPEN, "{open_now:?}");
         assert_eq!(open_now.get("index"), Some(&1), "{open_now:?}");
         assert_eq!(open_now.get("timeindex"), Some(&1), "{open_now:?}");
+        // Reading every segment opens the sealed ones again, never more than the bound at once.
+        check_log(&log, 8, 3000, 17).await;
+        settle().await;
+        assert!(c.sealed_files.opens() as usize >= segments - 1 - MAX_OPEN);
+        assert!(c.sealed_files.open_count() <= MAX_OPEN);
+        assert!(open_files_in(dir.path())["log"] <= 1 + MAX_OPEN);
         log.close().await.unwrap();
-        let (log, _) = open(dir.path(), config.clone()).await;
-        strata_engine::rt::sleep(std::time::Duration::from_millis(5)).await;
+        drop(c);
+
+        // Reopened: checked sealed segments are closed again, and still read back.
+        let c = caches();
+        let (log, _) = strata_engine::PartitionLog::open(dir.path(), config.clone(), &c)
+            .await
+            .unwrap();
+        settle().await;
         let reopened = open_files_in(dir.path());
+        assert!(reopened["log"] <= 1 + MAX_OPEN, "{reopened:?}");
         assert_eq!(reopened.get("index"), Some(&1), "{reopened:?}");
         check_log(&log, 8, 3000, 17).await;
+        assert!(c.sealed_files.open_count() <= MAX_OPEN);
+
+        // Retention closes the files of the segments it deletes, so their space is freed.
+        drop(log);
+        drop(c);
+        settle().await;
+        let deleted_before = open_deleted_files();
+        let retained = LogConfig {
+            retention_bytes: Some(128 * 1024),
+            ..config.clone()
+        };
+        let c = caches();
+        let (log, _) = strata_engine::PartitionLog::open(dir.path(), retained, &c)
+            .await
+            .unwrap();
+        let _ = read_all(&log, log.log_start_offset(), 64 * 1024).await;
+        let report = log.enforce_retention(i64::MAX).await.unwrap();
+        assert!(report.deleted_segments.len() >= segments - 4, "{report:?}");
+        settle().await;
+        assert_eq!(open_deleted_files(), deleted_before);
+        let left = read_all(&log, log.log_start_offset(), 64 * 1024).await;
+        assert!(!left.is_empty());
         drop(log);
     });
 }

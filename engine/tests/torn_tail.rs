@@ -261,8 +261,8 @@ fn a_corrupt_byte_in_a_sealed_segment_is_reported_with_file_and_position() {
         ..small_config()
     };
     run(async {
-        let cache = std::rc::Rc::new(strata_engine::BatchCache::new(0));
-        let (log, report) = strata_engine::PartitionLog::open(dir.path(), config, cache)
+        let cache = strata_engine::LogCaches::new(0, 64);
+        let (log, report) = strata_engine::PartitionLog::open(dir.path(), config, &cache)
             .await
             .unwrap();
         assert!(
@@ -310,8 +310,8 @@ fn missing_or_garbled_indexes_are_rebuilt_from_the_log() {
     let len = std::fs::metadata(&idx).unwrap().len();
     garble(&idx, 0, len.min(64), 4);
     run(async {
-        let cache = std::rc::Rc::new(strata_engine::BatchCache::new(0));
-        let (log, report) = strata_engine::PartitionLog::open(dir.path(), small_config(), cache)
+        let cache = strata_engine::LogCaches::new(0, 64);
+        let (log, report) = strata_engine::PartitionLog::open(dir.path(), small_config(), &cache)
             .await
             .unwrap();
         assert!(!report.rebuilt_indexes.is_empty(), "{report:?}");

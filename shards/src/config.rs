@@ -37,6 +37,9 @@ pub struct BrokerConfig {
     /// Messages queued from one shard to another before the sender waits.
     pub shard_channel_capacity: usize,
     pub batch_cache_bytes_per_shard: usize,
+    /// Sealed segments' `.log` files a shard keeps open for reads (least recently used closed
+    /// first); the rest are opened when read. Bounds descriptors whatever the segment count.
+    pub max_open_sealed_segments_per_shard: usize,
     pub auto_create_topics: bool,
     /// Partitions of an auto-created topic, and of CreateTopics asking for the default (-1).
     pub default_partitions: i32,
@@ -92,6 +95,7 @@ impl Default for BrokerConfig {
             log_lines_per_client_per_minute: 10,
             shard_channel_capacity: 1024,
             batch_cache_bytes_per_shard: 256 << 20,
+            max_open_sealed_segments_per_shard: 1024,
             auto_create_topics: true,
             default_partitions: 1,
             io_memory_bytes_per_shard: 2 << 20,
@@ -181,6 +185,9 @@ impl BrokerConfig {
         }
         if self.connections_max_idle_ms == 0 {
             return bad("connections_max_idle_ms", "must be positive");
+        }
+        if self.max_open_sealed_segments_per_shard == 0 {
+            return bad("max_open_sealed_segments_per_shard", "must be positive");
         }
         if self.shard_channel_capacity == 0 {
             return bad("shard_channel_capacity", "must be positive");

@@ -1,7 +1,8 @@
 //! The open-file limit. The broker holds four descriptors per partition (the active segment's
-//! `.log`, `.index`, `.timeindex` and `.tail`) and one per sealed segment (its `.log`), so the
-//! soft limit a shell gives (often 1,024) is reached at a couple of hundred partitions. At start
-//! the soft limit is raised to the hard one, and the budget is logged.
+//! `.log`, `.index`, `.timeindex` and `.tail`), plus at most `max_open_sealed_segments_per_shard`
+//! sealed segments' `.log` files per shard (opened on read, least recently used closed first),
+//! so the soft limit a shell gives (often 1,024) is reached at a couple of hundred partitions.
+//! At start the soft limit is raised to the hard one, and the budget is logged.
 
 fn read_limit() -> std::io::Result<libc::rlimit> {
     let mut limit = libc::rlimit {
@@ -51,8 +52,9 @@ pub fn log_open_file_budget() {
         Ok((soft, hard)) => tracing::info!(
             soft,
             hard,
-            "open-file limit: {soft} descriptors (the active segment of each partition holds 4, \
-             each sealed segment 1)"
+            "open-file limit: {soft} descriptors (the active segment of each partition holds 4; \
+             sealed segments' files are opened on read, max_open_sealed_segments_per_shard at a \
+             time)"
         ),
         Err(e) => tracing::warn!("reading the open-file limit: {e}"),
     }

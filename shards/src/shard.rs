@@ -4,7 +4,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use futures::channel::oneshot;
 use futures::future::{select, select_all};
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
-use strata_engine::{rt, BatchCache, PartitionLog};
+use strata_engine::{rt, LogCaches, PartitionLog};
 
 use crate::config::BrokerConfig;
 use crate::error::{error_code, BrokerError};
@@ -34,7 +33,7 @@ pub struct Shard {
     pub advertised: (String, i32),
     topics: RefCell<Arc<TopicTable>>,
     logs: RefCell<HashMap<PartitionKey, PartitionLog>>,
-    cache: Rc<BatchCache>,
+    caches: LogCaches,
     peers: ShardSenders<ShardMsg>,
     /// Shard 0 only: the topic file, and a lock that makes topic changes one at a time.
     store: Option<(TopicStore, futures::lock::Mutex<()>)>,
@@ -67,7 +66,10 @@ impl Shard {
         Ok(Shard {
             id,
             count,
-            cache: Rc::new(BatchCache::new(config.batch_cache_bytes_per_shard)),
+            caches: LogCaches::new(
+                config.batch_cache_bytes_per_shard,
+                config.max_open_sealed_segments_per_shard,
+            ),
             config,
             identity,
             advertised,

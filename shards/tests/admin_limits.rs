@@ -4,6 +4,8 @@
 //! open is refused before anything is done.
 
 mod common;
+
+use std::process::Command;
 #[path = "common/raw.rs"]
 mod raw;
 
@@ -164,4 +166,80 @@ fn a_topic_created_again_never_gets_what_a_cut_short_deletion_left() {
     copy_dir(&saved, &data.join("again-0"));
     assert_eq!(create_topic(&mut c, "again", 2).0, 0);
     assert_eq!(c.latest_offset("again", 0), 0, "the new topic starts empty");
+}
+
+/// Descriptors the process holds.
+fn open_descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+#[test]
+fn more_sealed_segments_than_the_open_file_limit_are_written_and_read_back() {
+    const LIMIT: u64 = 1200;
+    const PARTITIONS: i32 = 4;
+    const BATCHES_PER_PARTITION: usize = 660; // two 30 KiB batches per 64 KiB segment
+    const RECORDS_PER_BATCH: usize = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let extra = "max_open_sealed_segments_per_shard = 8\n\
+                 [log]\nsegment_bytes = 65536\nmax_message_bytes = 65536\n";
+    let mut broker = BrokerProcess::start_limited(&data, extra, Some(LIMIT));
+    let mut c = RawConn::connect(broker.addr);
+    assert_eq!(create_topic(&mut c, "many", PARTITIONS).0, 0);
+    let value = vec![b'v'; 1000];
+    for n in 0..BATCHES_PER_PARTITION {
+        for p in 0..PARTITIONS {
+            let records: Vec<&[u8]> = vec![&value[..]; RECORDS_PER_BATCH];
+            let batch = strata_engine::batch::build(&records, n as i64);
+            let (code, _) = c.produce("many", p, batch.to_vec(), 1);
+            assert_eq!(code, 0, "partition {p} batch {n}");
+        }
+    }
+    let segments: usize = dirs_of(&data, "many")
+        .iter()
+        .map(|d| {
+            std::fs::read_dir(data.join(d))
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+                .count()
+        })
+        .sum();
+    assert!(segments as u64 > LIMIT, "{segments} segments");
+    let expected = BATCHES_PER_PARTITION * RECORDS_PER_BATCH;
+    for round in 0..2 {
+        // Every record of every partition through librdkafka, from the first segment on.
+        let out = Command::new(kcat())
+            .args([
+                "-b",
+                &broker.bootstrap(),
+                "-C",
+                "-t",
+                "many",
+                "-o",
+                "beginning",
+            ])
+            .args(["-e", "-q", "-f", "%p %o\n"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", output_text(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        for p in 0..PARTITIONS {
+            let offsets: Vec<usize> = text
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .filter(|(part, _)| *part == p.to_string())
+                .map(|(_, o)| o.parse().unwrap())
+                .collect();
+            assert_eq!(offsets.len(), expected, "round {round}, partition {p}");
+            assert!(offsets.iter().enumerate().all(|(i, o)| i == *o));
+        }
+        let fds = open_descriptors(broker.pid().unwrap());
+        // Sockets, 4 per partition, at most 8 sealed files per shard: far below the segments.
+        assert!(fds < 200, "{fds} descriptors open with {segments} segments");
+        // The second round reads after a restart, which checks every segment on open.
+        if round == 0 {
+            broker.kill_and_restart();
+        }
+    }
 }

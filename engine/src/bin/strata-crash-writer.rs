@@ -6,10 +6,9 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::rc::Rc;
 
 use strata_engine::rt::{self, ExecutorSettings};
-use strata_engine::{testkit, BatchCache, LogConfig, PartitionLog};
+use strata_engine::{testkit, LogCaches, LogConfig, PartitionLog};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -34,7 +33,7 @@ fn main() {
             retention_ms: None,
             ..Default::default()
         };
-        let (log, _) = PartitionLog::open(&dir, config, Rc::new(BatchCache::new(4 << 20))).await?;
+        let (log, _) = PartitionLog::open(&dir, config, &LogCaches::new(4 << 20, 64)).await?;
         // Count what is there: the stream continues from batch number `n`.
         let mut n = 0u64;
         let mut offset = log.log_start_offset();

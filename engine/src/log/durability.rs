@@ -214,6 +214,11 @@ impl PartitionLog {
                 st.written_next,
             )
         };
+        // No open file: the last segment was sealed (a roll that could not create the next
+        // segment), and a seal syncs everything.
+        let Some(file) = file else {
+            return Ok(());
+        };
         let tail_sync = async {
             match &tail {
                 Some(t) => t.sync().await,
@@ -286,6 +291,9 @@ impl PartitionLog {
             let a = st.active_mut();
             a.complete_flush(&w);
             a.active = None;
+            if let Some(file) = a.file.take() {
+                self.shared.sealed_files.keep(&a.paths.log, file);
+            }
             let p = a.paths.tail.clone();
             st.written_next = w.covers_next_offset;
             st.durable_next = w.covers_next_offset;

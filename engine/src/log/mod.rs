@@ -21,9 +21,11 @@ use crate::cache::BatchCache;
 use crate::config::LogConfig;
 use crate::error::{EngineError, Result};
 use crate::event::Event;
+use crate::log_caches::LogCaches;
 use crate::pending::PendingBytes;
 use crate::recovery::{open_segment, RecoveryReport};
 use crate::rt::{self, DirectFile};
+use crate::sealed_files::SealedFiles;
 use crate::segment::{ActiveTail, Segment, SegmentPaths};
 use crate::tail_slots::TailSlots;
 
@@ -45,6 +47,7 @@ struct LogShared {
     /// Key of this log in the shard's batch cache.
     id: u64,
     cache: Rc<BatchCache>,
+    sealed_files: Rc<SealedFiles>,
     state: RefCell<LogState>,
     /// Held by an append for its whole course, so that a roll never interleaves with another append.
     append_lock: futures::lock::Mutex<()>,
@@ -111,7 +114,7 @@ async fn create_segment(dir: &Path, base_offset: i64) -> Result<Segment> {
         written_bytes: 0,
         max_timestamp: -1,
         paths,
-        file,
+        file: Some(file),
         offset_index: Default::default(),
         time_index: Default::default(),
         last_indexed_position: 0,
@@ -161,7 +164,7 @@ impl PartitionLog {
     pub async fn open(
         dir: &Path,
         config: LogConfig,
-        cache: Rc<BatchCache>,
+        caches: &LogCaches,
     ) -> Result<(Self, RecoveryReport)> {
         config.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| EngineError::io("create dir", dir, e))?;
@@ -169,8 +172,12 @@ impl PartitionLog {
         let mut report = RecoveryReport::default();
         let mut segments = BTreeMap::new();
         for (i, &base) in bases.iter().enumerate() {
-            let seg =
+            let mut seg =
                 open_segment(dir, base, bases.get(i + 1).copied(), &config, &mut report).await?;
+            if seg.active.is_none() {
+                // Checked and closed: read later through the shard's sealed files.
+                seg.file = None;
+            }
             segments.insert(base, seg);
         }
         if segments.is_empty() {
@@ -184,7 +191,8 @@ impl PartitionLog {
                 dir: dir.to_path_buf(),
                 config,
                 id: NEXT_LOG_ID.fetch_add(1, Ordering::Relaxed),
-                cache,
+                cache: caches.batches.clone(),
+                sealed_files: caches.sealed_files.clone(),
                 state: RefCell::new(LogState {
                     segments,
                     log_start_offset,

@@ -9,6 +9,7 @@ use crate::batch;
 use crate::error::{EngineError, Result};
 use crate::index_check;
 use crate::rt::SharedFile;
+use crate::sealed_files::SealedFiles;
 
 /// Batches returned by a read, and the log's bounds at the time.
 #[derive(Debug, Clone, Default)]
@@ -28,24 +29,34 @@ impl FetchedBatches {
 /// The smallest read from disk: small fetches still get a useful run of batches.
 const MIN_DISK_READ_BYTES: u64 = 64 * 1024;
 
+/// Where a read finds a segment's file: the active segment's own, or a sealed one's through the
+/// shard's bounded set of open files.
+enum LogFile {
+    Open(SharedFile),
+    Sealed(std::path::PathBuf),
+}
+
 /// A read of `[pos, end)` of a segment: from the file up to `file_end`, then from memory.
 pub(super) struct ReadPlan {
-    file: SharedFile,
+    file: LogFile,
     pos: u64,
     file_end: u64,
     memory: Bytes,
 }
 
 impl ReadPlan {
-    pub(super) async fn bytes(&self) -> Result<Bytes> {
+    pub(super) async fn bytes(&self, sealed_files: &SealedFiles) -> Result<Bytes> {
         if self.pos >= self.file_end {
             return Ok(self.memory.clone());
         }
-        let disk = self
-            .file
+        let file = match &self.file {
+            LogFile::Open(f) => f.clone(),
+            LogFile::Sealed(path) => sealed_files.get(path).await?,
+        };
+        let disk = file
             .read(self.pos, (self.file_end - self.pos) as usize)
             .await
-            .map_err(|e| EngineError::io("read", self.file.path(), e))?;
+            .map_err(|e| EngineError::io("read", file.path(), e))?;
         if self.memory.is_empty() {
             return Ok(Bytes::from(disk));
         }
@@ -121,7 +132,10 @@ impl PartitionLog {
         let file_end = seg.file_readable_end().clamp(pos, end);
         Some(SegmentRead {
             plan: ReadPlan {
-                file: seg.file.clone(),
+                file: match &seg.file {
+                    Some(f) => LogFile::Open(f.clone()),
+                    None => LogFile::Sealed(seg.paths.log.clone()),
+                },
                 pos,
                 file_end,
                 memory: seg.pending_slice(file_end, end),
@@ -163,7 +177,7 @@ impl PartitionLog {
                 });
             };
             let floor = *floor.get_or_insert(plan.pos);
-            let data = plan.bytes().await?;
+            let data = plan.bytes(&self.shared.sealed_files).await?;
             let scan = scan_window(&data, plan.pos, offset, hw, max_bytes, limit).map_err(
                 |(position, reason)| EngineError::Corrupt {
                     path: path.clone(),

@@ -3,11 +3,10 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::rc::Rc;
 
 use bytes::BytesMut;
 use strata_engine::rt::{self, ExecutorSettings};
-use strata_engine::{batch, BatchCache, LogConfig, PartitionLog, RecoveryReport};
+use strata_engine::{batch, LogCaches, LogConfig, PartitionLog, RecoveryReport};
 
 /// Runs an async test body on a small glommio executor (tests run two at a time on 2 cores, and
 /// io_uring memory counts against `ulimit -l`).
@@ -32,7 +31,7 @@ pub fn small_config() -> LogConfig {
 }
 
 pub async fn open(dir: &Path, config: LogConfig) -> (PartitionLog, RecoveryReport) {
-    PartitionLog::open(dir, config, Rc::new(BatchCache::new(1 << 20)))
+    PartitionLog::open(dir, config, &LogCaches::new(1 << 20, 64))
         .await
         .expect("log opens")
 }

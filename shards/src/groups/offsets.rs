@@ -5,13 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
-use strata_engine::{batch, BatchCache, LogConfig, PartitionLog};
+use strata_engine::{batch, LogCaches, LogConfig, PartitionLog};
 
 use crate::error::BrokerError;
+
+/// The offsets log is read once, at open; its sealed segments need few descriptors.
+const OFFSETS_SEALED_FILES: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Committed {
@@ -36,7 +38,7 @@ pub struct OffsetStore {
     snapshot: PathBuf,
     /// None only while compaction swaps it.
     log: Option<PartitionLog>,
-    cache: Rc<BatchCache>,
+    cache: LogCaches,
     pub entries: BTreeMap<OffsetKey, Committed>,
     compact_above_bytes: u64,
 }
@@ -58,7 +60,7 @@ impl OffsetStore {
     ) -> Result<OffsetStore, BrokerError> {
         let dir = data_dir.join(format!(".groups.shard{shard}"));
         let snapshot = data_dir.join(format!(".groups.shard{shard}.snapshot"));
-        let cache = Rc::new(BatchCache::new(1 << 20));
+        let cache = LogCaches::new(1 << 20, OFFSETS_SEALED_FILES);
         let mut entries = BTreeMap::new();
         if let Some(bytes) = crate::topics::read_if_exists(&snapshot)? {
             let list: Vec<(OffsetKey, Committed)> =
@@ -69,7 +71,7 @@ impl OffsetStore {
                 })?;
             entries.extend(list);
         }
-        let (log, _) = PartitionLog::open(&dir, log_config(), cache.clone()).await?;
+        let (log, _) = PartitionLog::open(&dir, log_config(), &cache).await?;
         replay(&log, &dir, &mut entries).await?;
         Ok(OffsetStore {
             dir,
@@ -174,7 +176,7 @@ impl OffsetStore {
 
     /// Opens the log again after a compaction took it (or failed to give it back).
     async fn reopen_log(&self) -> Result<PartitionLog, BrokerError> {
-        let (log, _) = PartitionLog::open(&self.dir, log_config(), self.cache.clone())
+        let (log, _) = PartitionLog::open(&self.dir, log_config(), &self.cache)
             .await
             .map_err(|e| BrokerError::OffsetsUnavailable(e.to_string()))?;
         Ok(log)
@@ -330,7 +332,7 @@ mod tests {
             let (log, _) = PartitionLog::open(
                 &dir.path().join(".groups.shard0"),
                 log_config(),
-                Rc::new(BatchCache::new(0)),
+                &LogCaches::new(0, 1),
             )
             .await
             .unwrap();

@@ -21,7 +21,8 @@ use crate::topics::{partition_dir, TopicSpec, TopicTable};
 /// Descriptors a new partition takes: its active segment's `.log`, `.index`, `.timeindex` and
 /// `.tail`.
 const FILES_PER_PARTITION: u64 = 4;
-/// Descriptors kept free for sockets, sealed segments and the broker's own files.
+/// Descriptors kept free for sockets and the broker's own files (the shards' sealed-segment
+/// files are reserved on top).
 const RESERVED_FILES: u64 = 1024;
 
 /// Every partition key of `table` absent from `than`.
@@ -40,15 +41,18 @@ fn partitions_beyond(table: &TopicTable, than: &TopicTable) -> Vec<PartitionKey>
 }
 
 /// Why `new_partitions` more partitions would not fit in the open-file limit, if they would not.
-fn over_file_budget(new_partitions: u64) -> Option<String> {
+/// `sealed_files` is what every shard's sealed-segment files may take at most.
+fn over_file_budget(new_partitions: u64, sealed_files: u64) -> Option<String> {
     let open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
     let soft = crate::open_files::open_file_limit().ok()?;
     let need = new_partitions * FILES_PER_PARTITION;
-    (open + need + RESERVED_FILES > soft).then(|| {
+    let reserved = RESERVED_FILES + sealed_files;
+    (open + need + reserved > soft).then(|| {
         format!(
             "{new_partitions} new partitions need {need} file descriptors; {open} of the \
-             process's {soft} are open and {RESERVED_FILES} are kept free: raise the open-file \
-             limit (ulimit -n) or ask for fewer partitions"
+             process's {soft} are open and {reserved} are kept free (sockets, and sealed \
+             segments' files): raise the open-file limit (ulimit -n), lower \
+             max_open_sealed_segments_per_shard, or ask for fewer partitions"
         )
     })
 }
@@ -73,7 +77,10 @@ impl Shard {
             return results;
         }
         let added = partitions_beyond(&table, &old);
-        if let Some(why) = over_file_budget(added.len() as u64) {
+        if let Some(why) = over_file_budget(
+            added.len() as u64,
+            self.count as u64 * self.config.max_open_sealed_segments_per_shard as u64,
+        ) {
             return refuse_all(results, ResponseError::PolicyViolation, &why);
         }
         let change = TopicChange {
@@ -180,6 +187,7 @@ impl Shard {
 
     fn remove_partition_dir(&self, key: &PartitionKey, what: &str) {
         let dir = partition_dir(&self.config.data_dir, &key.topic, key.partition);
+        self.caches.sealed_files.forget_under(&dir);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => tracing::info!(dir = %dir.display(), "{what}"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -194,7 +202,7 @@ impl Shard {
     ) -> Result<PartitionLog, BrokerError> {
         let config = self.config.log.engine_config(&spec.configs)?;
         let dir: PathBuf = partition_dir(&self.config.data_dir, &spec.name, partition);
-        let (log, report) = PartitionLog::open(&dir, config, self.cache.clone()).await?;
+        let (log, report) = PartitionLog::open(&dir, config, &self.caches).await?;
         if !report.truncations.is_empty() || !report.rebuilt_indexes.is_empty() {
             tracing::warn!(topic = %spec.name, partition, "recovered: {report:?}");
         }
