@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README.md): installs what the tests need, checks formatting and lints,
 # then runs every test. Needs: the Rust toolchain, kcat and e2fsprogs (Debian), root (the
-# full-disk test loop-mounts a small ext4), and a Python venv in .venv with kafka-python and
+# full-disk test loop-mounts a small ext4, the power-loss test mounts a FUSE fault disk and an
+# ext4 on a loop device over it), and a Python venv in .venv with kafka-python and
 # confluent-kafka (PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
