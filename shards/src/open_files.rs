@@ -46,15 +46,27 @@ pub fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
     Ok((limit.rlim_cur, limit.rlim_max))
 }
 
-/// Logs the open-file budget at start.
-pub fn log_open_file_budget() {
+/// Descriptors kept free for sockets and the broker's own files.
+pub const RESERVED_FILES: u64 = 1024;
+
+/// How many sealed segments' files a shard may keep open: the configured number, lowered so that
+/// all shards' together take at most half of what the open-file limit leaves past
+/// `RESERVED_FILES` (the other half is for partitions), and at least 16.
+pub fn sealed_files_per_shard(configured: usize, shards: usize) -> usize {
+    let soft = open_file_limit().unwrap_or(RESERVED_FILES * 2);
+    let share = soft.saturating_sub(RESERVED_FILES) / (2 * shards.max(1) as u64);
+    configured.min((share as usize).max(16))
+}
+
+/// Raises the open-file limit and logs the budget, at start.
+pub fn log_open_file_budget(configured_sealed_files: usize, shards: usize) {
     match raise_open_file_limit() {
         Ok((soft, hard)) => tracing::info!(
             soft,
             hard,
             "open-file limit: {soft} descriptors (the active segment of each partition holds 4; \
-             sealed segments' files are opened on read, max_open_sealed_segments_per_shard at a \
-             time)"
+             each shard keeps at most {} sealed segments' files open, opening others on read)",
+            sealed_files_per_shard(configured_sealed_files, shards)
         ),
         Err(e) => tracing::warn!("reading the open-file limit: {e}"),
     }
@@ -62,6 +74,18 @@ pub fn log_open_file_budget() {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sealed_files_take_at_most_half_of_what_the_limit_leaves() {
+        super::raise_open_file_limit().unwrap();
+        let soft = super::open_file_limit().unwrap();
+        let per_shard = super::sealed_files_per_shard(usize::MAX, 2) as u64;
+        assert!(per_shard == 16 || 2 * per_shard <= (soft - super::RESERVED_FILES) / 2);
+        assert_eq!(
+            super::sealed_files_per_shard(20, 2),
+            20.min(per_shard as usize)
+        );
+    }
+
     #[test]
     fn the_soft_limit_is_raised_to_the_hard_one() {
         let (soft, hard) = super::raise_open_file_limit().unwrap();

@@ -36,10 +36,10 @@ impl Broker {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| BrokerError::io(format!("create {}", config.data_dir.display()), e))?;
         let data_dir_lock = crate::exclusive::lock_data_dir(&config.data_dir)?;
-        crate::open_files::log_open_file_budget();
         let identity = load_identity(&config.data_dir, config.node_id)?;
         let table = Arc::new(TopicStore::new(&config.data_dir).load()?);
         let shards = config.shard_count();
+        crate::open_files::log_open_file_budget(config.max_open_sealed_segments_per_shard, shards);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut addr = config.listen_addr()?;
         crate::exclusive::check_address_free(addr)?;

@@ -68,7 +68,10 @@ impl Shard {
             count,
             caches: LogCaches::new(
                 config.batch_cache_bytes_per_shard,
-                config.max_open_sealed_segments_per_shard,
+                crate::open_files::sealed_files_per_shard(
+                    config.max_open_sealed_segments_per_shard,
+                    count,
+                ),
             ),
             config,
             identity,

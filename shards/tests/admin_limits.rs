@@ -222,7 +222,12 @@ fn more_sealed_segments_than_the_open_file_limit_are_written_and_read_back() {
             .args(["-e", "-q", "-f", "%p %o\n"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", output_text(&out));
+        assert!(
+            out.status.success(),
+            "round {round}: {}\nbroker log:\n{}",
+            output_text(&out),
+            broker.log_text()
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         for p in 0..PARTITIONS {
             let offsets: Vec<usize> = text

@@ -21,9 +21,6 @@ use crate::topics::{partition_dir, TopicSpec, TopicTable};
 /// Descriptors a new partition takes: its active segment's `.log`, `.index`, `.timeindex` and
 /// `.tail`.
 const FILES_PER_PARTITION: u64 = 4;
-/// Descriptors kept free for sockets and the broker's own files (the shards' sealed-segment
-/// files are reserved on top).
-const RESERVED_FILES: u64 = 1024;
 
 /// Every partition key of `table` absent from `than`.
 fn partitions_beyond(table: &TopicTable, than: &TopicTable) -> Vec<PartitionKey> {
@@ -46,7 +43,7 @@ fn over_file_budget(new_partitions: u64, sealed_files: u64) -> Option<String> {
     let open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
     let soft = crate::open_files::open_file_limit().ok()?;
     let need = new_partitions * FILES_PER_PARTITION;
-    let reserved = RESERVED_FILES + sealed_files;
+    let reserved = crate::open_files::RESERVED_FILES + sealed_files;
     (open + need + reserved > soft).then(|| {
         format!(
             "{new_partitions} new partitions need {need} file descriptors; {open} of the \
@@ -79,7 +76,7 @@ impl Shard {
         let added = partitions_beyond(&table, &old);
         if let Some(why) = over_file_budget(
             added.len() as u64,
-            self.count as u64 * self.config.max_open_sealed_segments_per_shard as u64,
+            self.count as u64 * self.caches.sealed_files.max_open() as u64,
         ) {
             return refuse_all(results, ResponseError::PolicyViolation, &why);
         }

@@ -29,6 +29,9 @@ pub fn free_port() -> u16 {
 pub const TEST_CONFIG: &str =
     "shards = 2\nio_memory_bytes_per_shard = 1048576\nshutdown_grace_ms = 3000\n";
 
+/// What the broker logs once it accepts connections.
+const SERVING_LINE: &str = "strata is serving";
+
 impl BrokerProcess {
     pub fn start(data_dir: &Path) -> BrokerProcess {
         Self::start_with(data_dir, "")
@@ -67,6 +70,7 @@ impl BrokerProcess {
             .append(true)
             .open(&self.log)
             .unwrap();
+        let serving_before = self.log_text().matches(SERVING_LINE).count();
         let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
         if let Some(n) = self.max_open_files {
             use std::os::unix::process::CommandExt;
@@ -98,7 +102,12 @@ impl BrokerProcess {
             .expect("strata starts");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(self.addr).is_err() {
+        // A connection alone proves nothing after a SIGKILL: the killed broker's io_uring
+        // listener can outlive the process for a moment and accept. Wait for this process to
+        // say that it serves.
+        while self.log_text().matches(SERVING_LINE).count() <= serving_before
+            || TcpStream::connect(self.addr).is_err()
+        {
             assert!(
                 Instant::now() < deadline,
                 "broker did not start: {}",
