@@ -6,14 +6,14 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, ResponseKind};
-use strata_engine::batch;
+use strata_record::batch;
 
-use crate::client::{topic_name, ClientError, Connection};
 use crate::record::{values, Stamp};
 use crate::stats::Recorder;
 use crate::verify::Verifier;
 use crate::workload::Params;
 use crate::Clock;
+use strata_client::{topic_name, ClientError, Connection};
 
 const FETCH_VERSION: i16 = 11;
 

@@ -1,14 +1,12 @@
 //! strata-bench: a load generator for Kafka-compatible brokers (ours or any other), with latency
 //! histograms and side-by-side comparison of runs.
 //!
-//! It speaks only the Kafka wire protocol through its own lean client (`client`), runs one
+//! It speaks only the Kafka wire protocol through the lean `strata-client`, runs one
 //! executor per core it is given, and builds batches once and patches them, so that on a small
 //! machine it leaves most of the CPU to the broker. It must never depend on the broker's code.
 
-pub mod client;
 pub mod compare;
 pub mod consumer;
-pub mod net;
 pub mod phases;
 pub mod producer;
 pub mod record;

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, ResponseKind};
 use serde::{Deserialize, Serialize};
-use strata_engine::rt::{self, ExecutorSettings};
+use strata_runtime::{self as rt, ExecutorSettings};
 
-use crate::client::{ensure_topic, latest_offsets, topic_name, ClientError, Connection};
 use crate::stats::{histogram, Percentiles, Recorder};
 use crate::workload::Params;
 use crate::{consumer, producer, Clock};
+use strata_client::{ensure_topic, latest_offsets, topic_name, ClientError, Connection};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CatchUpResult {

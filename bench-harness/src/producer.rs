@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ResponseKind};
-use strata_engine::rt;
+use strata_runtime as rt;
 
-use crate::client::conn::{decode_response, strip_header};
-use crate::client::{init_producer_id, topic_name, ClientError, Connection};
 use crate::record::{BatchTemplate, Stamp};
 use crate::schedule::Schedule;
 use crate::stats::Recorder;
 use crate::workload::Params;
 use crate::Clock;
+use strata_client::conn::{decode_response, strip_header};
+use strata_client::{init_producer_id, topic_name, ClientError, Connection};
 
 const PRODUCE_VERSION: i16 = 7;
 

@@ -3,7 +3,7 @@
 //! end-to-end latency and for verification. Patching rewrites the stamps, the batch timestamps
 //! and the CRC; nothing is allocated.
 
-use strata_engine::batch;
+use strata_record::batch;
 
 /// Bytes of the stamp at the start of every value.
 pub const STAMP_BYTES: usize = 24;

@@ -10,13 +10,13 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use strata_engine::rt::{self, ExecutorSettings};
+use strata_runtime::{self as rt, ExecutorSettings};
 
-use crate::client::{ensure_topic, latest_offsets, Connection};
 use crate::stats::{write_hgrm, Percentiles, Recorder};
 use crate::verify::{Verifier, VerifyReport};
 use crate::workload::Params;
 use crate::{consumer, producer, Clock};
+use strata_client::{ensure_topic, latest_offsets, Connection};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
@@ -76,7 +76,7 @@ pub fn run(opts: RunOptions) -> Result<Summary, String> {
         let conn = Connection::connect(&addr).await?;
         let n = ensure_topic(&conn, &topic, wanted).await?;
         let offsets = latest_offsets(&conn, &topic, n).await?;
-        Ok::<_, crate::client::ClientError>((n, offsets))
+        Ok::<_, strata_client::ClientError>((n, offsets))
     })
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;

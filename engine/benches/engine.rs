@@ -12,8 +12,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use strata_engine::rt::{self, ExecutorSettings};
-use strata_engine::{testkit, LogCaches, LogConfig, PartitionLog};
+use strata_engine::{LogCaches, LogConfig, PartitionLog};
+use strata_record::testkit;
+use strata_runtime::{self as rt, ExecutorSettings};
 
 const GIB: u64 = 1 << 30;
 

@@ -86,13 +86,13 @@ impl LogConfig {
         if self.index_interval_bytes == 0 {
             return bad("index_interval_bytes must be positive".into());
         }
-        if self.max_batch_bytes < crate::batch::HEADER_LEN
+        if self.max_batch_bytes < strata_record::batch::HEADER_LEN
             || self.max_batch_bytes as u64 > self.segment_bytes
         {
             return bad(format!(
                 "max_batch_bytes {} must be within [{}, segment_bytes]",
                 self.max_batch_bytes,
-                crate::batch::HEADER_LEN
+                strata_record::batch::HEADER_LEN
             ));
         }
         Ok(())

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use crate::batch::BatchError;
+use strata_record::batch::BatchError;
 
 #[derive(Debug, Error)]
 pub enum EngineError {
@@ -84,7 +84,7 @@ impl EngineError {
     pub fn is_disk_full(&self) -> bool {
         match self {
             EngineError::Io { source, .. } => {
-                // glommio's errors keep the kind but not always the OS error number.
+                // the runtime's errors keep the kind but not always the OS error number.
                 matches!(source.raw_os_error(), Some(28) | Some(122))
                     || matches!(
                         source.kind(),

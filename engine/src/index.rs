@@ -3,7 +3,7 @@
 //! in whole blocks; an entry whose relative offset is 0 ends the file (the first batch of a
 //! segment is never indexed, as position 0 needs no entry).
 
-use crate::rt::BLOCK_BYTES;
+use strata_runtime::BLOCK_BYTES;
 
 /// One fixed-size index entry.
 pub trait IndexEntry: Copy + std::fmt::Debug {

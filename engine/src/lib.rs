@@ -3,13 +3,11 @@
 //! indexes, a per-shard batch cache, crash recovery and retention.
 //!
 //! The engine knows record batches and files, nothing of the network or of Kafka's request
-//! protocol. Everything it takes from the async runtime goes through [`rt`]. A log belongs to one
+//! protocol. Everything it takes from the async runtime goes through `strata_runtime`. A log belongs to one
 //! shard (one thread) and is never shared across threads. It must never report a batch durable
 //! that a crash could take away, and never serve bytes that fail their CRC.
 
-pub mod batch;
 pub mod cache;
-pub mod clock;
 pub mod config;
 pub mod error;
 mod event;
@@ -20,11 +18,9 @@ mod log_caches;
 mod pending;
 pub mod producer_state;
 pub mod recovery;
-pub mod rt;
 mod sealed_files;
 mod segment;
 pub mod tail_slots;
-pub mod testkit;
 
 pub use cache::BatchCache;
 pub use config::{FlushPolicy, LogConfig};

@@ -4,8 +4,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::batch::BatchHeader;
 use crate::error::EngineError;
+use strata_record::batch::BatchHeader;
 
 /// Batches remembered per producer: Kafka clients keep at most five requests in flight.
 pub const REMEMBERED_BATCHES: usize = 5;

@@ -10,15 +10,15 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use crate::batch::{self, HEADER_LEN};
 use crate::config::LogConfig;
 use crate::error::{io_at, EngineError, Result};
 use crate::index::{OffsetEntry, OffsetIndex, SparseIndex, TimeEntry, TimeIndex};
 use crate::index_check;
 use crate::pending::PendingBytes;
-use crate::rt::{self, align_down, DirectFile, SharedFile};
 use crate::segment::{ActiveTail, Segment, SegmentPaths};
 use crate::tail_slots::{self, SlotImage, TailSlots, SLOT_BYTES};
+use strata_record::batch::{self, HEADER_LEN};
+use strata_runtime::{self as rt, align_down, DirectFile, SharedFile};
 
 /// What recovery found and did, per segment that lost bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -449,7 +449,9 @@ async fn make_active(
         .await
         .map_err(io_at("fdatasync", &tail_path))?;
     let dir = seg.paths.log.parent().unwrap_or(Path::new("."));
-    rt::sync_dir(dir).map_err(|e| EngineError::io("fsync dir", dir, e))?;
+    rt::sync_dir(dir)
+        .await
+        .map_err(|e| EngineError::io("fsync dir", dir, e))?;
     let log_path = seg.paths.log.clone();
     seg.log_file()
         .truncate(pending_start)
@@ -489,9 +491,8 @@ async fn finish_sealed(seg: &Segment, images: &[SlotImage], valid_end: u64) -> R
         .sync()
         .await
         .map_err(io_at("fdatasync", log_path))?;
-    if seg.paths.tail.exists() {
-        std::fs::remove_file(&seg.paths.tail)
-            .map_err(|e| EngineError::io("remove", &seg.paths.tail, e))?;
-    }
+    rt::fs::remove_file(&seg.paths.tail)
+        .await
+        .map_err(|e| EngineError::io("remove", &seg.paths.tail, e))?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use lru::LruCache;
 
 use crate::error::{EngineError, Result};
-use crate::rt::{DirectFile, SharedFile};
+use strata_runtime::{DirectFile, SharedFile};
 
 pub struct SealedFiles {
     open: RefCell<LruCache<PathBuf, SharedFile>>,

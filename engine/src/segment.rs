@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::batch::BatchHeader;
 use crate::index::{IndexEntry, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
 use crate::pending::PendingBytes;
-use crate::rt::{align_down, BlockBuf, SharedFile};
 use crate::tail_slots::TailSlots;
+use strata_record::batch::BatchHeader;
+use strata_runtime::{align_down, BlockBuf, SharedFile};
 
 /// File names of a segment, from its base offset.
 #[derive(Debug, Clone)]

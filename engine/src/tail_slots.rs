@@ -11,7 +11,7 @@
 //! Slot layout, `SLOT_BYTES` each: magic u32 | crc32c u32 (of all that follows, data included) |
 //! seq u64 | segment base offset i64 | block position u64 | data length u32 | 0 u32 | data.
 
-use crate::rt::{BlockBuf, DirectFile, BLOCK_BYTES};
+use strata_runtime::{BlockBuf, DirectFile, BLOCK_BYTES};
 
 pub const SLOT_BYTES: u64 = 2 * BLOCK_BYTES;
 const MAGIC: u32 = 0x5354_544c; // "STTL"

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
-use strata_engine::{batch, testkit};
+use strata_record::{batch, testkit};
 
 fn test_seed() -> u64 {
     std::env::var("STRATA_TEST_SEED")

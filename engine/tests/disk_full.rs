@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use strata_engine::{batch, EngineError, LogConfig};
+use strata_engine::{EngineError, LogConfig};
+use strata_record::batch;
 
 struct SmallDisk {
     mount: PathBuf,

@@ -5,7 +5,8 @@ mod common;
 
 use bytes::BytesMut;
 use common::*;
-use strata_engine::{batch, EngineError};
+use strata_engine::EngineError;
+use strata_record::batch;
 
 fn idempotent(n: u64, pid: i64, epoch: i16, seq: i32) -> BytesMut {
     let mut b = make_batch(3, n, 3, 50, 1);

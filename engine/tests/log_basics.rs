@@ -3,7 +3,8 @@
 mod common;
 
 use common::*;
-use strata_engine::{batch, EngineError, FlushPolicy, LogConfig};
+use strata_engine::{EngineError, FlushPolicy, LogConfig};
+use strata_record::batch;
 
 #[test]
 fn appended_batches_read_back_in_order_with_assigned_offsets_across_reopen() {
@@ -266,7 +267,7 @@ fn many_concurrent_durable_appends_share_fdatasyncs() {
         let tasks: Vec<_> = (0..64u64)
             .map(|n| {
                 let log = log.clone();
-                strata_engine::rt::spawn(async move {
+                strata_runtime::spawn(async move {
                     log.append_and_wait(make_batch(8, n, 1, 100, 1), true).await
                 })
             })
@@ -300,7 +301,7 @@ fn segments_roll_by_age() {
             .await
             .unwrap();
         assert_eq!(log.segment_count(), 1);
-        strata_engine::rt::sleep(std::time::Duration::from_millis(40)).await;
+        strata_runtime::sleep(std::time::Duration::from_millis(40)).await;
         log.append_and_wait(make_batch(9, 2, 1, 10, 1), false)
             .await
             .unwrap();
@@ -355,11 +356,11 @@ fn a_waiter_cancelled_half_way_does_not_wedge_the_log() {
         // some of them holding the I/O token.
         for n in 0..20u64 {
             let log = log.clone();
-            let task = strata_engine::rt::spawn(async move {
+            let task = strata_runtime::spawn(async move {
                 log.append_and_wait(make_batch(10, n, 1, 100, 1), true)
                     .await
             });
-            strata_engine::rt::yield_now().await;
+            strata_runtime::yield_now().await;
             drop(task);
         }
         // The log still flushes and syncs for everyone else.
@@ -368,5 +369,35 @@ fn a_waiter_cancelled_half_way_does_not_wedge_the_log() {
             .await
             .unwrap();
         assert!(log.durable_offset() > a.last_offset);
+    });
+}
+
+#[test]
+fn appends_issued_in_order_get_offsets_in_that_order_across_rolls() {
+    // Pipelined produce requests of one connection reach the log as appends issued in order;
+    // those queued behind a segment roll must not overtake each other (Kafka keeps a
+    // connection's requests in order, and clients without idempotence rely on it).
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let (log, _) = open(dir.path(), small_config()).await;
+        // Issued over time, as requests arrive: waiters come and go while rolls hold the lock.
+        let mut tasks = Vec::new();
+        for n in 0..2000u64 {
+            let log = log.clone();
+            let b = make_batch(2, n, 3, 900, n as i64);
+            tasks.push(strata_runtime::spawn(async move {
+                log.append(b).await.unwrap().base_offset
+            }));
+            if n % 7 == 0 {
+                strata_runtime::yield_now().await;
+            }
+        }
+        let mut offsets = Vec::new();
+        for t in tasks {
+            offsets.push(t.await);
+        }
+        assert!(log.segment_count() > 5, "{} segments", log.segment_count());
+        let out_of_order = offsets.windows(2).filter(|w| w[0] > w[1]).count();
+        assert_eq!(out_of_order, 0, "{offsets:?}");
     });
 }

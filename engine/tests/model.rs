@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use common::*;
 use proptest::prelude::*;
-use strata_engine::{batch, testkit, EngineError, LogConfig};
+use strata_engine::{EngineError, LogConfig};
+use strata_record::{batch, testkit};
 
 #[derive(Debug, Clone)]
 enum Op {

@@ -5,7 +5,8 @@
 mod common;
 
 use common::*;
-use strata_engine::{batch, testkit, LogConfig};
+use strata_engine::LogConfig;
+use strata_record::{batch, testkit};
 
 /// Small batches and a small index interval: one index entry for every batch or two, so a few
 /// thousand batches cross several index blocks without a large log.
@@ -298,7 +299,7 @@ fn sealed_segments_are_read_through_a_bounded_set_of_open_files() {
     let config = dense_index_config(64 * 1024);
     // No batch cache: every read goes to the segment files.
     let caches = || strata_engine::LogCaches::new(0, MAX_OPEN);
-    let settle = || strata_engine::rt::sleep(std::time::Duration::from_millis(5));
+    let settle = || strata_runtime::sleep(std::time::Duration::from_millis(5));
     run(async {
         let c = caches();
         let (log, _) = strata_engine::PartitionLog::open(dir.path(), config.clone(), &c)

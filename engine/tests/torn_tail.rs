@@ -8,7 +8,8 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use common::*;
-use strata_engine::{batch, tail_slots, testkit, EngineError, LogConfig};
+use strata_engine::{tail_slots, EngineError, LogConfig};
+use strata_record::{batch, testkit};
 
 const BATCHES: u64 = 40;
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strata_engine::batch;
+use strata_record::batch;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(h) = batch::validate(data, 1 << 20) {

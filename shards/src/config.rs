@@ -168,7 +168,8 @@ impl BrokerConfig {
         if self.node_id < 0 {
             return bad("node_id", "must be >= 0");
         }
-        if self.shards > 1024 {
+        if self.shards > crate::producer_ids::MAX_SHARDS {
+            // Producer ids carry the shard number in their low bits.
             return bad("shards", "must be at most 1024");
         }
         if self.max_frame_bytes < 1024 || self.max_frame_bytes > 1 << 30 {

@@ -11,20 +11,24 @@ use futures::channel::mpsc;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::{SinkExt, StreamExt};
-use strata_engine::rt;
+use strata_runtime as rt;
 
 use crate::client_log::{ClientLog, ConnectionEvent};
 use crate::codec::{decode_request, encode_response, Decoded};
 use crate::error::BrokerError;
 use crate::frame_read::{read_frame, FrameLimits, FrameRead};
 use crate::handlers;
-use crate::rt_net::{Budget, Stream};
 use crate::shard::Shard;
+use strata_runtime::{Budget, Stream};
 
 /// Completes when the broker is asked to stop.
 pub type ShutdownSignal = Shared<futures::channel::oneshot::Receiver<()>>;
 
 type PendingResponse = LocalBoxFuture<'static, Result<Option<Bytes>, BrokerError>>;
+
+/// Largest frames one connection may hold in memory at once (one being handled while the next
+/// is read): its byte budget is this many `max_frame_bytes`.
+const FRAMES_READ_AHEAD_PER_CONNECTION: u64 = 2;
 
 pub async fn serve(
     shard: Rc<Shard>,
@@ -38,7 +42,8 @@ pub async fn serve(
     let config = shard.config.clone();
     let (mut queue, mut responses) =
         mpsc::channel::<PendingResponse>(config.max_in_flight_requests_per_connection);
-    let connection_bytes = Budget::new(config.max_frame_bytes as u64 * 2);
+    let connection_bytes =
+        Budget::new(config.max_frame_bytes as u64 * FRAMES_READ_AHEAD_PER_CONNECTION);
 
     let writer_log = client_log.clone();
     let writing = rt::spawn(async move {

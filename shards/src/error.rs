@@ -31,12 +31,45 @@ pub enum BrokerError {
     /// Another process holds the data directory or the listening address.
     #[error("{0}")]
     Exclusive(String),
+    /// A state file of the broker's own could not be encoded (a bug, not the operator's).
+    #[error("encoding {what}: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Mesh(#[from] strata_runtime::MeshJoinFailed),
+    /// A shard failed (at start or while running).
+    #[error("shard {shard}: {source}")]
+    Shard {
+        shard: usize,
+        source: std::sync::Arc<BrokerError>,
+    },
+    /// A shard failed while the broker started.
+    #[error("starting: {0}")]
+    Startup(std::sync::Arc<BrokerError>),
+    #[error("a shard panicked (its thread's message is above)")]
+    ShardPanicked,
+    /// A topic change could not open one of its partitions.
+    #[error("shard {shard}: opening {topic}-{partition}: {source}")]
+    PartitionOpen {
+        shard: usize,
+        topic: String,
+        partition: i32,
+        source: Box<BrokerError>,
+    },
     /// The committed-offsets log could not be reopened after a compaction.
     #[error("committed offsets of this shard are unavailable: {0}")]
     OffsetsUnavailable(String),
 }
 
 impl BrokerError {
+    /// For `map_err` on a serde_json encoding of `what`.
+    pub fn encode(what: &'static str) -> impl FnOnce(serde_json::Error) -> Self {
+        move |source| BrokerError::Encode { what, source }
+    }
+
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         BrokerError::Io {
             what: what.into(),
@@ -50,8 +83,8 @@ pub fn error_code(e: &EngineError) -> i16 {
     use kafka_protocol::error::ResponseError as R;
     let r = match e {
         EngineError::InvalidBatch { source, .. } => match source {
-            strata_engine::batch::BatchError::TooLarge { .. } => R::MessageTooLarge,
-            strata_engine::batch::BatchError::CrcMismatch { .. } => R::CorruptMessage,
+            strata_record::batch::BatchError::TooLarge { .. } => R::MessageTooLarge,
+            strata_record::batch::BatchError::CrcMismatch { .. } => R::CorruptMessage,
             _ => R::CorruptMessage,
         },
         EngineError::EmptyAppend => R::CorruptMessage,

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures::future::Either;
 use futures::io::{AsyncRead, AsyncReadExt};
-use strata_engine::rt;
+use strata_runtime as rt;
 
 use crate::codec::frame_len;
 use crate::connection::ShutdownSignal;
 use crate::error::BrokerError;
-use crate::rt_net::{first, Budget, Taken};
+use strata_runtime::{first, Budget, Taken};
 
 /// Budget taken, and buffer grown, ahead of the bytes read.
 const STEP_BYTES: usize = 1 << 20;

@@ -17,7 +17,6 @@ pub mod handlers;
 pub mod open_files;
 pub mod producer_ids;
 pub mod router;
-pub mod rt_net;
 pub mod server;
 pub mod shard;
 pub mod topics;

@@ -11,12 +11,16 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use strata_runtime::FifoLock;
+
 use crate::error::BrokerError;
-use crate::topics::{read_if_exists, write_atomically};
+use crate::topics::{read_state_file, write_atomically};
 
 const IDS_PER_BLOCK: u64 = 1000;
 /// Shard numbers take the low bits of an id.
 const SHARD_BITS: u32 = 10;
+/// The most shards a broker may run: every shard number must fit in `SHARD_BITS`.
+pub const MAX_SHARDS: usize = 1 << SHARD_BITS;
 
 /// The shard that allocated `producer_id` (and keeps its epochs), among `shards`.
 pub fn owner_of(producer_id: i64, shards: usize) -> usize {
@@ -52,6 +56,9 @@ pub struct ProducerIds {
     block_end: Cell<u64>,
     /// Producer id -> its epochs, loaded at the first re-init.
     epochs: RefCell<Option<HashMap<i64, Epochs>>>,
+    /// Held across a change and the write that persists it, so that changes apply in order and
+    /// the state above is only borrowed between awaits.
+    changing: FifoLock,
 }
 
 impl ProducerIds {
@@ -63,21 +70,27 @@ impl ProducerIds {
             next: Cell::new(0),
             block_end: Cell::new(0),
             epochs: RefCell::new(None),
+            changing: FifoLock::new(),
         }
     }
 
     /// A producer id never handed out before by this broker.
-    pub fn allocate(&self) -> Result<i64, BrokerError> {
+    pub async fn allocate(&self) -> Result<i64, BrokerError> {
+        let _one_at_a_time = self.changing.lock().await;
         if self.next.get() >= self.block_end.get() {
-            let block = match read_if_exists(&self.path)? {
+            let block = match read_state_file(&self.path).await? {
                 Some(bytes) => String::from_utf8_lossy(&bytes)
                     .trim()
                     .parse::<u64>()
-                    .map_err(|e| BrokerError::Config(format!("{}: {e}", self.path.display())))?,
+                    .map_err(|e| BrokerError::CorruptState {
+                        path: self.path.clone(),
+                        position: "line 1".into(),
+                        reason: e.to_string(),
+                    })?,
                 None => 0,
             };
             // Persisted before any id of the block is handed out.
-            write_atomically(&self.path, format!("{}\n", block + 1).as_bytes())?;
+            write_atomically(&self.path, format!("{}\n", block + 1).into_bytes()).await?;
             self.next.set(block * IDS_PER_BLOCK);
             self.block_end.set((block + 1) * IDS_PER_BLOCK);
         }
@@ -88,19 +101,20 @@ impl ProducerIds {
 
     /// Re-initialises `producer_id` presented with `epoch`: the next epoch, persisted before it is
     /// given, unless a newer one was given already. Entries idle for `expiry_ms` are forgotten.
-    pub fn bump(
+    pub async fn bump(
         &self,
         producer_id: i64,
         epoch: i16,
         now_ms: i64,
         expiry_ms: i64,
     ) -> Result<Bump, BrokerError> {
-        let mut loaded = self.epochs.borrow_mut();
-        let epochs = match &mut *loaded {
-            Some(epochs) => epochs,
-            slot @ None => slot.insert(self.load_epochs()?),
-        };
-        if let Some(e) = epochs.get(&producer_id) {
+        let _one_at_a_time = self.changing.lock().await;
+        if self.epochs.borrow().is_none() {
+            let loaded = self.load_epochs().await?;
+            *self.epochs.borrow_mut() = Some(loaded);
+        }
+        let mut updated = self.epochs.borrow().clone().unwrap_or_default();
+        if let Some(e) = updated.get(&producer_id) {
             if epoch == e.previous {
                 // A retry of the re-init that gave `current`: the same answer.
                 return Ok(Bump::Epoch(e.current));
@@ -113,7 +127,6 @@ impl ProducerIds {
             return Ok(Bump::Exhausted);
         }
         let next = epoch + 1;
-        let mut updated = epochs.clone();
         updated.retain(|_, e| now_ms.saturating_sub(e.at_ms) < expiry_ms);
         updated.insert(
             producer_id,
@@ -127,18 +140,20 @@ impl ProducerIds {
             .iter()
             .map(|(id, e)| format!("{id} {} {} {}\n", e.current, e.previous, e.at_ms))
             .collect();
-        write_atomically(&self.epochs_path, text.as_bytes())?;
-        *epochs = updated;
+        write_atomically(&self.epochs_path, text.into_bytes()).await?;
+        *self.epochs.borrow_mut() = Some(updated);
         Ok(Bump::Epoch(next))
     }
 
-    fn load_epochs(&self) -> Result<HashMap<i64, Epochs>, BrokerError> {
-        let Some(bytes) = read_if_exists(&self.epochs_path)? else {
+    async fn load_epochs(&self) -> Result<HashMap<i64, Epochs>, BrokerError> {
+        let Some(bytes) = read_state_file(&self.epochs_path).await? else {
             return Ok(HashMap::new());
         };
         let text = String::from_utf8_lossy(&bytes);
-        let bad = |line: &str| {
-            BrokerError::Config(format!("{}: bad line {line:?}", self.epochs_path.display()))
+        let bad = |line: &str| BrokerError::CorruptState {
+            path: self.epochs_path.clone(),
+            position: format!("line {line:?}"),
+            reason: "expected: producer id, current epoch, previous epoch, ms".into(),
         };
         let mut out = HashMap::new();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -168,15 +183,27 @@ impl ProducerIds {
 mod tests {
     use super::*;
 
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        let settings = strata_runtime::ExecutorSettings {
+            io_memory_bytes: 64 << 10,
+            ..Default::default()
+        };
+        strata_runtime::block_on(&settings, f).unwrap()
+    }
+
     #[test]
     fn ids_are_unique_across_shards_and_restarts() {
+        run(ids_are_unique_across_shards_and_restarts_async());
+    }
+
+    async fn ids_are_unique_across_shards_and_restarts_async() {
         let dir = tempfile::tempdir().unwrap();
         let mut seen = std::collections::BTreeSet::new();
         for _restart in 0..3 {
             for shard in 0..2 {
                 let ids = ProducerIds::new(dir.path(), shard);
                 for _ in 0..1500 {
-                    assert!(seen.insert(ids.allocate().unwrap()));
+                    assert!(seen.insert(ids.allocate().await.unwrap()));
                 }
             }
         }
@@ -185,36 +212,47 @@ mod tests {
 
     #[test]
     fn a_reinit_bumps_the_epoch_and_fences_an_older_one_across_restarts() {
+        run(reinit_bumps_async());
+    }
+
+    async fn reinit_bumps_async() {
         let dir = tempfile::tempdir().unwrap();
         let day = 86_400_000;
         let ids = ProducerIds::new(dir.path(), 1);
-        let id = ids.allocate().unwrap();
+        let id = ids.allocate().await.unwrap();
         assert_eq!(owner_of(id, 2), 1);
-        assert_eq!(ids.bump(id, 0, 1000, day).unwrap(), Bump::Epoch(1));
-        assert_eq!(ids.bump(id, 1, 1000, day).unwrap(), Bump::Epoch(2));
+        assert_eq!(ids.bump(id, 0, 1000, day).await.unwrap(), Bump::Epoch(1));
+        assert_eq!(ids.bump(id, 1, 1000, day).await.unwrap(), Bump::Epoch(2));
         // A producer still holding epoch 0 is a zombie, also after a restart; one presenting 1
         // is retrying the re-init that gave 2, and gets 2 again.
         let ids = ProducerIds::new(dir.path(), 1);
         assert_eq!(
-            ids.bump(id, 0, 2000, day).unwrap(),
+            ids.bump(id, 0, 2000, day).await.unwrap(),
             Bump::Fenced { current: 2 }
         );
-        assert_eq!(ids.bump(id, 1, 2000, day).unwrap(), Bump::Epoch(2));
-        assert_eq!(ids.bump(id, 2, 2000, day).unwrap(), Bump::Epoch(3));
+        assert_eq!(ids.bump(id, 1, 2000, day).await.unwrap(), Bump::Epoch(2));
+        assert_eq!(ids.bump(id, 2, 2000, day).await.unwrap(), Bump::Epoch(3));
         assert_eq!(
-            ids.bump(id, i16::MAX - 1, 2000, day).unwrap(),
+            ids.bump(id, i16::MAX - 1, 2000, day).await.unwrap(),
             Bump::Exhausted
         );
         // Idle entries are forgotten at the next bump.
-        let other = ids.allocate().unwrap();
-        assert_eq!(ids.bump(other, 0, 2000 + day, day).unwrap(), Bump::Epoch(1));
+        let other = ids.allocate().await.unwrap();
+        assert_eq!(
+            ids.bump(other, 0, 2000 + day, day).await.unwrap(),
+            Bump::Epoch(1)
+        );
         let ids = ProducerIds::new(dir.path(), 1);
-        assert_eq!(ids.bump(id, 0, 3000 + day, day).unwrap(), Bump::Epoch(1));
+        assert_eq!(
+            ids.bump(id, 0, 3000 + day, day).await.unwrap(),
+            Bump::Epoch(1)
+        );
         // A garbled file is an error naming it, not a silent reset.
         std::fs::write(dir.path().join(".producer-epochs.shard1"), "1 2 x 3\n").unwrap();
         let ids = ProducerIds::new(dir.path(), 1);
         assert!(ids
             .bump(id, 0, 0, day)
+            .await
             .unwrap_err()
             .to_string()
             .contains(".producer-epochs"));

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
 
+use crate::error::BrokerError;
 use crate::topics::{TopicSpec, TopicTable};
 
 pub fn owner_shard(topic: &str, partition: i32, shards: usize) -> usize {
@@ -152,7 +153,7 @@ pub enum ShardMsg {
     BumpProducerEpoch {
         producer_id: i64,
         epoch: i16,
-        reply: oneshot::Sender<Result<crate::producer_ids::Bump, String>>,
+        reply: oneshot::Sender<Result<crate::producer_ids::Bump, BrokerError>>,
     },
     /// To shard 0 only.
     Admin {
@@ -163,7 +164,7 @@ pub enum ShardMsg {
     ApplyTopics {
         table: Arc<TopicTable>,
         change: TopicChange,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), BrokerError>>,
     },
 }
 

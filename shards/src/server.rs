@@ -9,22 +9,25 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::{FutureExt, StreamExt};
-use strata_engine::rt::{self, ExecutorSettings};
+use strata_runtime::{self as rt, ExecutorSettings};
 
 use crate::client_log::ClientLog;
 use crate::config::BrokerConfig;
 use crate::connection::{self, ShutdownSignal};
 use crate::error::BrokerError;
 use crate::router::ShardMsg;
-use crate::rt_net::{first, Budget, Listener, Mesh};
 use crate::shard::Shard;
 use crate::topics::{load_identity, TopicStore};
+use strata_runtime::{first, Budget, Listener, Mesh};
+
+/// Connections the kernel queues per shard before they are accepted.
+const LISTEN_BACKLOG: i32 = 1024;
 
 /// A running broker: its shard threads and the means to stop them.
 pub struct Broker {
     /// Held for the broker's life: no second broker opens the same data directory.
     _data_dir_lock: std::fs::File,
-    threads: Vec<std::thread::JoinHandle<Result<(), String>>>,
+    threads: Vec<std::thread::JoinHandle<Result<(), BrokerError>>>,
     stops: Vec<oneshot::Sender<()>>,
     pub local_addr: SocketAddr,
 }
@@ -47,7 +50,8 @@ impl Broker {
         let mesh = Mesh::<ShardMsg>::new(shards, config.shard_channel_capacity);
         // Shards that have opened their partitions and groups: none serves before all have.
         let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
+        let (ready_tx, ready_rx) =
+            std::sync::mpsc::channel::<Result<SocketAddr, Arc<BrokerError>>>();
         // Shard 0 binds first: with port 0 the others must bind the port it got.
         let mut threads = Vec::new();
         let mut stops = Vec::new();
@@ -83,10 +87,17 @@ impl Broker {
                     started,
                 )
                 .await;
-                if let Err(e) = &result {
-                    let _ = ready.send(Err(e.clone()));
+                match result {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        let e = Arc::new(e);
+                        let _ = ready.send(Err(e.clone()));
+                        Err(BrokerError::Shard {
+                            shard: id,
+                            source: e,
+                        })
+                    }
                 }
-                result
             })
             .map_err(|e| BrokerError::io("starting a shard thread", e))?;
             threads.push(thread);
@@ -94,12 +105,10 @@ impl Broker {
                 match bound_rx.recv() {
                     Ok(bound) => addr = bound,
                     Err(_) => {
-                        let e = ready_rx
-                            .recv()
-                            .ok()
-                            .and_then(|r| r.err())
-                            .unwrap_or_else(|| "shard 0 failed".into());
-                        return Err(BrokerError::Config(e));
+                        return Err(match ready_rx.recv().ok().and_then(|r| r.err()) {
+                            Some(source) => BrokerError::Shard { shard: 0, source },
+                            None => BrokerError::ShardGone(0),
+                        });
                     }
                 }
             }
@@ -108,8 +117,8 @@ impl Broker {
         for _ in 0..shards {
             match ready_rx.recv() {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(BrokerError::Config(e)),
-                Err(_) => return Err(BrokerError::Config("a shard stopped while starting".into())),
+                Ok(Err(source)) => return Err(BrokerError::Startup(source)),
+                Err(_) => return Err(BrokerError::Startup(Arc::new(BrokerError::ShardGone(0)))),
             }
         }
         tracing::info!(%addr, shards, "strata is serving");
@@ -135,10 +144,10 @@ impl Broker {
         for t in self.threads {
             let r = t
                 .join()
-                .map_err(|_| "a shard panicked".to_string())
+                .map_err(|_| BrokerError::ShardPanicked)
                 .and_then(|r| r);
             if let (Err(e), Ok(())) = (r, &first) {
-                first = Err(BrokerError::Config(e));
+                first = Err(e);
             }
         }
         first
@@ -154,39 +163,45 @@ async fn run_shard(
     shards: usize,
     addr: SocketAddr,
     shutdown: ShutdownSignal,
-    ready: &std::sync::mpsc::Sender<Result<SocketAddr, String>>,
+    ready: &std::sync::mpsc::Sender<Result<SocketAddr, Arc<BrokerError>>>,
     bound: std::sync::mpsc::Sender<SocketAddr>,
     started: Arc<std::sync::atomic::AtomicUsize>,
-) -> Result<(), String> {
+) -> Result<(), BrokerError> {
     // Bind before joining the mesh: shard 0's port (when asked for port 0) is what the others
     // bind, and they start only once shard 0 has it.
-    let listener = Listener::bind(addr, 1024).map_err(|e| format!("listen on {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = Listener::bind(addr, LISTEN_BACKLOG)
+        .map_err(|e| BrokerError::io(format!("listen on {addr}"), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| BrokerError::io("reading the bound address", e))?;
     let _ = bound.send(local);
     let (senders, mut receivers) = mesh.join().await?;
     let id = senders.my_id();
-    let shard =
-        Rc::new(Shard::new(config.clone(), identity, senders, shards).map_err(|e| e.to_string())?);
+    let shard = Rc::new(Shard::new(config.clone(), identity, senders, shards)?);
+    // The mailbox: messages from other shards are served as they come, in order, at most
+    // `shard_channel_capacity` at once; past that this shard stops taking messages, its
+    // channels fill, and the senders wait. So the channel bound is the owner's bound.
+    let serving = Budget::new(config.shard_channel_capacity as u64);
     for (_, mut stream) in receivers.streams() {
-        let shard = shard.clone();
+        let (shard, serving) = (shard.clone(), serving.clone());
         rt::spawn_detached(async move {
             while let Some(msg) = stream.next().await {
+                let slot = serving.take(1).await;
                 let shard = shard.clone();
-                rt::spawn_detached(async move { shard.serve(msg).await });
+                rt::spawn_detached(async move {
+                    shard.serve(msg).await;
+                    drop(slot);
+                });
             }
         });
     }
-    shard
-        .apply_topics(table, Default::default())
-        .await
-        .map_err(|e| format!("shard {id}: opening partitions: {e}"))?;
+    shard.apply_topics(table, Default::default()).await?;
     let offsets = crate::groups::offsets::OffsetStore::open(
         &config.data_dir,
         id,
         config.offsets_compact_above_bytes,
     )
-    .await
-    .map_err(|e| format!("shard {id}: opening committed offsets: {e}"))?;
+    .await?;
     let limits = crate::groups::state::GroupLimits {
         initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
         min_session_timeout_ms: config.group_min_session_timeout_ms,

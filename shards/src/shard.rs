@@ -12,7 +12,8 @@ use futures::channel::oneshot;
 use futures::future::{select, select_all};
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
-use strata_engine::{rt, LogCaches, PartitionLog};
+use strata_engine::{LogCaches, PartitionLog};
+use strata_runtime as rt;
 
 use crate::config::BrokerConfig;
 use crate::error::{error_code, BrokerError};
@@ -20,8 +21,8 @@ use crate::router::{
     owner_shard, Acks, GroupAnswer, GroupOp, PartitionKey, PartitionRead, PartitionReadResult,
     ProduceOutcome, ShardMsg,
 };
-use crate::rt_net::ShardSenders;
 use crate::topics::{ClusterIdentity, TopicStore, TopicTable};
+use strata_runtime::ShardSenders;
 
 mod topic_controller;
 
@@ -306,7 +307,7 @@ impl Shard {
                     let ts = got
                         .batches
                         .first()
-                        .and_then(|b| strata_engine::batch::parse_header(b, usize::MAX).ok())
+                        .and_then(|b| strata_record::batch::parse_header(b, usize::MAX).ok())
                         .map_or(-1, |h| h.max_timestamp);
                     Ok((ts, offset))
                 }
@@ -326,10 +327,10 @@ impl Shard {
         &self,
         producer_id: i64,
         epoch: i16,
-    ) -> Result<crate::producer_ids::Bump, String> {
+    ) -> Result<crate::producer_ids::Bump, BrokerError> {
         let owner = crate::producer_ids::owner_of(producer_id, self.count);
         if owner == self.id {
-            return self.bump_producer_epoch_local(producer_id, epoch);
+            return self.bump_producer_epoch_local(producer_id, epoch).await;
         }
         self.ask(owner, |reply| ShardMsg::BumpProducerEpoch {
             producer_id,
@@ -337,15 +338,15 @@ impl Shard {
             reply,
         })
         .await
-        .unwrap_or_else(|e| Err(e.to_string()))
+        .unwrap_or_else(Err)
     }
 
-    fn bump_producer_epoch_local(
+    async fn bump_producer_epoch_local(
         &self,
         producer_id: i64,
         epoch: i16,
-    ) -> Result<crate::producer_ids::Bump, String> {
-        let now_ms = strata_engine::clock::unix_ms();
+    ) -> Result<crate::producer_ids::Bump, BrokerError> {
+        let now_ms = strata_record::clock::unix_ms();
         self.producer_ids
             .bump(
                 producer_id,
@@ -353,7 +354,7 @@ impl Shard {
                 now_ms,
                 self.config.producer_id_expiry_ms as i64,
             )
-            .map_err(|e| e.to_string())
+            .await
     }
 
     /// Runs a group request on the shard that owns the group.
@@ -445,7 +446,7 @@ impl Shard {
                 epoch,
                 reply,
             } => {
-                let _ = reply.send(self.bump_producer_epoch_local(producer_id, epoch));
+                let _ = reply.send(self.bump_producer_epoch_local(producer_id, epoch).await);
             }
             ShardMsg::Produce {
                 key,
@@ -488,7 +489,7 @@ impl Shard {
 
     /// Deletes what retention no longer keeps, on every owned partition.
     pub async fn enforce_retention(&self) {
-        let now_ms = strata_engine::clock::unix_ms();
+        let now_ms = strata_record::clock::unix_ms();
         let expiry = self.config.producer_id_expiry_ms as i64;
         for (key, log) in self.owned_logs() {
             if let Err(e) = log.enforce_retention(now_ms).await {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use strata_runtime as rt;
 
 use serde::{Deserialize, Serialize};
 
@@ -61,9 +62,16 @@ pub fn invalid_topic_config(key: &str, value: &str) -> Option<String> {
     None
 }
 
-/// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never a mix:
-/// write a temporary file, fsync it, rename it over, fsync the directory.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BrokerError> {
+/// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never a mix
+/// (a temporary file, synced, renamed over, the directory synced), off the shard's thread.
+pub(crate) async fn write_atomically(path: &Path, bytes: Vec<u8>) -> Result<(), BrokerError> {
+    rt::fs::write_durably(path, &temp_path(path), bytes)
+        .await
+        .map_err(|e| BrokerError::io(format!("replace {}", path.display()), e))
+}
+
+/// As `write_atomically`, for start-up, before any shard runs (blocking is harmless there).
+fn write_atomically_at_start(path: &Path, bytes: &[u8]) -> Result<(), BrokerError> {
     let tmp = temp_path(path);
     let io = |what: &str, e| BrokerError::io(format!("{what} {}", tmp.display()), e);
     std::fs::write(&tmp, bytes).map_err(|e| io("write", e))?;
@@ -72,17 +80,25 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BrokerEr
         .map_err(|e| io("fsync", e))?;
     std::fs::rename(&tmp, path).map_err(|e| io("rename", e))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    strata_engine::rt::sync_dir(dir)
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
         .map_err(|e| BrokerError::io(format!("fsync {}", dir.display()), e))
 }
 
-/// The bytes of `path`, or None if there is no such file (a first start).
+/// The bytes of `path`, or None if there is no such file (a first start). For start-up.
 pub(crate) fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, BrokerError> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(BrokerError::io(format!("read {}", path.display()), e)),
     }
+}
+
+/// As `read_if_exists`, off the shard's thread.
+pub(crate) async fn read_state_file(path: &Path) -> Result<Option<Vec<u8>>, BrokerError> {
+    rt::fs::read_if_exists(path)
+        .await
+        .map_err(|e| BrokerError::io(format!("read {}", path.display()), e))
 }
 
 /// `path` with `.tmp` added to its whole name. Not `with_extension`: that would give
@@ -113,10 +129,9 @@ impl TopicStore {
         }
     }
 
-    pub fn save(&self, table: &TopicTable) -> Result<(), BrokerError> {
-        let bytes = serde_json::to_vec_pretty(table)
-            .map_err(|e| BrokerError::Config(format!("encoding topics: {e}")))?;
-        write_atomically(&self.path, &bytes)
+    pub async fn save(&self, table: &TopicTable) -> Result<(), BrokerError> {
+        let bytes = serde_json::to_vec_pretty(table).map_err(BrokerError::encode("topics"))?;
+        write_atomically(&self.path, bytes).await
     }
 }
 
@@ -142,9 +157,9 @@ pub fn load_identity(data_dir: &Path, node_id: i32) -> Result<ClusterIdentity, B
                 cluster_id: uuid::Uuid::new_v4().simple().to_string()[..22].to_string(),
                 node_id,
             };
-            let bytes = serde_json::to_vec_pretty(&id)
-                .map_err(|e| BrokerError::Config(format!("encoding identity: {e}")))?;
-            write_atomically(&path, &bytes)?;
+            let bytes =
+                serde_json::to_vec_pretty(&id).map_err(BrokerError::encode("cluster identity"))?;
+            write_atomically_at_start(&path, &bytes)?;
             Ok(id)
         }
     }
@@ -170,10 +185,17 @@ mod tests {
             .map(|shard| {
                 let path = dir.path().join(format!(".producer-epochs.shard{shard}"));
                 std::thread::spawn(move || {
-                    for i in 0..200 {
-                        write_atomically(&path, format!("shard {shard} write {i}").as_bytes())
-                            .unwrap();
-                    }
+                    let settings = rt::ExecutorSettings {
+                        io_memory_bytes: 64 << 10,
+                        ..Default::default()
+                    };
+                    rt::block_on(&settings, async move {
+                        for i in 0..200 {
+                            let text = format!("shard {shard} write {i}");
+                            write_atomically(&path, text.into_bytes()).await.unwrap();
+                        }
+                    })
+                    .unwrap();
                 })
             })
             .collect();
@@ -212,7 +234,11 @@ mod tests {
                 configs: Default::default(),
             },
         );
-        store.save(&t).unwrap();
+        let settings = rt::ExecutorSettings {
+            io_memory_bytes: 64 << 10,
+            ..Default::default()
+        };
+        rt::block_on(&settings, store.save(&t)).unwrap().unwrap();
         assert_eq!(store.load().unwrap(), t);
         let id = load_identity(dir.path(), 1).unwrap();
         assert_eq!(

@@ -14,7 +14,7 @@ use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::*;
 use raw::RawConn;
-use strata_bench::client::topic_name;
+use strata_client::topic_name;
 
 fn create_topic(c: &mut RawConn, name: &str, partitions: i32) -> (i16, Option<String>) {
     let req = CreateTopicsRequest::default()
@@ -94,7 +94,7 @@ fn a_topic_change_that_cannot_open_a_partition_is_undone_whole() {
     std::fs::remove_file(data.join("undone-3")).unwrap();
     assert_eq!(create_topic(&mut c, "undone", 8).0, 0);
     assert_eq!(partitions(&mut c, "undone"), Some(8));
-    let batch = strata_engine::batch::build(&[b"after"], 1);
+    let batch = strata_record::batch::build(&[b"after"], 1);
     assert_eq!(c.produce("undone", 3, batch, 1).0, 0);
 
     // CreatePartitions: the same for the partitions it adds.
@@ -149,7 +149,7 @@ fn a_topic_created_again_never_gets_what_a_cut_short_deletion_left() {
     let mut c = RawConn::connect(broker.addr);
     assert_eq!(create_topic(&mut c, "again", 2).0, 0);
     for n in 0..5 {
-        let batch = strata_engine::batch::build(&[format!("old {n}").as_bytes()], 1);
+        let batch = strata_record::batch::build(&[format!("old {n}").as_bytes()], 1);
         assert_eq!(c.produce("again", 0, batch, -1).0, 0);
     }
     assert_eq!(c.latest_offset("again", 0), 5);
@@ -190,7 +190,7 @@ fn more_sealed_segments_than_the_open_file_limit_are_written_and_read_back() {
     for n in 0..BATCHES_PER_PARTITION {
         for p in 0..PARTITIONS {
             let records: Vec<&[u8]> = vec![&value[..]; RECORDS_PER_BATCH];
-            let batch = strata_engine::batch::build(&records, n as i64);
+            let batch = strata_record::batch::build(&records, n as i64);
             let (code, _) = c.produce("many", p, batch.to_vec(), 1);
             assert_eq!(code, 0, "partition {p} batch {n}");
         }

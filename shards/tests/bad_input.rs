@@ -10,7 +10,7 @@ use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableT
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use raw::RawConn;
-use strata_bench::client::topic_name;
+use strata_client::topic_name;
 
 /// Produces with acks=1: the partition's error code.
 fn produce(conn: &mut RawConn, name: &str, partition: i32, records: Vec<u8>) -> i16 {
@@ -143,12 +143,12 @@ fn corrupt_and_oversized_batches_get_error_codes_and_store_nothing() {
         ResponseKind::CreateTopics(r) => assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0]),
         other => panic!("unexpected {other:?}"),
     }
-    let good = strata_engine::batch::build(&[b"hello"], 1);
+    let good = strata_record::batch::build(&[b"hello"], 1);
     assert_eq!(produce(&mut c, "small", 0, good.clone()), 0);
     let mut bad_crc = good.clone();
     *bad_crc.last_mut().unwrap() ^= 1;
     assert_eq!(produce(&mut c, "small", 0, bad_crc), 2, "CORRUPT_MESSAGE");
-    let big = strata_engine::batch::build(&[&[7u8; 2000][..]], 1);
+    let big = strata_record::batch::build(&[&[7u8; 2000][..]], 1);
     assert_eq!(produce(&mut c, "small", 1, big), 10, "MESSAGE_TOO_LARGE");
     assert_eq!(
         produce(&mut c, "small", 1, good[..20].to_vec()),
@@ -176,7 +176,7 @@ fn unknown_topics_are_errors_when_auto_creation_is_off() {
     let broker =
         BrokerProcess::start_with(&dir.path().join("data"), "auto_create_topics = false\n");
     let mut c = RawConn::connect(broker.addr);
-    let good = strata_engine::batch::build(&[b"x"], 1);
+    let good = strata_record::batch::build(&[b"x"], 1);
     assert_eq!(
         produce(&mut c, "nope", 0, good),
         3,

@@ -101,10 +101,10 @@ fn an_idempotent_run_numbers_its_batches_and_the_broker_takes_every_one() {
     );
     // The stored batches are the producer's: an id, and sequences from 0.
     let log = std::fs::read(data.join("bench-idem-0/00000000000000000000.log")).unwrap();
-    let first = strata_engine::batch::validate(&log, usize::MAX).unwrap();
+    let first = strata_record::batch::validate(&log, usize::MAX).unwrap();
     assert!(first.producer_id >= 0, "{first:?}");
     assert_eq!(first.base_sequence, 0);
-    let second = strata_engine::batch::validate(&log[first.size_bytes..], usize::MAX).unwrap();
+    let second = strata_record::batch::validate(&log[first.size_bytes..], usize::MAX).unwrap();
     assert_eq!(second.producer_id, first.producer_id);
     assert_eq!(second.base_sequence, first.records_count);
 }

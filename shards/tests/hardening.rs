@@ -109,7 +109,7 @@ fn stalled_uploads_hold_nothing_others_need_and_are_closed_at_the_read_deadline(
     let mut c = RawConn::connect(addr);
     for n in 0..20 {
         let t = Instant::now();
-        let records = strata_engine::testkit::batch_of(1, n, 3, 100, 1).to_vec();
+        let records = strata_record::testkit::batch_of(1, n, 3, 100, 1).to_vec();
         let (code, _) = c.produce("stall", 0, records, 1);
         assert_eq!(code, 0);
         assert!(

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::*;
 use kafka_protocol::messages::*;
 use raw::RawConn;
-use strata_engine::testkit::splitmix;
+use strata_record::testkit::splitmix;
 
 const MUTATED_FRAMES: u64 = 4000;
 
@@ -107,7 +107,7 @@ fn normal_client_is_served(broker: &BrokerProcess, n: u64) {
         ResponseKind::ApiVersions(r) => assert_eq!(r.error_code, 0),
         other => panic!("unexpected {other:?}"),
     }
-    let batch = strata_engine::batch::build(&[format!("normal {n}").as_bytes()], 1);
+    let batch = strata_record::batch::build(&[format!("normal {n}").as_bytes()], 1);
     assert_eq!(
         c.produce("normal", 0, batch, 1).0,
         0,

@@ -10,8 +10,8 @@ use common::*;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::*;
 use raw::RawConn;
-use strata_bench::client::topic_name;
 use strata_bench::record::BatchTemplate;
+use strata_client::topic_name;
 
 const INVALID_PRODUCER_EPOCH: i16 = 47;
 const UNKNOWN_PRODUCER_ID: i16 = 59;

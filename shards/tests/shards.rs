@@ -51,7 +51,7 @@ fn pipelined_requests_across_shards_are_answered_in_order() {
     for r in 0..REQUESTS {
         let parts = (0..PARTITIONS)
             .map(|p| {
-                let batch = strata_engine::batch::build(&[&value(p, r)], r as i64);
+                let batch = strata_record::batch::build(&[&value(p, r)], r as i64);
                 PartitionProduceData::default()
                     .with_index(p)
                     .with_records(Some(Bytes::from(batch)))
@@ -109,7 +109,7 @@ fn pipelined_requests_across_shards_are_answered_in_order() {
         let mut records = part.records.clone().unwrap_or_default();
         let mut r = 0usize;
         while !records.is_empty() {
-            let h = strata_engine::batch::validate(&records, usize::MAX).unwrap();
+            let h = strata_record::batch::validate(&records, usize::MAX).unwrap();
             let batch = records.split_to(h.size_bytes);
             assert_eq!(h.base_offset, r as i64);
             let want = value(part.partition_index, r);
@@ -139,7 +139,7 @@ fn a_fetch_waits_for_data_without_polling_and_wakes_on_produce() {
                 .with_name(TopicName(StrBytes::from_static_str("wait")))
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(3)
-                    .with_records(Some(Bytes::from(strata_engine::batch::build(
+                    .with_records(Some(Bytes::from(strata_record::batch::build(
                         &[v],
                         1,
                     ))))])]);

@@ -7,8 +7,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use strata_engine::rt::{self, ExecutorSettings};
-use strata_engine::{testkit, LogCaches, LogConfig, PartitionLog};
+use strata_engine::{LogCaches, LogConfig, PartitionLog};
+use strata_record::testkit;
+use strata_runtime::{self as rt, ExecutorSettings};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -40,7 +41,7 @@ fn main() {
         while offset < log.high_watermark() {
             let got = log.read(offset, 1 << 20).await?;
             for b in got.batches {
-                offset = strata_engine::batch::parse_header(&b, usize::MAX)
+                offset = strata_record::batch::parse_header(&b, usize::MAX)
                     .map_or(offset + 1, |h| h.next_offset());
                 n += 1;
             }

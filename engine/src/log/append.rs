@@ -4,9 +4,9 @@
 use bytes::BytesMut;
 
 use super::{create_segment, PartitionLog};
-use crate::batch::{self, BatchHeader};
 use crate::error::{EngineError, Result};
 use crate::producer_state::SequenceCheck;
+use strata_record::batch::{self, BatchHeader};
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +112,7 @@ impl PartitionLog {
             .get_or_insert_with(std::time::Instant::now);
         seg.size_bytes += stored.len() as u64;
         let mut offset = first_offset;
-        let now_ms = crate::clock::unix_ms();
+        let now_ms = strata_record::clock::unix_ms();
         let mut appended_headers = Vec::with_capacity(headers.len());
         for (pos, h) in &headers {
             let header = BatchHeader {

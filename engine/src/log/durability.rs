@@ -8,8 +8,8 @@ use futures::future::try_join4;
 
 use super::PartitionLog;
 use crate::error::{io_at, EngineError, Result};
-use crate::rt::{self, SharedFile};
 use crate::segment::FlushWrites;
+use strata_runtime::{self as rt, SharedFile};
 
 async fn write_opt(
     file: Option<&SharedFile>,
@@ -300,7 +300,9 @@ impl PartitionLog {
             p
         };
         // The .log now holds every byte; the tail file only repeats them.
-        std::fs::remove_file(&tail_path).map_err(|e| EngineError::io("remove", &tail_path, e))?;
+        rt::fs::remove_file(&tail_path)
+            .await
+            .map_err(|e| EngineError::io("remove", &tail_path, e))?;
         self.shared.written.notify_all();
         Ok(())
     }

@@ -24,10 +24,10 @@ use crate::event::Event;
 use crate::log_caches::LogCaches;
 use crate::pending::PendingBytes;
 use crate::recovery::{open_segment, RecoveryReport};
-use crate::rt::{self, DirectFile};
 use crate::sealed_files::SealedFiles;
 use crate::segment::{ActiveTail, Segment, SegmentPaths};
 use crate::tail_slots::TailSlots;
+use strata_runtime::{self as rt, DirectFile};
 
 pub use append::Appended;
 pub use read::FetchedBatches;
@@ -50,7 +50,7 @@ struct LogShared {
     sealed_files: Rc<SealedFiles>,
     state: RefCell<LogState>,
     /// Held by an append for its whole course, so that a roll never interleaves with another append.
-    append_lock: futures::lock::Mutex<()>,
+    append_lock: rt::FifoLock,
     /// Fired when the high watermark moves or the log fails.
     written: Event,
     /// Fired when the I/O token is released.
@@ -106,7 +106,9 @@ async fn create_segment(dir: &Path, base_offset: i64) -> Result<Segment> {
     let index_file = open(paths.index.clone()).await?;
     let time_index_file = open(paths.time_index.clone()).await?;
     let tail_file = open(paths.tail.clone()).await?;
-    rt::sync_dir(dir).map_err(|e| EngineError::io("fsync dir", dir, e))?;
+    rt::sync_dir(dir)
+        .await
+        .map_err(|e| EngineError::io("fsync dir", dir, e))?;
     Ok(Segment {
         base_offset,
         next_offset: base_offset,
@@ -131,12 +133,13 @@ async fn create_segment(dir: &Path, base_offset: i64) -> Result<Segment> {
 
 /// Base offsets of the `.log` files in `dir`; removes index and tail files left without a log
 /// (a retention deletion cut short by a crash).
-fn list_segments(dir: &Path) -> Result<Vec<i64>> {
-    let io = |e| EngineError::io("list", dir, e);
+async fn list_segments(dir: &Path) -> Result<Vec<i64>> {
+    let paths = rt::fs::list_dir(dir)
+        .await
+        .map_err(|e| EngineError::io("list", dir, e))?;
     let mut bases = Vec::new();
     let mut others = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
+    for path in paths {
         let (Some(stem), Some(ext)) = (path.file_stem().and_then(|s| s.to_str()), path.extension())
         else {
             continue;
@@ -153,7 +156,9 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>> {
     bases.sort_unstable();
     for (base, path) in others {
         if bases.binary_search(&base).is_err() {
-            std::fs::remove_file(&path).map_err(|e| EngineError::io("remove", &path, e))?;
+            rt::fs::remove_file(&path)
+                .await
+                .map_err(|e| EngineError::io("remove", &path, e))?;
         }
     }
     Ok(bases)
@@ -167,8 +172,10 @@ impl PartitionLog {
         caches: &LogCaches,
     ) -> Result<(Self, RecoveryReport)> {
         config.validate()?;
-        std::fs::create_dir_all(dir).map_err(|e| EngineError::io("create dir", dir, e))?;
-        let bases = list_segments(dir)?;
+        rt::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| EngineError::io("create dir", dir, e))?;
+        let bases = list_segments(dir).await?;
         let mut report = RecoveryReport::default();
         let mut segments = BTreeMap::new();
         for (i, &base) in bases.iter().enumerate() {
@@ -206,13 +213,22 @@ impl PartitionLog {
                     syncs: 0,
                     producers: Default::default(),
                 }),
-                append_lock: futures::lock::Mutex::new(()),
+                append_lock: rt::FifoLock::new(),
                 written: Event::default(),
                 io_done: Event::default(),
             }),
         };
         log.rebuild_producer_state().await?;
         Ok((log, report))
+    }
+
+    /// Deletes the log in `dir` (closed beforehand: its handles dropped), files and directory,
+    /// off the shard's thread. A log that is not there is not an error.
+    pub async fn remove_dir(dir: &Path, caches: &LogCaches) -> Result<()> {
+        caches.sealed_files.forget_under(dir);
+        rt::fs::remove_dir_all(dir)
+            .await
+            .map_err(|e| EngineError::io("remove", dir, e))
     }
 
     /// Forgets idempotent producers idle since `before_ms` (ms since the epoch).

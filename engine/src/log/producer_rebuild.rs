@@ -4,8 +4,8 @@
 //! early would forget producers, and their next batch would be refused as out of sequence.
 
 use super::PartitionLog;
-use crate::batch::{self, LOG_OVERHEAD};
 use crate::error::{EngineError, Result};
+use strata_record::batch::{self, LOG_OVERHEAD};
 
 /// Bytes read from a segment at a time.
 const SCAN_CHUNK_BYTES: u64 = 1 << 20;

@@ -5,11 +5,11 @@ use bytes::{Bytes, BytesMut};
 
 use super::read_window::{next_step, scan_window, NextStep, Window};
 use super::PartitionLog;
-use crate::batch;
 use crate::error::{EngineError, Result};
 use crate::index_check;
-use crate::rt::SharedFile;
 use crate::sealed_files::SealedFiles;
+use strata_record::batch;
+use strata_runtime::SharedFile;
 
 /// Batches returned by a read, and the log's bounds at the time.
 #[derive(Debug, Clone, Default)]

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::batch::{self, LOG_OVERHEAD};
+use strata_record::batch::{self, LOG_OVERHEAD};
 
 /// What one window of a segment's bytes held for a read.
 pub(super) struct WindowScan {
@@ -150,7 +150,7 @@ pub(super) fn next_step(scan: &WindowScan, w: &Window) -> NextStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit;
+    use strata_record::testkit;
 
     /// Ten one-record batches with offsets 0..10, as a segment stores them.
     fn segment_bytes() -> (Bytes, Vec<u64>) {

@@ -3,7 +3,7 @@
 
 use super::PartitionLog;
 use crate::error::{EngineError, Result};
-use crate::rt;
+use strata_runtime as rt;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetentionReport {
@@ -62,16 +62,15 @@ impl PartitionLog {
             self.shared.sealed_files.forget(&seg.paths.log);
             // The .log first: a crash after it leaves only orphans, which the next open removes.
             for path in [&seg.paths.log, &seg.paths.index, &seg.paths.time_index] {
-                match std::fs::remove_file(path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(EngineError::io("remove", path, e)),
-                }
+                rt::fs::remove_file(path)
+                    .await
+                    .map_err(|e| EngineError::io("remove", path, e))?;
             }
             tracing::info!(segment = %seg.paths.log.display(), "retention deleted segment");
             deleted.push(seg.base_offset);
         }
         rt::sync_dir(&self.shared.dir)
+            .await
             .map_err(|e| EngineError::io("fsync dir", &self.shared.dir, e))?;
         Ok(RetentionReport {
             deleted_segments: deleted,

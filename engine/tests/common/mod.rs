@@ -5,10 +5,11 @@ use std::future::Future;
 use std::path::Path;
 
 use bytes::BytesMut;
-use strata_engine::rt::{self, ExecutorSettings};
-use strata_engine::{batch, LogCaches, LogConfig, PartitionLog, RecoveryReport};
+use strata_engine::{LogCaches, LogConfig, PartitionLog, RecoveryReport};
+use strata_record::batch;
+use strata_runtime::{self as rt, ExecutorSettings};
 
-/// Runs an async test body on a small glommio executor (tests run two at a time on 2 cores, and
+/// Runs an async test body on a small executor (tests run two at a time on 2 cores, and
 /// io_uring memory counts against `ulimit -l`).
 pub fn run<T>(f: impl Future<Output = T>) -> T {
     let settings = ExecutorSettings {
@@ -38,7 +39,7 @@ pub async fn open(dir: &Path, config: LogConfig) -> (PartitionLog, RecoveryRepor
 
 /// A deterministic batch for (seed, n): `records` values whose bytes say who made them.
 pub fn make_batch(seed: u64, n: u64, records: usize, value_len: usize, ts: i64) -> BytesMut {
-    strata_engine::testkit::batch_of(seed, n, records, value_len, ts)
+    strata_record::testkit::batch_of(seed, n, records, value_len, ts)
 }
 
 /// Every batch from `from` to the high watermark, read in steps of `max_bytes`.
@@ -63,4 +64,4 @@ pub async fn read_all(log: &PartitionLog, from: i64, max_bytes: usize) -> Vec<by
 }
 
 #[allow(unused_imports)]
-pub use strata_engine::testkit::without_offset;
+pub use strata_record::testkit::without_offset;

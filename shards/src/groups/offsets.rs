@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
-use strata_engine::{batch, LogCaches, LogConfig, PartitionLog};
+use strata_engine::{LogCaches, LogConfig, PartitionLog};
+use strata_record::batch;
+use strata_runtime as rt;
 
 use crate::error::BrokerError;
 
@@ -62,7 +64,7 @@ impl OffsetStore {
         let snapshot = data_dir.join(format!(".groups.shard{shard}.snapshot"));
         let cache = LogCaches::new(1 << 20, OFFSETS_SEALED_FILES);
         let mut entries = BTreeMap::new();
-        if let Some(bytes) = crate::topics::read_if_exists(&snapshot)? {
+        if let Some(bytes) = crate::topics::read_state_file(&snapshot).await? {
             let list: Vec<(OffsetKey, Committed)> =
                 serde_json::from_slice(&bytes).map_err(|e| BrokerError::CorruptState {
                     path: snapshot.clone(),
@@ -93,7 +95,7 @@ impl OffsetStore {
             .map(|c| serde_json::to_vec(c).unwrap_or_default())
             .collect();
         let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
-        let now = strata_engine::clock::unix_ms();
+        let now = strata_record::clock::unix_ms();
         let bytes = BytesMut::from(&batch::build(&refs, now)[..]);
         let log = match &self.log {
             Some(log) => log,
@@ -149,20 +151,20 @@ impl OffsetStore {
     /// Writes every current offset to the snapshot, then starts the log again empty.
     async fn compact(&mut self) -> Result<(), BrokerError> {
         let list: Vec<(&OffsetKey, &Committed)> = self.entries.iter().collect();
-        let bytes = serde_json::to_vec(&list).map_err(|e| BrokerError::Config(e.to_string()))?;
-        crate::topics::write_atomically(&self.snapshot, &bytes)?;
+        let bytes = serde_json::to_vec(&list).map_err(BrokerError::encode("committed offsets"))?;
+        crate::topics::write_atomically(&self.snapshot, bytes).await?;
         // Replaying the old log over the snapshot gives the same state, so a crash between
         // these steps loses nothing.
         if let Some(old) = self.log.take() {
             let _ = old.close().await;
         }
         let parent = self.dir.parent().unwrap_or(Path::new("."));
-        let removed = std::fs::remove_dir_all(&self.dir)
-            .map_err(|e| BrokerError::io(format!("remove {}", self.dir.display()), e))
-            .and_then(|()| {
-                strata_engine::rt::sync_dir(parent)
-                    .map_err(|e| BrokerError::io(format!("fsync {}", parent.display()), e))
-            });
+        let removed = match rt::fs::remove_dir_all(&self.dir).await {
+            Ok(()) => rt::sync_dir(parent)
+                .await
+                .map_err(|e| BrokerError::io(format!("fsync {}", parent.display()), e)),
+            Err(e) => Err(BrokerError::io(format!("remove {}", self.dir.display()), e)),
+        };
         // Whatever the removal did, the store needs its log back: the snapshot holds every
         // offset, so the old log replayed over it and an empty one give the same state.
         self.log = Some(self.reopen_log().await?);
@@ -236,7 +238,7 @@ fn apply(entries: &mut BTreeMap<OffsetKey, Committed>, c: Change) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_engine::rt::{self, ExecutorSettings};
+    use strata_runtime::{self as rt, ExecutorSettings};
 
     fn run<T>(f: impl std::future::Future<Output = T>) -> T {
         let settings = ExecutorSettings {

@@ -84,13 +84,13 @@ impl Shard {
             removed: partitions_beyond(&old, &table),
             added: added.clone(),
         };
-        if let Err(e) = store.save(&table) {
+        if let Err(e) = store.save(&table).await {
             tracing::error!("saving the topic table failed: {e}");
             return refuse_all(results, ResponseError::KafkaStorageError, &e.to_string());
         }
         if let Err(e) = self.broadcast_topics(Arc::new(table), change).await {
             tracing::error!("applying a topic change failed, undoing it: {e}");
-            let undone = match store.save(&old) {
+            let undone = match store.save(&old).await {
                 Ok(()) => {
                     let undo = TopicChange {
                         removed: added,
@@ -98,12 +98,12 @@ impl Shard {
                     };
                     self.broadcast_topics(old, undo).await
                 }
-                Err(save) => Err(save.to_string()),
+                Err(save) => Err(save),
             };
             if let Err(u) = undone {
                 tracing::error!("undoing the topic change failed: {u}");
             }
-            results = refuse_all(results, ResponseError::KafkaStorageError, &e);
+            results = refuse_all(results, ResponseError::KafkaStorageError, &e.to_string());
         }
         results
     }
@@ -113,7 +113,7 @@ impl Shard {
         &self,
         table: Arc<TopicTable>,
         change: TopicChange,
-    ) -> Result<(), String> {
+    ) -> Result<(), BrokerError> {
         let others = (0..self.count).filter(|&s| s != self.id).map(|s| {
             let (table, change) = (table.clone(), change.clone());
             async move {
@@ -123,7 +123,6 @@ impl Shard {
                     reply,
                 })
                 .await
-                .map_err(|e| e.to_string())
                 .and_then(|r| r)
             }
         });
@@ -132,7 +131,7 @@ impl Shard {
         mine?;
         others
             .into_iter()
-            .collect::<Result<Vec<()>, String>>()
+            .collect::<Result<Vec<()>, BrokerError>>()
             .map(|_| ())
     }
 
@@ -144,7 +143,7 @@ impl Shard {
         &self,
         table: Arc<TopicTable>,
         change: TopicChange,
-    ) -> Result<(), String> {
+    ) -> Result<(), BrokerError> {
         let owned = |k: &PartitionKey| self.owner(k) == self.id;
         for key in change.removed.iter().filter(|k| owned(k)) {
             let log = self.logs.borrow_mut().remove(key);
@@ -153,13 +152,14 @@ impl Shard {
                     tracing::warn!(topic = %key.topic, partition = key.partition, "closing a removed partition: {e}");
                 }
             }
-            self.remove_partition_dir(key, "removing a partition");
+            self.remove_partition_dir(key, "removing a partition").await;
         }
         // A deletion that a crash cut short (the table saved, the directory not yet removed)
         // must not hand its records to a new topic of the same name.
         for key in change.added.iter().filter(|k| owned(k)) {
             if !self.logs.borrow().contains_key(key) {
-                self.remove_partition_dir(key, "removing what a deleted topic left");
+                self.remove_partition_dir(key, "removing what a deleted topic left")
+                    .await;
             }
         }
         for spec in table.topics.values() {
@@ -174,7 +174,12 @@ impl Shard {
                 let log = self
                     .open_log(spec, p)
                     .await
-                    .map_err(|e| format!("shard {}: opening {}-{p}: {e}", self.id, spec.name))?;
+                    .map_err(|e| BrokerError::PartitionOpen {
+                        shard: self.id,
+                        topic: spec.name.clone(),
+                        partition: p,
+                        source: Box::new(e),
+                    })?;
                 self.logs.borrow_mut().insert(key, log);
             }
         }
@@ -182,12 +187,13 @@ impl Shard {
         Ok(())
     }
 
-    fn remove_partition_dir(&self, key: &PartitionKey, what: &str) {
+    async fn remove_partition_dir(&self, key: &PartitionKey, what: &str) {
         let dir = partition_dir(&self.config.data_dir, &key.topic, key.partition);
-        self.caches.sealed_files.forget_under(&dir);
-        match std::fs::remove_dir_all(&dir) {
+        if !dir.exists() {
+            return;
+        }
+        match PartitionLog::remove_dir(&dir, &self.caches).await {
             Ok(()) => tracing::info!(dir = %dir.display(), "{what}"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!(dir = %dir.display(), "{what}: {e}"),
         }
     }

@@ -37,8 +37,7 @@ impl RawConn {
     pub fn send<R: Encodable>(&mut self, api: ApiKey, version: i16, body: &R) -> i32 {
         let correlation = self.next_correlation;
         self.next_correlation += 1;
-        let frame =
-            strata_bench::client::Connection::encode(api, version, correlation, body).unwrap();
+        let frame = strata_client::Connection::encode(api, version, correlation, body).unwrap();
         self.send_raw(&frame);
         correlation
     }
@@ -56,8 +55,8 @@ impl RawConn {
     pub fn receive(&mut self, api: ApiKey, version: i16) -> Option<(i32, ResponseKind)> {
         let mut frame = self.read_frame()?;
         let correlation = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
-        strata_bench::client::conn::strip_header(api, version, &mut frame).unwrap();
-        let body = strata_bench::client::conn::decode_response(api, version, &mut frame).unwrap();
+        strata_client::conn::strip_header(api, version, &mut frame).unwrap();
+        let body = strata_client::conn::decode_response(api, version, &mut frame).unwrap();
         Some((correlation, body))
     }
 
@@ -81,7 +80,7 @@ impl RawConn {
             .with_acks(acks)
             .with_timeout_ms(5000)
             .with_topic_data(vec![TopicProduceData::default()
-                .with_name(strata_bench::client::topic_name(topic))
+                .with_name(strata_client::topic_name(topic))
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(partition)
                     .with_records(Some(Bytes::from(records)))])]);
@@ -103,7 +102,7 @@ impl RawConn {
         let req = ListOffsetsRequest::default()
             .with_replica_id(BrokerId(-1))
             .with_topics(vec![ListOffsetsTopic::default()
-                .with_name(strata_bench::client::topic_name(topic))
+                .with_name(strata_client::topic_name(topic))
                 .with_partitions(vec![ListOffsetsPartition::default()
                     .with_partition_index(partition)
                     .with_timestamp(-1)])]);

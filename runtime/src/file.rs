@@ -1,14 +1,13 @@
-//! The runtime seam: everything the project takes from glommio goes through here (executors,
-//! DMA files, timers, task spawning). A move to raw io_uring or another runtime changes this
-//! module and nothing else. The broker adds its sockets and channels beside these.
+//! Files written and read with O_DIRECT through io_uring: aligned buffers, block-sized I/O.
 
-use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::Duration;
 
 use glommio::io::{DmaFile, OpenOptions};
+
+use crate::executor::blocking;
+use crate::fs::remove_file;
 
 /// The block size of every O_DIRECT write and read. 4 KiB covers the logical block size of the
 /// disks we run on (512 B or 4 KiB); a larger device block would be refused at open.
@@ -20,104 +19,6 @@ pub fn align_down(v: u64) -> u64 {
 
 pub fn align_up(v: u64) -> u64 {
     align_down(v + BLOCK_BYTES - 1)
-}
-
-/// Executor settings sized for this class of host: io_uring registered memory counts against
-/// `ulimit -l` (8 MiB here), so each shard takes a small slice; see tuning/GUIDE.md.
-#[derive(Debug, Clone)]
-pub struct ExecutorSettings {
-    pub name: String,
-    /// CPU to pin the executor to; `None` lets it float (tests, tools).
-    pub cpu: Option<usize>,
-    pub io_memory_bytes: usize,
-    pub ring_depth: usize,
-}
-
-impl Default for ExecutorSettings {
-    fn default() -> Self {
-        ExecutorSettings {
-            name: "strata".into(),
-            cpu: None,
-            io_memory_bytes: 2 << 20,
-            ring_depth: 128,
-        }
-    }
-}
-
-fn builder(settings: &ExecutorSettings) -> glommio::LocalExecutorBuilder {
-    let placement = match settings.cpu {
-        Some(cpu) => glommio::Placement::Fixed(cpu),
-        None => glommio::Placement::Unbound,
-    };
-    glommio::LocalExecutorBuilder::new(placement)
-        .name(&settings.name)
-        .io_memory(settings.io_memory_bytes)
-        .ring_depth(settings.ring_depth)
-}
-
-/// Runs `fut` to completion on a new executor in the calling thread.
-pub fn block_on<T, F>(settings: &ExecutorSettings, fut: F) -> io::Result<T>
-where
-    F: Future<Output = T>,
-{
-    let ex = builder(settings).make().map_err(io::Error::from)?;
-    Ok(ex.run(async move {
-        let out = fut.await;
-        // Files dropped without an explicit close are closed by the reactor on its next cycle;
-        // give it that cycle, or an executor that ends leaks their descriptors.
-        glommio::timer::sleep(Duration::from_millis(1)).await;
-        out
-    }))
-}
-
-/// Starts an executor on its own thread and runs the future made by `make` on it.
-pub fn spawn_executor<T, G, F>(
-    settings: &ExecutorSettings,
-    make: G,
-) -> io::Result<std::thread::JoinHandle<T>>
-where
-    G: FnOnce() -> F + Send + 'static,
-    F: Future<Output = T> + 'static,
-    T: Send + 'static,
-{
-    let settings = settings.clone();
-    std::thread::Builder::new()
-        .name(settings.name.clone())
-        .spawn(
-            move || match block_on(&settings, async move { make().await }) {
-                Ok(v) => v,
-                Err(e) => panic!("executor {} failed to start: {e}", settings.name),
-            },
-        )
-}
-
-/// Spawns a task on the current executor that runs on its own.
-pub fn spawn_detached(fut: impl Future<Output = ()> + 'static) {
-    glommio::spawn_local(fut).detach();
-}
-
-/// Spawns a task on the current executor; the handle is a future of its output.
-pub fn spawn<T: 'static>(fut: impl Future<Output = T> + 'static) -> impl Future<Output = T> {
-    glommio::spawn_local(fut)
-}
-
-/// Lets every other ready task of this executor run once before the caller goes on.
-pub async fn yield_now() {
-    let mut yielded = false;
-    std::future::poll_fn(move |cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await
-}
-
-pub async fn sleep(d: Duration) {
-    glommio::timer::sleep(d).await
 }
 
 /// A file opened for O_DIRECT reads and writes. Opened read+write always: glommio's iopoll
@@ -142,15 +43,24 @@ async fn probe_device(dir: &Path) -> io::Result<()> {
     if PROBED_DIRS.with(|p| p.borrow().contains(dir)) {
         return Ok(());
     }
-    let probe = dir.join(format!(".iopoll-probe-{}", std::process::id()));
-    std::fs::write(&probe, vec![0u8; BLOCK_BYTES as usize])?;
-    std::fs::File::open(&probe)?.sync_all()?;
+    // One name per process and thread: shards of one process may probe the same directory.
+    let thread = format!("{:?}", std::thread::current().id());
+    let thread: String = thread.chars().filter(char::is_ascii_digit).collect();
+    let name = format!("{PROBE_PREFIX}{}-{thread}", std::process::id());
+    let probe = dir.join(name);
+    let (d, p) = (dir.to_path_buf(), probe.clone());
+    blocking(move || {
+        remove_stale_probes(&d);
+        std::fs::write(&p, vec![0u8; BLOCK_BYTES as usize])?;
+        std::fs::File::open(&p)?.sync_all()
+    })
+    .await?;
     let opened = OpenOptions::new()
         .read(true)
         .write(true)
         .dma_open(&probe)
         .await;
-    let _ = std::fs::remove_file(&probe);
+    let _ = remove_file(&probe).await;
     opened
         .map_err(io::Error::from)?
         .close()
@@ -158,6 +68,24 @@ async fn probe_device(dir: &Path) -> io::Result<()> {
         .map_err(io::Error::from)?;
     PROBED_DIRS.with(|p| p.borrow_mut().insert(dir.to_path_buf()));
     Ok(())
+}
+
+const PROBE_PREFIX: &str = ".iopoll-probe-";
+
+/// Probe files that an earlier process left behind when it crashed between writing and removing
+/// one (seen after power cuts). Runs on the blocking-call thread.
+fn remove_stale_probes(dir: &Path) {
+    let mine = format!("{PROBE_PREFIX}{}-", std::process::id());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(PROBE_PREFIX) && !name.starts_with(&mine) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 impl DirectFile {
@@ -276,14 +204,10 @@ impl DirectFile {
 /// An aligned buffer ready for an O_DIRECT write.
 pub struct BlockBuf(glommio::io::DmaBuffer);
 
-/// Makes a directory's entries (created, renamed or removed files) durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::executor::{block_on, ExecutorSettings};
 
     #[test]
     fn write_then_read_back_any_range() {

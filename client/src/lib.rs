@@ -1,5 +1,9 @@
-//! A lean Kafka client: a pipelined connection and the few requests the generator needs. It
-//! speaks only the wire protocol (kafka-protocol), so it drives any Kafka-compatible broker.
+//! A lean Kafka client: a pipelined connection and the requests the load generator, the tests,
+//! and the tools to come need (produce, fetch, metadata, admin). It speaks only the wire
+//! protocol (kafka-protocol), so it drives any Kafka-compatible broker.
+//!
+//! It must never depend on the broker's code or the storage engine: only the runtime seam (for
+//! its sockets) and the record batch.
 
 pub mod conn;
 

@@ -11,9 +11,7 @@ use futures::channel::oneshot;
 use futures::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use strata_engine::rt;
-
-use crate::net::{self, Stream};
+use strata_runtime::{self as rt, Stream};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -41,7 +39,7 @@ pub struct Connection {
 
 impl Connection {
     pub async fn connect(addr: &str) -> Result<Connection, ClientError> {
-        let stream = net::connect(addr)
+        let stream = rt::connect(addr)
             .await
             .map_err(|source| ClientError::Connect {
                 addr: addr.to_string(),
