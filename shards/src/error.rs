@@ -78,6 +78,16 @@ impl BrokerError {
     }
 }
 
+/// The Kafka error code for a failed operation on a partition.
+pub fn partition_error_code(e: &crate::router::PartitionError) -> i16 {
+    use crate::router::PartitionError as P;
+    match e {
+        P::Unknown => ResponseError::UnknownTopicOrPartition.code(),
+        P::OwnerGone => ResponseError::NotLeaderOrFollower.code(),
+        P::Engine(e) => error_code(e),
+    }
+}
+
 /// The Kafka error code for an engine error met while serving a partition.
 pub fn error_code(e: &EngineError) -> i16 {
     use kafka_protocol::error::ResponseError as R;

@@ -36,8 +36,43 @@ pub enum Acks {
     All,
 }
 
-/// Result of an append on the owning shard: base offset and log start, or a Kafka error code.
-pub type ProduceOutcome = Result<(i64, i64), i16>;
+/// Why an operation on a partition failed. Below the handlers errors stay typed; the handlers
+/// turn them into Kafka codes through `error::partition_error_code`, the one place that does.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    #[error("no such topic or partition here")]
+    Unknown,
+    #[error("the shard that owns the partition is gone (shutting down)")]
+    OwnerGone,
+    #[error(transparent)]
+    Engine(#[from] strata_engine::EngineError),
+}
+
+/// Where an append went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Produced {
+    pub base_offset: i64,
+    pub log_start_offset: i64,
+}
+
+/// Result of an append on the owning shard.
+pub type ProduceOutcome = Result<Produced, PartitionError>;
+
+/// Which offset ListOffsets asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetQuery {
+    Earliest,
+    Latest,
+    /// The first batch whose records reach this timestamp (ms).
+    AtTime(i64),
+}
+
+/// An offset found for an `OffsetQuery`, with the timestamp that matched (for `AtTime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoundOffset {
+    pub timestamp: Option<i64>,
+    pub offset: i64,
+}
 
 #[derive(Debug, Clone)]
 pub struct PartitionRead {
@@ -46,9 +81,9 @@ pub struct PartitionRead {
     pub max_bytes: usize,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct PartitionReadResult {
-    pub error_code: i16,
+    pub error: Option<PartitionError>,
     pub high_watermark: i64,
     pub log_start_offset: i64,
     pub batches: Vec<Bytes>,
@@ -146,8 +181,8 @@ pub enum ShardMsg {
     },
     ListOffset {
         key: PartitionKey,
-        timestamp: i64,
-        reply: oneshot::Sender<Result<(i64, i64), i16>>,
+        query: OffsetQuery,
+        reply: oneshot::Sender<Result<Option<FoundOffset>, PartitionError>>,
     },
     /// To the shard whose number the producer id carries.
     BumpProducerEpoch {

@@ -123,8 +123,7 @@ impl TopicStore {
 
     pub fn load(&self) -> Result<TopicTable, BrokerError> {
         match read_if_exists(&self.path)? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| BrokerError::Config(format!("{}: {e}", self.path.display()))),
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| corrupt_json(&self.path, e)),
             None => Ok(TopicTable::default()),
         }
     }
@@ -141,8 +140,8 @@ pub fn load_identity(data_dir: &Path, node_id: i32) -> Result<ClusterIdentity, B
     let path = data_dir.join("cluster.json");
     match read_if_exists(&path)? {
         Some(bytes) => {
-            let id: ClusterIdentity = serde_json::from_slice(&bytes)
-                .map_err(|e| BrokerError::Config(format!("{}: {e}", path.display())))?;
+            let id: ClusterIdentity =
+                serde_json::from_slice(&bytes).map_err(|e| corrupt_json(&path, e))?;
             if id.node_id != node_id {
                 return Err(BrokerError::Config(format!(
                     "node_id = {node_id}, but {} belongs to node {}",
@@ -162,6 +161,14 @@ pub fn load_identity(data_dir: &Path, node_id: i32) -> Result<ClusterIdentity, B
             write_atomically_at_start(&path, &bytes)?;
             Ok(id)
         }
+    }
+}
+
+fn corrupt_json(path: &Path, e: serde_json::Error) -> BrokerError {
+    BrokerError::CorruptState {
+        path: path.to_path_buf(),
+        position: format!("line {} column {}", e.line(), e.column()),
+        reason: e.to_string(),
     }
 }
 

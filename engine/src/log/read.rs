@@ -216,6 +216,14 @@ impl PartitionLog {
     /// The offset of the first batch whose largest timestamp is at or after `timestamp`, or
     /// `None` when every batch is older.
     pub async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
+        Ok(self
+            .batch_at_timestamp(timestamp)
+            .await?
+            .map(|(offset, _)| offset))
+    }
+
+    /// As `offset_for_timestamp`, with that batch's largest timestamp.
+    pub async fn batch_at_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         let mut offset = {
             let st = self.shared.state.borrow();
             let Some(seg) = st.segments.values().find(|s| s.max_timestamp >= timestamp) else {
@@ -236,7 +244,7 @@ impl PartitionLog {
                     reason: e.to_string(),
                 })?;
                 if h.max_timestamp >= timestamp {
-                    return Ok(Some(h.base_offset));
+                    return Ok(Some((h.base_offset, h.max_timestamp)));
                 }
                 offset = h.next_offset();
             }

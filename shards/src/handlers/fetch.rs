@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
+use crate::error::partition_error_code;
 use crate::router::{PartitionKey, PartitionRead, PartitionReadResult};
 use crate::shard::Shard;
 
@@ -45,7 +45,7 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> (Fetc
             .flat_map(|r| r.batches.iter())
             .map(Bytes::len)
             .sum();
-        bytes >= min_bytes.max(1) || results.iter().any(|r| r.error_code != 0)
+        bytes >= min_bytes.max(1) || results.iter().any(|r| r.error.is_some())
     };
     let max_wait_ms = request.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
     if max_wait_ms > 0 && !enough(&results) {
@@ -68,28 +68,19 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> (Fetc
                 .iter()
                 .map(|p| {
                     let r = results.next().unwrap_or_default();
-                    let mut data = PartitionData::default()
+                    let error_code = r.error.as_ref().map_or(0, partition_error_code);
+                    let ok = error_code == 0;
+                    let data = PartitionData::default()
                         .with_partition_index(p.partition)
-                        .with_error_code(r.error_code)
-                        .with_high_watermark(if r.error_code == 0 {
-                            r.high_watermark
-                        } else {
-                            -1
-                        })
-                        .with_last_stable_offset(if r.error_code == 0 {
-                            r.high_watermark
-                        } else {
-                            -1
-                        })
+                        .with_error_code(error_code)
+                        .with_high_watermark(if ok { r.high_watermark } else { -1 })
+                        .with_last_stable_offset(if ok { r.high_watermark } else { -1 })
                         // log_start_offset exists from v5 on; before, it must stay at its default.
-                        .with_log_start_offset(if r.error_code == 0 && version >= 5 {
+                        .with_log_start_offset(if ok && version >= 5 {
                             r.log_start_offset
                         } else {
                             -1
                         });
-                    if r.error_code == ResponseError::UnknownTopicOrPartition.code() {
-                        data = data.with_high_watermark(-1);
-                    }
                     let records = take_within(&r.batches, &mut total, max_bytes);
                     record_bytes += records.len();
                     data.with_records(Some(records))

@@ -1,11 +1,13 @@
 //! ListOffsets: earliest (-2), latest (-1), or the first batch at or after a timestamp.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::router::PartitionKey;
+use crate::error::partition_error_code;
+use crate::router::{OffsetQuery, PartitionKey};
 use crate::shard::Shard;
 
 pub async fn handle(
@@ -22,8 +24,21 @@ pub async fn handle(
                 partition: p.partition_index,
             };
             let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-            partitions.push(match shard.list_offset(key, p.timestamp).await {
-                Ok((timestamp, offset)) => {
+            // Kafka's sentinels: -2 earliest, -1 latest.
+            let query = match p.timestamp {
+                -2 => OffsetQuery::Earliest,
+                -1 => OffsetQuery::Latest,
+                ts if ts >= 0 => OffsetQuery::AtTime(ts),
+                _ => {
+                    let code = ResponseError::InvalidRequest.code();
+                    partitions.push(r.with_error_code(code).with_timestamp(-1).with_offset(-1));
+                    continue;
+                }
+            };
+            partitions.push(match shard.list_offset(key, query).await {
+                Ok(found) => {
+                    let (timestamp, offset) =
+                        found.map_or((-1, -1), |f| (f.timestamp.unwrap_or(-1), f.offset));
                     let r = r.with_timestamp(timestamp).with_offset(offset);
                     // Fields a version lacks must stay at their defaults, or encoding fails.
                     if version >= 4 {
@@ -32,7 +47,10 @@ pub async fn handle(
                         r
                     }
                 }
-                Err(code) => r.with_error_code(code).with_timestamp(-1).with_offset(-1),
+                Err(e) => r
+                    .with_error_code(partition_error_code(&e))
+                    .with_timestamp(-1)
+                    .with_offset(-1),
             });
         }
         topics.push(

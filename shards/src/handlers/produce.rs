@@ -8,6 +8,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::ensure_topics;
+use crate::error::partition_error_code;
 use crate::router::{Acks, PartitionKey};
 use crate::shard::Shard;
 use crate::topics::invalid_topic_name;
@@ -48,17 +49,17 @@ pub async fn handle(
             let records = p.records.clone();
             let bad_name = invalid_topic_name(&name).is_some();
             calls.push(async move {
-                let outcome = match (known, records) {
+                match (known, records) {
                     _ if bad_name => Err(ResponseError::InvalidTopicException.code()),
-                    (Some(n), Some(records)) if (0..n).contains(&key.partition) => {
-                        shard.produce(key, BytesMut::from(&records[..]), acks).await
-                    }
+                    (Some(n), Some(records)) if (0..n).contains(&key.partition) => shard
+                        .produce(key, BytesMut::from(&records[..]), acks)
+                        .await
+                        .map_err(|e| partition_error_code(&e)),
                     (Some(n), None) if (0..n).contains(&key.partition) => {
                         Err(ResponseError::CorruptMessage.code())
                     }
                     _ => Err(ResponseError::UnknownTopicOrPartition.code()),
-                };
-                outcome
+                }
             });
         }
     }
@@ -80,9 +81,9 @@ pub async fn handle(
                         .with_log_append_time_ms(-1);
                     match outcomes.next() {
                         // log_start_offset exists from v5 on; before, it must stay at its default.
-                        Some(Ok((base, start))) => r
-                            .with_base_offset(base)
-                            .with_log_start_offset(if version >= 5 { start } else { -1 }),
+                        Some(Ok(p)) => r.with_base_offset(p.base_offset).with_log_start_offset(
+                            if version >= 5 { p.log_start_offset } else { -1 },
+                        ),
                         Some(Err(code)) => r.with_error_code(code).with_base_offset(-1),
                         None => r.with_error_code(ResponseError::UnknownServerError.code()),
                     }

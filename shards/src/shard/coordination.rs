@@ -1,0 +1,125 @@
+//! Requests that belong to one shard whatever shard received them: an idempotent producer's
+//! epochs (kept by the shard that allocated its id) and a group's requests (served by the shard
+//! that coordinates the group).
+
+use kafka_protocol::error::ResponseError;
+
+use super::Shard;
+use crate::error::BrokerError;
+use crate::router::{owner_shard, GroupAnswer, GroupOp, ShardMsg};
+
+impl Shard {
+    /// Re-initialises an idempotent producer's id on the shard that allocated it, which keeps
+    /// the id's epochs; Err is the reason it could not be done.
+    pub async fn bump_producer_epoch(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<crate::producer_ids::Bump, BrokerError> {
+        let owner = crate::producer_ids::owner_of(producer_id, self.count);
+        if owner == self.id {
+            return self.bump_producer_epoch_local(producer_id, epoch).await;
+        }
+        self.ask(owner, |reply| ShardMsg::BumpProducerEpoch {
+            producer_id,
+            epoch,
+            reply,
+        })
+        .await
+        .unwrap_or_else(Err)
+    }
+
+    pub(super) async fn bump_producer_epoch_local(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<crate::producer_ids::Bump, BrokerError> {
+        let now_ms = strata_record::clock::unix_ms();
+        self.producer_ids
+            .bump(
+                producer_id,
+                epoch,
+                now_ms,
+                self.config.producer_id_expiry_ms as i64,
+            )
+            .await
+    }
+
+    /// Runs a group request on the shard that owns the group.
+    pub async fn group(&self, group: &str, op: GroupOp) -> GroupAnswer {
+        let owner = owner_shard(group, 0, self.count);
+        if owner == self.id {
+            return self.group_local(group, op).await;
+        }
+        let group = group.to_string();
+        self.ask(owner, |reply| ShardMsg::Group { group, op, reply })
+            .await
+            .unwrap_or(GroupAnswer::Code(
+                ResponseError::CoordinatorNotAvailable.code(),
+            ))
+    }
+
+    /// Every shard's groups (ListGroups).
+    pub async fn all_groups(&self) -> Vec<(String, &'static str, String)> {
+        let mut out = Vec::new();
+        for s in 0..self.count {
+            let answer = if s == self.id {
+                self.group_local("", GroupOp::List).await
+            } else {
+                self.ask(s, |reply| ShardMsg::Group {
+                    group: String::new(),
+                    op: GroupOp::List,
+                    reply,
+                })
+                .await
+                .unwrap_or(GroupAnswer::List(Vec::new()))
+            };
+            if let GroupAnswer::List(l) = answer {
+                out.extend(l);
+            }
+        }
+        out
+    }
+
+    pub(super) async fn group_local(&self, group: &str, op: GroupOp) -> GroupAnswer {
+        let Some(c) = self.groups.get() else {
+            return GroupAnswer::Code(ResponseError::CoordinatorLoadInProgress.code());
+        };
+        match op {
+            GroupOp::Join(req) => GroupAnswer::Join(c.join(group, req).await),
+            GroupOp::Sync {
+                member,
+                generation,
+                assignments,
+            } => GroupAnswer::Sync(c.sync(group, &member, generation, assignments).await),
+            GroupOp::Heartbeat { member, generation } => {
+                GroupAnswer::Code(c.heartbeat(group, &member, generation))
+            }
+            GroupOp::Leave { members } => GroupAnswer::Codes(c.leave(group, &members)),
+            GroupOp::Commit {
+                member,
+                generation,
+                items,
+            } => {
+                let code = c.may_commit(group, &member, generation);
+                if code != 0 {
+                    return GroupAnswer::Code(code);
+                }
+                match c.commit(group, items).await {
+                    Ok(()) => GroupAnswer::Code(0),
+                    Err(e) => {
+                        tracing::error!(group, "storing offsets: {e}");
+                        GroupAnswer::Code(ResponseError::KafkaStorageError.code())
+                    }
+                }
+            }
+            GroupOp::Fetch => GroupAnswer::Offsets(c.committed(group).await),
+            GroupOp::Describe => GroupAnswer::View(c.view(group)),
+            GroupOp::Delete => GroupAnswer::Code(c.delete(group).await),
+            GroupOp::DeleteOffsets { keys } => {
+                GroupAnswer::Code(c.delete_offsets(group, keys).await)
+            }
+            GroupOp::List => GroupAnswer::List(c.list().await),
+        }
+    }
+}

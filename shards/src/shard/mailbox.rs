@@ -1,0 +1,55 @@
+//! The mailbox: what a shard does with a message from another shard. Messages arrive in order
+//! per sender and are served at most `shard_channel_capacity` at once (server.rs).
+
+use super::Shard;
+use crate::router::ShardMsg;
+
+impl Shard {
+    /// Serves a message from another shard.
+    pub async fn serve(&self, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Group { group, op, reply } => {
+                let _ = reply.send(self.group_local(&group, op).await);
+            }
+            ShardMsg::BumpProducerEpoch {
+                producer_id,
+                epoch,
+                reply,
+            } => {
+                let _ = reply.send(self.bump_producer_epoch_local(producer_id, epoch).await);
+            }
+            ShardMsg::Produce {
+                key,
+                records,
+                acks,
+                reply,
+            } => {
+                let _ = reply.send(self.produce_local(&key, records, acks).await);
+            }
+            ShardMsg::Read { reads, reply } => {
+                let _ = reply.send(self.read_local(reads).await);
+            }
+            ShardMsg::WaitForData {
+                partitions,
+                max_wait,
+                reply,
+            } => {
+                self.wait_local(partitions, max_wait).await;
+                let _ = reply.send(());
+            }
+            ShardMsg::ListOffset { key, query, reply } => {
+                let _ = reply.send(self.list_offset(key, query).await);
+            }
+            ShardMsg::Admin { op, reply } => {
+                let _ = reply.send(self.admin_local(op).await);
+            }
+            ShardMsg::ApplyTopics {
+                table,
+                change,
+                reply,
+            } => {
+                let _ = reply.send(self.apply_topics(table, change).await);
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Partition access: produce, read, wait for data and list offsets, run on the shard that owns
+//! the partition (locally, or forwarded through the mesh with a typed reply).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::future::{select, select_all};
+use futures::FutureExt;
+use strata_engine::EngineError;
+use strata_runtime as rt;
+
+use super::Shard;
+use crate::router::{
+    Acks, FoundOffset, OffsetQuery, PartitionError, PartitionKey, PartitionRead,
+    PartitionReadResult, ProduceOutcome, Produced, ShardMsg,
+};
+
+impl Shard {
+    pub async fn produce(
+        &self,
+        key: PartitionKey,
+        records: BytesMut,
+        acks: Acks,
+    ) -> ProduceOutcome {
+        let owner = self.owner(&key);
+        if owner == self.id {
+            return self.produce_local(&key, records, acks).await;
+        }
+        self.ask(owner, |reply| ShardMsg::Produce {
+            key,
+            records,
+            acks,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(PartitionError::OwnerGone))
+    }
+
+    pub(super) async fn produce_local(
+        &self,
+        key: &PartitionKey,
+        records: BytesMut,
+        acks: Acks,
+    ) -> ProduceOutcome {
+        let log = self.log(key).ok_or(PartitionError::Unknown)?;
+        let appended = log.append(records).await.inspect_err(|e| {
+            tracing::debug!(topic = %key.topic, partition = key.partition, "append refused: {e}");
+        })?;
+        let waited = match acks {
+            Acks::None => Ok(()),
+            Acks::Leader => log.wait_written(appended.next_offset()).await,
+            Acks::All => log.wait_durable(appended.next_offset()).await,
+        };
+        waited.inspect_err(|e| {
+            tracing::error!(topic = %key.topic, partition = key.partition, "append not stored: {e}");
+        })?;
+        Ok(Produced {
+            base_offset: appended.base_offset,
+            log_start_offset: log.log_start_offset(),
+        })
+    }
+
+    /// Reads many partitions, each on its owner, all at once; results in the order asked.
+    pub async fn read(&self, reads: Vec<PartitionRead>) -> Vec<PartitionReadResult> {
+        let mut by_owner: HashMap<usize, Vec<(usize, PartitionRead)>> = HashMap::new();
+        for (i, r) in reads.into_iter().enumerate() {
+            by_owner.entry(self.owner(&r.key)).or_default().push((i, r));
+        }
+        let n = by_owner.values().map(Vec::len).sum();
+        let calls = by_owner.into_iter().map(|(owner, items)| async move {
+            let (idx, reads): (Vec<usize>, Vec<PartitionRead>) = items.into_iter().unzip();
+            let results = if owner == self.id {
+                self.read_local(reads).await
+            } else {
+                let count = reads.len();
+                self.ask(owner, |reply| ShardMsg::Read { reads, reply })
+                    .await
+                    .unwrap_or_else(|_| {
+                        (0..count)
+                            .map(|_| PartitionReadResult {
+                                error: Some(PartitionError::OwnerGone),
+                                ..Default::default()
+                            })
+                            .collect()
+                    })
+            };
+            idx.into_iter().zip(results).collect::<Vec<_>>()
+        });
+        let mut out: Vec<PartitionReadResult> = (0..n).map(|_| Default::default()).collect();
+        for part in futures::future::join_all(calls).await {
+            for (i, r) in part {
+                out[i] = r;
+            }
+        }
+        out
+    }
+
+    pub(super) async fn read_local(&self, reads: Vec<PartitionRead>) -> Vec<PartitionReadResult> {
+        let mut out = Vec::with_capacity(reads.len());
+        for r in reads {
+            let Some(log) = self.log(&r.key) else {
+                out.push(PartitionReadResult {
+                    error: Some(PartitionError::Unknown),
+                    ..Default::default()
+                });
+                continue;
+            };
+            let mut result = PartitionReadResult {
+                error: None,
+                high_watermark: log.high_watermark(),
+                log_start_offset: log.log_start_offset(),
+                batches: Vec::new(),
+            };
+            match log.read(r.offset, r.max_bytes).await {
+                Ok(got) => {
+                    result.high_watermark = got.high_watermark;
+                    result.log_start_offset = got.log_start_offset;
+                    result.batches = got.batches;
+                }
+                Err(e) => {
+                    if !matches!(e, EngineError::OffsetOutOfRange { .. }) {
+                        tracing::error!(topic = %r.key.topic, partition = r.key.partition, "read failed: {e}");
+                    }
+                    result.error = Some(e.into());
+                }
+            }
+            out.push(result);
+        }
+        out
+    }
+
+    /// Returns when any partition has data past its offset, or after `max_wait`.
+    pub async fn wait_for_data(&self, partitions: Vec<(PartitionKey, i64)>, max_wait: Duration) {
+        let mut by_owner: HashMap<usize, Vec<(PartitionKey, i64)>> = HashMap::new();
+        for p in partitions {
+            by_owner.entry(self.owner(&p.0)).or_default().push(p);
+        }
+        let waits: Vec<_> = by_owner
+            .into_iter()
+            .map(|(owner, parts)| {
+                async move {
+                    if owner == self.id {
+                        self.wait_local(parts, max_wait).await;
+                    } else {
+                        let _ = self
+                            .ask(owner, |reply| ShardMsg::WaitForData {
+                                partitions: parts,
+                                max_wait,
+                                reply,
+                            })
+                            .await;
+                    }
+                }
+                .boxed_local()
+            })
+            .collect();
+        if waits.is_empty() {
+            rt::sleep(max_wait).await;
+            return;
+        }
+        let timer = rt::sleep(max_wait).boxed_local();
+        let _ = select(select_all(waits), timer).await;
+    }
+
+    pub(super) async fn wait_local(
+        &self,
+        partitions: Vec<(PartitionKey, i64)>,
+        max_wait: Duration,
+    ) {
+        let mut listeners = Vec::new();
+        for (key, offset) in &partitions {
+            match self.log(key) {
+                Some(log) if log.high_watermark() > *offset => return,
+                Some(log) => listeners.push(log.data_written().boxed_local()),
+                None => {}
+            }
+        }
+        let timer = rt::sleep(max_wait).boxed_local();
+        if listeners.is_empty() {
+            timer.await;
+            return;
+        }
+        let _ = select(select_all(listeners), timer).await;
+    }
+
+    /// The offset `query` asks for; `None` when no batch reaches the timestamp.
+    pub async fn list_offset(
+        &self,
+        key: PartitionKey,
+        query: OffsetQuery,
+    ) -> Result<Option<FoundOffset>, PartitionError> {
+        let owner = self.owner(&key);
+        if owner != self.id {
+            return self
+                .ask(owner, |reply| ShardMsg::ListOffset { key, query, reply })
+                .await
+                .unwrap_or(Err(PartitionError::OwnerGone));
+        }
+        let log = self.log(&key).ok_or(PartitionError::Unknown)?;
+        let at = |offset| {
+            Some(FoundOffset {
+                timestamp: None,
+                offset,
+            })
+        };
+        Ok(match query {
+            OffsetQuery::Earliest => at(log.log_start_offset()),
+            OffsetQuery::Latest => at(log.high_watermark()),
+            OffsetQuery::AtTime(ts) => {
+                log.batch_at_timestamp(ts)
+                    .await?
+                    .map(|(offset, max_timestamp)| FoundOffset {
+                        timestamp: Some(max_timestamp),
+                        offset,
+                    })
+            }
+        })
+    }
+}
