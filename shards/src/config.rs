@@ -193,8 +193,9 @@ impl BrokerConfig {
         if self.shard_channel_capacity == 0 {
             return bad("shard_channel_capacity", "must be positive");
         }
-        if self.default_partitions < 1 || self.default_partitions > 100_000 {
-            return bad("default_partitions", "must be within [1, 100000]");
+        let max = crate::topics::MAX_PARTITIONS_PER_TOPIC;
+        if self.default_partitions < 1 || self.default_partitions > max {
+            return bad("default_partitions", &format!("must be within [1, {max}]"));
         }
         if self.retention_check_interval_ms == 0 {
             return bad("retention_check_interval_ms", "must be positive");

@@ -78,6 +78,25 @@ impl BrokerError {
     }
 }
 
+/// Kafka's error code and message for a topic change's outcome (0 and None when it worked).
+pub fn topic_change_code(
+    result: &Result<(), crate::router::TopicChangeError>,
+) -> (i16, Option<String>) {
+    use crate::router::TopicChangeError as T;
+    let Err(e) = result else {
+        return (0, None);
+    };
+    let code = match e {
+        T::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
+        T::Unknown(_) => ResponseError::UnknownTopicOrPartition,
+        T::InvalidConfig(_) => ResponseError::InvalidConfig,
+        T::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        T::OverFileBudget(_) => ResponseError::PolicyViolation,
+        T::Storage(_) => ResponseError::KafkaStorageError,
+    };
+    (code.code(), Some(e.to_string()))
+}
+
 /// The Kafka error code for a failed operation on a partition.
 pub fn partition_error_code(e: &crate::router::PartitionError) -> i16 {
     use crate::router::PartitionError as P;

@@ -106,8 +106,34 @@ pub enum AdminOp {
     },
 }
 
-/// Per topic named in the operation: its error code and message (0 and None when it worked).
-pub type AdminResult = Vec<(String, i16, Option<String>)>;
+/// Why a topic change was refused for one topic; the message is for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicChangeError {
+    #[error("topic {0} exists")]
+    AlreadyExists(String),
+    #[error("no topic {0}")]
+    Unknown(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    /// It would need more file descriptors than the limit leaves.
+    #[error("{0}")]
+    OverFileBudget(String),
+    /// The table could not be saved, or a partition could not be opened.
+    #[error("{0}")]
+    Storage(String),
+}
+
+/// What a topic change did to one topic it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicOutcome {
+    pub name: String,
+    pub result: Result<(), TopicChangeError>,
+}
+
+/// One outcome per topic named in the operation.
+pub type AdminResult = Vec<TopicOutcome>;
 
 /// The partitions a new topic table removes and adds, for the shards that own them.
 #[derive(Debug, Clone, Default)]

@@ -172,6 +172,9 @@ fn corrupt_json(path: &Path, e: serde_json::Error) -> BrokerError {
     }
 }
 
+/// The most partitions a topic may have (CreateTopics, CreatePartitions, default_partitions).
+pub const MAX_PARTITIONS_PER_TOPIC: i32 = 100_000;
+
 /// The directory of a partition's log.
 pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     data_dir.join(format!("{topic}-{partition}"))

@@ -5,6 +5,7 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::error::topic_change_code;
 use crate::error::BrokerError;
 use crate::router::AdminOp;
 use crate::shard::Shard;
@@ -33,10 +34,8 @@ pub async fn handle(
         };
         let decided = shard.admin(op).await?;
         let (code, msg) = decided
-            .into_iter()
-            .next()
-            .map(|(_, c, m)| (c, m))
-            .unwrap_or((0, None));
+            .first()
+            .map_or((0, None), |o| topic_change_code(&o.result));
         results.push(
             result
                 .with_error_code(code)

@@ -8,9 +8,11 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::error::topic_change_code;
 use crate::error::BrokerError;
 use crate::router::AdminOp;
 use crate::shard::Shard;
+use crate::topics::MAX_PARTITIONS_PER_TOPIC;
 use crate::topics::{invalid_topic_config, invalid_topic_name, TopicSpec};
 
 pub async fn handle(
@@ -46,10 +48,10 @@ pub async fn handle(
         }
         if let Some(msg) = invalid_topic_name(&name) {
             results.push(refuse(ResponseError::InvalidTopicException, msg));
-        } else if !(1..=100_000).contains(&partitions) {
+        } else if !(1..=MAX_PARTITIONS_PER_TOPIC).contains(&partitions) {
             results.push(refuse(
                 ResponseError::InvalidPartitions,
-                format!("{partitions} partitions: must be 1 to 100000"),
+                format!("{partitions} partitions: must be 1 to {MAX_PARTITIONS_PER_TOPIC}"),
             ));
         } else if !matches!(t.replication_factor, -1 | 1) {
             results.push(refuse(
@@ -95,7 +97,9 @@ pub async fn handle(
                 validate_only: request.validate_only,
             })
             .await?;
-        for (name, code, msg) in decided {
+        for outcome in decided {
+            let name = outcome.name;
+            let (code, msg) = topic_change_code(&outcome.result);
             if let Some(r) = results
                 .iter_mut()
                 .find(|r| r.name.0.as_str() == name && r.error_code == 0)

@@ -4,6 +4,7 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::error::topic_change_code;
 use crate::error::BrokerError;
 use crate::router::AdminOp;
 use crate::shard::Shard;
@@ -27,9 +28,10 @@ pub async fn handle(
     let decided = shard.admin(AdminOp::DeleteTopics { names }).await?;
     let responses = decided
         .into_iter()
-        .map(|(name, code, msg)| {
+        .map(|outcome| {
+            let (code, msg) = topic_change_code(&outcome.result);
             DeletableTopicResult::default()
-                .with_name(Some(TopicName(StrBytes::from_string(name))))
+                .with_name(Some(TopicName(StrBytes::from_string(outcome.name))))
                 .with_error_code(code)
                 // error_message exists from v5 on.
                 .with_error_message(msg.filter(|_| version >= 5).map(StrBytes::from_string))

@@ -9,14 +9,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kafka_protocol::error::ResponseError;
 use strata_engine::PartitionLog;
 
 use super::Shard;
 use crate::config::LogSettings;
 use crate::error::BrokerError;
-use crate::router::{AdminOp, AdminResult, PartitionKey, ShardMsg, TopicChange};
-use crate::topics::{partition_dir, TopicSpec, TopicTable};
+use crate::router::{
+    AdminOp, AdminResult, PartitionKey, ShardMsg, TopicChange, TopicChangeError, TopicOutcome,
+};
+use crate::topics::{partition_dir, TopicSpec, TopicTable, MAX_PARTITIONS_PER_TOPIC};
 
 /// Descriptors a new partition takes: its active segment's `.log`, `.index`, `.timeindex` and
 /// `.tail`.
@@ -78,7 +79,7 @@ impl Shard {
             added.len() as u64,
             self.count as u64 * self.caches.sealed_files.max_open() as u64,
         ) {
-            return refuse_all(results, ResponseError::PolicyViolation, &why);
+            return refuse_all(results, TopicChangeError::OverFileBudget(why));
         }
         let change = TopicChange {
             removed: partitions_beyond(&old, &table),
@@ -86,7 +87,7 @@ impl Shard {
         };
         if let Err(e) = store.save(&table).await {
             tracing::error!("saving the topic table failed: {e}");
-            return refuse_all(results, ResponseError::KafkaStorageError, &e.to_string());
+            return refuse_all(results, TopicChangeError::Storage(e.to_string()));
         }
         if let Err(e) = self.broadcast_topics(Arc::new(table), change).await {
             tracing::error!("applying a topic change failed, undoing it: {e}");
@@ -103,7 +104,7 @@ impl Shard {
             if let Err(u) = undone {
                 tracing::error!("undoing the topic change failed: {u}");
             }
-            results = refuse_all(results, ResponseError::KafkaStorageError, &e.to_string());
+            results = refuse_all(results, TopicChangeError::Storage(e.to_string()));
         }
         results
     }
@@ -216,7 +217,12 @@ impl Shard {
 /// Applies the request to `table` as far as each topic allows; one result per topic.
 fn decide(table: &mut TopicTable, op: AdminOp, log: &LogSettings) -> AdminResult {
     let mut results = Vec::new();
-    let err = |name: &str, e: ResponseError, msg: String| (name.to_string(), e.code(), Some(msg));
+    let mut outcome = |name: &str, result| {
+        results.push(TopicOutcome {
+            name: name.to_string(),
+            result,
+        })
+    };
     match op {
         AdminOp::CreateTopics {
             topics,
@@ -224,18 +230,17 @@ fn decide(table: &mut TopicTable, op: AdminOp, log: &LogSettings) -> AdminResult
         } => {
             for t in topics {
                 if table.topics.contains_key(&t.name) {
-                    results.push(err(
+                    outcome(
                         &t.name,
-                        ResponseError::TopicAlreadyExists,
-                        format!("topic {} exists", t.name),
-                    ));
+                        Err(TopicChangeError::AlreadyExists(t.name.clone())),
+                    );
                     continue;
                 }
                 if let Err(e) = log.engine_config(&t.configs) {
-                    results.push(err(&t.name, ResponseError::InvalidConfig, e.to_string()));
+                    outcome(&t.name, Err(TopicChangeError::InvalidConfig(e.to_string())));
                     continue;
                 }
-                results.push((t.name.clone(), 0, None));
+                outcome(&t.name, Ok(()));
                 if !validate_only {
                     table.topics.insert(t.name.clone(), t);
                 }
@@ -244,13 +249,9 @@ fn decide(table: &mut TopicTable, op: AdminOp, log: &LogSettings) -> AdminResult
         AdminOp::DeleteTopics { names } => {
             for name in names {
                 if table.topics.remove(&name).is_some() {
-                    results.push((name, 0, None));
+                    outcome(&name, Ok(()));
                 } else {
-                    results.push(err(
-                        &name,
-                        ResponseError::UnknownTopicOrPartition,
-                        format!("no topic {name}"),
-                    ));
+                    outcome(&name, Err(TopicChangeError::Unknown(name.clone())));
                 }
             }
         }
@@ -259,45 +260,38 @@ fn decide(table: &mut TopicTable, op: AdminOp, log: &LogSettings) -> AdminResult
             count,
             validate_only,
         } => match table.topics.get_mut(&name) {
-            None => results.push(err(
+            None => outcome(&name, Err(TopicChangeError::Unknown(name.clone()))),
+            Some(t) if count <= t.partitions => outcome(
                 &name,
-                ResponseError::UnknownTopicOrPartition,
-                format!("no topic {name}"),
-            )),
-            Some(t) if count <= t.partitions => results.push(err(
-                &name,
-                ResponseError::InvalidPartitions,
-                format!(
+                Err(TopicChangeError::InvalidPartitions(format!(
                     "topic {name} has {} partitions; the count can only grow",
                     t.partitions
-                ),
-            )),
-            Some(_) if count > 100_000 => results.push(err(
+                ))),
+            ),
+            Some(_) if count > MAX_PARTITIONS_PER_TOPIC => outcome(
                 &name,
-                ResponseError::InvalidPartitions,
-                "at most 100000 partitions".into(),
-            )),
+                Err(TopicChangeError::InvalidPartitions(format!(
+                    "at most {MAX_PARTITIONS_PER_TOPIC} partitions"
+                ))),
+            ),
             Some(t) => {
                 if !validate_only {
                     t.partitions = count;
                 }
-                results.push((name, 0, None));
+                outcome(&name, Ok(()));
             }
         },
     }
     results
 }
 
-/// Every topic of the request gets `error` (those that had their own error keep it).
-fn refuse_all(results: AdminResult, error: ResponseError, why: &str) -> AdminResult {
+/// Every topic of the request that had no error of its own gets `error`.
+fn refuse_all(results: AdminResult, error: TopicChangeError) -> AdminResult {
     results
         .into_iter()
-        .map(|(n, code, msg)| {
-            if code == 0 {
-                (n, error.code(), Some(why.to_string()))
-            } else {
-                (n, code, msg)
-            }
+        .map(|o| TopicOutcome {
+            result: o.result.and(Err(error.clone())),
+            ..o
         })
         .collect()
 }
