@@ -417,7 +417,7 @@ async fn rewrite_indexes(
 }
 
 /// Makes the recovered last segment writable: its partial last block moves into fresh tail slots
-/// (both of them, so no image from before a truncation can come back), then the `.log` file is cut
+/// (all of them, so no image from before a truncation can come back), then the `.log` file is cut
 /// to whole blocks. In that order, so that a crash in between loses nothing.
 async fn make_active(
     seg: &mut Segment,
@@ -432,7 +432,7 @@ async fn make_active(
     let tail_file = open_file(&seg.paths.tail, true).await?;
     let mut slots = TailSlots::new(next_seq);
     let tail_path = seg.paths.tail.clone();
-    for _ in 0..2 {
+    for _ in 0..tail_slots::SLOTS {
         let (pos, buf) = slots.prepare(&tail_file, seg.base_offset, pending_start, &[&pending]);
         tail_file
             .write_buf(pos, buf)
@@ -441,7 +441,7 @@ async fn make_active(
         slots.mark_synced();
     }
     tail_file
-        .truncate(2 * SLOT_BYTES)
+        .truncate(tail_slots::SLOTS * SLOT_BYTES)
         .await
         .map_err(io_at("truncate", &tail_path))?;
     tail_file

@@ -3,10 +3,13 @@
 //! O_DIRECT writes whole blocks, so a naive log rewrites its last block in place on every
 //! flush; a crash during that rewrite can tear bytes that were already reported durable. We never
 //! do that. The segment file only ever receives whole blocks, each written once. The partial last
-//! block goes to one of two slots of a small `.tail` file beside the segment, and a flush always
-//! writes the slot that does *not* hold the newest synced image. So whatever a crash tears, the
-//! newest synced image survives, and recovery lays the valid slot images over the segment file
-//! (bytes at a position of the log never change, so laying an older image is harmless).
+//! block goes to one of three slots of a small `.tail` file beside the segment, and a flush
+//! writes neither the slot holding the newest synced image nor the one holding the newest
+//! written image. So whatever a crash tears, the newest synced image survives (acks=all), and so
+//! does the newest image whose write completed (acks=1): a flush writes its full blocks and its
+//! new image at once, and a crash may keep the image and lose the blocks, whose bytes the
+//! previous image still holds. Recovery lays the valid slot images over the segment file (bytes
+//! at a position of the log never change, so laying an older image is harmless).
 //!
 //! Slot layout, `SLOT_BYTES` each: magic u32 | crc32c u32 (of all that follows, data included) |
 //! seq u64 | segment base offset i64 | block position u64 | data length u32 | 0 u32 | data.
@@ -14,6 +17,8 @@
 use strata_runtime::{BlockBuf, DirectFile, BLOCK_BYTES};
 
 pub const SLOT_BYTES: u64 = 2 * BLOCK_BYTES;
+/// Slots in a `.tail` file (files from before the third slot have two; both decode).
+pub const SLOTS: u64 = 3;
 const MAGIC: u32 = 0x5354_544c; // "STTL"
 const HEADER_BYTES: usize = 40;
 
@@ -54,7 +59,7 @@ impl TailSlots {
         data: &[&[u8]],
     ) -> (u64, BlockBuf) {
         debug_assert!(data.iter().map(|d| d.len()).sum::<usize>() < BLOCK_BYTES as usize);
-        let slot = 1 - self.durable_slot;
+        let slot = self.next_slot();
         let seq = self.next_seq;
         self.next_seq += 1;
         self.last_written_slot = slot;
@@ -63,6 +68,15 @@ impl TailSlots {
         parts.push(&header[..]);
         parts.extend_from_slice(data);
         (slot * SLOT_BYTES, file.block_buf(&parts))
+    }
+
+    /// The slot after the newest written one, skipping the newest synced one: never either.
+    fn next_slot(&self) -> u64 {
+        let mut slot = (self.last_written_slot + 1) % SLOTS;
+        if slot == self.durable_slot {
+            slot = (slot + 1) % SLOTS;
+        }
+        slot
     }
 
     /// Records that everything written so far is synced.
@@ -143,6 +157,23 @@ fn decode_slot(slot: &[u8], segment_base: i64) -> Option<SlotImage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flush_never_writes_the_newest_synced_or_the_newest_written_slot() {
+        let mut s = TailSlots::new(1);
+        let mut seen = std::collections::BTreeSet::new();
+        for step in 0..50u64 {
+            let (durable, last) = (s.durable_slot, s.last_written_slot);
+            let slot = s.next_slot();
+            assert!(slot != durable && slot != last, "step {step}: {slot}");
+            s.last_written_slot = slot;
+            seen.insert(slot);
+            if step % 7 == 3 {
+                s.mark_synced();
+            }
+        }
+        assert_eq!(seen.len(), SLOTS as usize);
+    }
 
     #[test]
     fn header_round_trips_and_rejects_torn_bytes() {

@@ -1,6 +1,7 @@
 //! Crash tests: a child process appends and is killed with SIGKILL at random moments, over and
-//! over in the same directory. After each kill, every append the child reported durable must be
-//! there, intact, and the log must be consistent. Reproduce a run with STRATA_TEST_SEED.
+//! over in the same directory. After each kill, every append the child reported acknowledged
+//! (durable, as acks=all; or written, as acks=1) must be there, intact, and the log must be
+//! consistent. Reproduce a run with STRATA_TEST_SEED.
 
 mod common;
 
@@ -24,11 +25,13 @@ fn test_seed() -> u64 {
         })
 }
 
-/// Starts the writer, lets it run `run_ms`, kills it; returns the highest offset it reported durable.
-fn run_writer_and_kill(dir: &std::path::Path, stream: u64, run_ms: u64) -> i64 {
+/// Starts the writer, lets it run `run_ms`, kills it; returns the highest offset it reported
+/// acknowledged (`ack`: "durable" or "written").
+fn run_writer_and_kill(dir: &std::path::Path, stream: u64, run_ms: u64, ack: &str) -> i64 {
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata-crash-writer"))
         .arg(dir)
         .arg(stream.to_string())
+        .arg(ack)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -38,7 +41,7 @@ fn run_writer_and_kill(dir: &std::path::Path, stream: u64, run_ms: u64) -> i64 {
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(n) = line
-                .strip_prefix("durable ")
+                .strip_prefix("acked ")
                 .and_then(|n| n.parse::<i64>().ok())
             {
                 let _ = tx.send(n);
@@ -55,15 +58,24 @@ fn run_writer_and_kill(dir: &std::path::Path, stream: u64, run_ms: u64) -> i64 {
 
 #[test]
 fn every_durable_append_survives_sigkill_and_the_log_stays_consistent() {
+    kill_loop("durable", 8);
+}
+
+#[test]
+fn every_written_append_survives_sigkill_and_the_log_stays_consistent() {
+    kill_loop("written", 12);
+}
+
+fn kill_loop(ack: &str, rounds: u64) {
     let seed = test_seed();
     println!("STRATA_TEST_SEED={seed}");
     let dir = tempfile::tempdir().unwrap();
     let stream = seed % 1000;
     let mut last_durable = 0;
     let mut total_rounds_with_progress = 0;
-    for round in 0..8u64 {
+    for round in 0..rounds {
         let run_ms = 150 + testkit::splitmix(seed ^ round) % 600;
-        let durable = run_writer_and_kill(dir.path(), stream, run_ms);
+        let durable = run_writer_and_kill(dir.path(), stream, run_ms, ack);
         if durable > last_durable {
             total_rounds_with_progress += 1;
         }
@@ -72,7 +84,7 @@ fn every_durable_append_survives_sigkill_and_the_log_stays_consistent() {
             let (log, report) = open(dir.path(), small_config_for_writer()).await;
             assert!(
                 log.log_end_offset() >= last_durable,
-                "round {round}: log ends at {} but {last_durable} was reported durable ({report:?})",
+                "round {round}: log ends at {} but {last_durable} was reported {ack} ({report:?})",
                 log.log_end_offset()
             );
             // Every batch present, durable or not, is exactly the one the writer sent.

@@ -1,8 +1,10 @@
 //! Test tool for the crash tests: appends `testkit::sample_batch(seed, n)` batches to the log in
-//! DIR forever, continuing after whatever the log already holds, and prints `durable N` each time
-//! every offset below N is durable. The test kills it with SIGKILL and checks the log.
+//! DIR forever, continuing after whatever the log already holds, and prints `acked N` each time
+//! every offset below N is acknowledged: durable (fdatasync'ed, as acks=all), or with `written`,
+//! written (as acks=1, which a process crash must not take back either). The test kills it with
+//! SIGKILL and checks the log.
 //!
-//! Usage: strata-crash-writer DIR SEED
+//! Usage: strata-crash-writer DIR SEED [durable|written]
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,6 +23,7 @@ fn main() {
         eprintln!("SEED must be a number");
         std::process::exit(2);
     };
+    let written_only = args.next().as_deref() == Some("written");
     let dir = PathBuf::from(dir);
     let settings = ExecutorSettings {
         io_memory_bytes: 512 << 10,
@@ -56,8 +59,12 @@ fn main() {
                 n += 1;
             }
             if let Some(a) = last {
-                log.wait_durable(a.next_offset()).await?;
-                let _ = writeln!(out, "durable {}", a.next_offset());
+                if written_only {
+                    log.wait_written(a.next_offset()).await?;
+                } else {
+                    log.wait_durable(a.next_offset()).await?;
+                }
+                let _ = writeln!(out, "acked {}", a.next_offset());
                 let _ = out.flush();
             }
         }
