@@ -168,29 +168,34 @@ fn a_torn_write_after_the_last_sync_never_loses_durable_batches() {
     for durable_batches in [1u64, 2, 3, 5, 8, 13] {
         let dir = tempfile::tempdir().unwrap();
         let durable_bytes = crash_after_unsynced_writes(dir.path(), durable_batches, 6);
-        // Everything written after the sync may be torn: the tail slot holding the newest image
-        // and every block of the .log from the durable end's block on.
+        // Everything written after the sync may be torn: every tail slot but the one holding
+        // the synced image (the oldest: each flush after the sync wrote one of the others), and
+        // every block of the .log from the durable end's block on.
         let tail = seg_file(dir.path(), 0, "tail");
         let images = tail_slots::decode(&std::fs::read(&tail).unwrap(), 0);
-        assert_eq!(images.len(), 2, "both slots hold images");
-        let newest_slot = {
-            let mut bytes = std::fs::read(&tail).unwrap();
-            bytes.resize(2 * tail_slots::SLOT_BYTES as usize, 0);
-            (0..2u64)
-                .find(|s| {
-                    let at = (s * tail_slots::SLOT_BYTES) as usize;
-                    tail_slots::decode(&bytes[at..at + tail_slots::SLOT_BYTES as usize], 0)
-                        .first()
-                        .is_some_and(|i| i.seq == images[1].seq)
-                })
-                .unwrap()
-        };
-        garble(
-            &tail,
-            newest_slot * tail_slots::SLOT_BYTES,
-            tail_slots::SLOT_BYTES,
-            durable_batches,
+        assert_eq!(
+            images.len(),
+            tail_slots::SLOTS as usize,
+            "every slot holds an image"
         );
+        let synced_seq = images[0].seq;
+        let mut bytes = std::fs::read(&tail).unwrap();
+        bytes.resize((tail_slots::SLOTS * tail_slots::SLOT_BYTES) as usize, 0);
+        for slot in 0..tail_slots::SLOTS {
+            let at = (slot * tail_slots::SLOT_BYTES) as usize;
+            let holds_synced =
+                tail_slots::decode(&bytes[at..at + tail_slots::SLOT_BYTES as usize], 0)
+                    .first()
+                    .is_some_and(|i| i.seq == synced_seq);
+            if !holds_synced {
+                garble(
+                    &tail,
+                    slot * tail_slots::SLOT_BYTES,
+                    tail_slots::SLOT_BYTES,
+                    durable_batches + slot,
+                );
+            }
+        }
         let log_path = seg_file(dir.path(), 0, "log");
         let log_len = std::fs::metadata(&log_path).unwrap().len();
         let block = durable_bytes / 4096 * 4096;
@@ -203,12 +208,12 @@ fn a_torn_write_after_the_last_sync_never_loses_durable_batches() {
 }
 
 #[test]
-fn the_torn_write_test_can_fail_losing_both_images_loses_data() {
+fn the_torn_write_test_can_fail_losing_every_image_loses_data() {
     let dir = tempfile::tempdir().unwrap();
     let durable_bytes = crash_after_unsynced_writes(dir.path(), 3, 6);
     assert!(!durable_bytes.is_multiple_of(4096));
     let tail = seg_file(dir.path(), 0, "tail");
-    garble(&tail, 0, 2 * tail_slots::SLOT_BYTES, 7);
+    garble(&tail, 0, tail_slots::SLOTS * tail_slots::SLOT_BYTES, 7);
     let log_path = seg_file(dir.path(), 0, "log");
     let log_len = std::fs::metadata(&log_path).unwrap().len();
     let block = durable_bytes / 4096 * 4096;
