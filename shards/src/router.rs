@@ -173,6 +173,15 @@ pub enum GroupOp {
     List,
 }
 
+/// A group as ListGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedGroup {
+    pub id: String,
+    /// Kafka's name of its state ("Stable", "Empty", ...).
+    pub state: &'static str,
+    pub protocol_type: String,
+}
+
 pub enum GroupAnswer {
     Join(crate::groups::state::JoinResult),
     Sync(crate::groups::state::SyncResult),
@@ -180,7 +189,7 @@ pub enum GroupAnswer {
     Codes(Vec<i16>),
     Offsets(Vec<(String, i32, crate::groups::offsets::Committed)>),
     View(Option<crate::groups::coordinator::GroupView>),
-    List(Vec<(String, &'static str, String)>),
+    List(Vec<ListedGroup>),
 }
 
 pub enum ShardMsg {

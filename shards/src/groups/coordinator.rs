@@ -246,8 +246,8 @@ impl GroupCoordinator {
         })
     }
 
-    /// Groups with members or committed offsets: (id, state, protocol type).
-    pub async fn list(&self) -> Vec<(String, &'static str, String)> {
+    /// Groups with members or committed offsets.
+    pub async fn list(&self) -> Vec<crate::router::ListedGroup> {
         let mut out: HashMap<String, (&'static str, String)> = HashMap::new();
         for (id, g) in self.groups.borrow().iter() {
             out.insert(
@@ -261,7 +261,13 @@ impl GroupCoordinator {
         for ((g, _, _), _) in self.offsets.lock().await.entries.iter() {
             out.entry(g.clone()).or_insert(("Empty", String::new()));
         }
-        out.into_iter().map(|(id, (s, t))| (id, s, t)).collect()
+        out.into_iter()
+            .map(|(id, (state, protocol_type))| crate::router::ListedGroup {
+                id,
+                state,
+                protocol_type,
+            })
+            .collect()
     }
 
     /// Deletes an empty group and its offsets: error code.

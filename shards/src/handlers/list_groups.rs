@@ -11,15 +11,15 @@ pub async fn handle(shard: &Shard, r: ListGroupsRequest, version: i16) -> ListGr
         .all_groups()
         .await
         .into_iter()
-        .filter(|(_, state, _)| {
-            r.states_filter.is_empty() || r.states_filter.iter().any(|s| s.as_str() == *state)
+        .filter(|listed| {
+            r.states_filter.is_empty() || r.states_filter.iter().any(|s| s.as_str() == listed.state)
         })
-        .map(|(id, state, protocol_type)| {
+        .map(|listed| {
             let g = ListedGroup::default()
-                .with_group_id(GroupId(StrBytes::from_string(id)))
-                .with_protocol_type(StrBytes::from_string(protocol_type));
+                .with_group_id(GroupId(StrBytes::from_string(listed.id)))
+                .with_protocol_type(StrBytes::from_string(listed.protocol_type));
             if version >= 4 {
-                g.with_group_state(StrBytes::from_static_str(state))
+                g.with_group_state(StrBytes::from_static_str(listed.state))
             } else {
                 g
             }

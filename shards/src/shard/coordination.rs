@@ -60,7 +60,7 @@ impl Shard {
     }
 
     /// Every shard's groups (ListGroups).
-    pub async fn all_groups(&self) -> Vec<(String, &'static str, String)> {
+    pub async fn all_groups(&self) -> Vec<crate::router::ListedGroup> {
         let mut out = Vec::new();
         for s in 0..self.count {
             let answer = if s == self.id {
