@@ -168,7 +168,9 @@ pub async fn open_segment(
         .await
         .map_err(|e| EngineError::io("stat", &paths.log, e))?;
 
-    let tail_images = if paths.tail.exists() {
+    // A stat on the shard thread, as for the indexes above: the listing at open could answer it.
+    let has_tail = paths.tail.exists();
+    let tail_images = if has_tail {
         let tf = open_file(&paths.tail, false).await?;
         tail_slots::decode(&read_all(&tf).await?, base_offset)
     } else {
@@ -178,7 +180,7 @@ pub async fn open_segment(
         .iter()
         .map(|i| i.block_position + i.data.len() as u64)
         .fold(file_size, u64::max);
-    let sealed = next_base.is_some() && !paths.tail.exists();
+    let sealed = next_base.is_some() && !has_tail;
     let loaded = match (
         load_index::<OffsetEntry>(&index_file).await?,
         load_index::<TimeEntry>(&time_index_file).await?,

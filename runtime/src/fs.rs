@@ -18,24 +18,25 @@ pub async fn create_dir_all(dir: &Path) -> io::Result<()> {
     blocking(move || std::fs::create_dir_all(&dir)).await
 }
 
+/// Whether a removal removed something; what was already gone is not an error.
+fn removed(result: io::Result<()>) -> io::Result<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Removes a file; one that is already gone is not an error.
 pub async fn remove_file(path: &Path) -> io::Result<()> {
     let path = path.to_path_buf();
-    blocking(move || match std::fs::remove_file(&path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    })
-    .await
+    blocking(move || removed(std::fs::remove_file(&path)).map(|_| ())).await
 }
 
-/// Removes a directory and everything in it; one that is already gone is not an error.
-pub async fn remove_dir_all(dir: &Path) -> io::Result<()> {
+/// Removes a directory and everything in it: `false` when it was not there.
+pub async fn remove_dir_all(dir: &Path) -> io::Result<bool> {
     let dir = dir.to_path_buf();
-    blocking(move || match std::fs::remove_dir_all(&dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    })
-    .await
+    blocking(move || removed(std::fs::remove_dir_all(&dir))).await
 }
 
 /// The file names in `dir`.

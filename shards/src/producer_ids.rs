@@ -113,8 +113,12 @@ impl ProducerIds {
             let loaded = self.load_epochs().await?;
             *self.epochs.borrow_mut() = Some(loaded);
         }
-        let mut updated = self.epochs.borrow().clone().unwrap_or_default();
-        if let Some(e) = updated.get(&producer_id) {
+        let known = self
+            .epochs
+            .borrow()
+            .as_ref()
+            .and_then(|m| m.get(&producer_id).copied());
+        if let Some(e) = known {
             if epoch == e.previous {
                 // A retry of the re-init that gave `current`: the same answer.
                 return Ok(Bump::Epoch(e.current));
@@ -127,6 +131,8 @@ impl ProducerIds {
             return Ok(Bump::Exhausted);
         }
         let next = epoch + 1;
+        // A copy, swapped in only once it is on disk.
+        let mut updated = self.epochs.borrow().clone().unwrap_or_default();
         updated.retain(|_, e| now_ms.saturating_sub(e.at_ms) < expiry_ms);
         updated.insert(
             producer_id,

@@ -127,7 +127,8 @@ impl PartitionLog {
             );
             let bytes = stored.slice(*pos..*pos + h.size_bytes);
             self.shared
-                .cache
+                .caches
+                .batches
                 .insert(self.shared.id, offset, header.last_offset(), bytes);
             offset = header.next_offset();
         }

@@ -292,7 +292,7 @@ impl PartitionLog {
             a.complete_flush(&w);
             a.active = None;
             if let Some(file) = a.file.take() {
-                self.shared.sealed_files.keep(&a.paths.log, file);
+                self.shared.caches.sealed_files.keep(&a.paths.log, file);
             }
             let p = a.paths.tail.clone();
             st.written_next = w.covers_next_offset;

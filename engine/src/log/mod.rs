@@ -17,14 +17,12 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::cache::BatchCache;
 use crate::config::LogConfig;
 use crate::error::{EngineError, Result};
 use crate::event::Event;
 use crate::log_caches::LogCaches;
 use crate::pending::PendingBytes;
 use crate::recovery::{open_segment, RecoveryReport};
-use crate::sealed_files::SealedFiles;
 use crate::segment::{ActiveTail, Segment, SegmentPaths};
 use crate::tail_slots::TailSlots;
 use strata_runtime::{self as rt, DirectFile};
@@ -46,8 +44,7 @@ struct LogShared {
     config: LogConfig,
     /// Key of this log in the shard's batch cache.
     id: u64,
-    cache: Rc<BatchCache>,
-    sealed_files: Rc<SealedFiles>,
+    caches: LogCaches,
     state: RefCell<LogState>,
     /// Held by an append for its whole course, so that a roll never interleaves with another append.
     append_lock: rt::FifoLock,
@@ -198,8 +195,7 @@ impl PartitionLog {
                 dir: dir.to_path_buf(),
                 config,
                 id: NEXT_LOG_ID.fetch_add(1, Ordering::Relaxed),
-                cache: caches.batches.clone(),
-                sealed_files: caches.sealed_files.clone(),
+                caches: caches.clone(),
                 state: RefCell::new(LogState {
                     segments,
                     log_start_offset,
@@ -223,8 +219,8 @@ impl PartitionLog {
     }
 
     /// Deletes the log in `dir` (closed beforehand: its handles dropped), files and directory,
-    /// off the shard's thread. A log that is not there is not an error.
-    pub async fn remove_dir(dir: &Path, caches: &LogCaches) -> Result<()> {
+    /// off the shard's thread: `false` when there was no such directory.
+    pub async fn remove_dir(dir: &Path, caches: &LogCaches) -> Result<bool> {
         caches.sealed_files.forget_under(dir);
         rt::fs::remove_dir_all(dir)
             .await

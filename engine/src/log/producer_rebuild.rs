@@ -70,7 +70,7 @@ impl PartitionLog {
             if position >= read.limit {
                 return Ok(());
             }
-            let data = read.plan.bytes(&self.shared.sealed_files).await?;
+            let data = read.plan.bytes(&self.shared.caches.sealed_files).await?;
             let corrupt = |at: u64, reason: String| EngineError::Corrupt {
                 path: read.path.clone(),
                 position: at,

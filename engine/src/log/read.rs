@@ -101,7 +101,8 @@ impl PartitionLog {
         }
         out.batches = self
             .shared
-            .cache
+            .caches
+            .batches
             .get_run(self.shared.id, offset, hw, max_bytes);
         if out.batches.is_empty() {
             out.batches = self.read_from_segment(offset, hw, max_bytes).await?;
@@ -177,7 +178,7 @@ impl PartitionLog {
                 });
             };
             let floor = *floor.get_or_insert(plan.pos);
-            let data = plan.bytes(&self.shared.sealed_files).await?;
+            let data = plan.bytes(&self.shared.caches.sealed_files).await?;
             let scan = scan_window(&data, plan.pos, offset, hw, max_bytes, limit).map_err(
                 |(position, reason)| EngineError::Corrupt {
                     path: path.clone(),

@@ -55,11 +55,12 @@ impl PartitionLog {
             });
         }
         self.shared
-            .cache
+            .caches
+            .batches
             .remove_below(self.shared.id, log_start_offset);
         let mut deleted = Vec::new();
         for seg in removed {
-            self.shared.sealed_files.forget(&seg.paths.log);
+            self.shared.caches.sealed_files.forget(&seg.paths.log);
             // The .log first: a crash after it leaves only orphans, which the next open removes.
             for path in [&seg.paths.log, &seg.paths.index, &seg.paths.time_index] {
                 rt::fs::remove_file(path)

@@ -160,7 +160,7 @@ impl OffsetStore {
         }
         let parent = self.dir.parent().unwrap_or(Path::new("."));
         let removed = match rt::fs::remove_dir_all(&self.dir).await {
-            Ok(()) => rt::sync_dir(parent)
+            Ok(_) => rt::sync_dir(parent)
                 .await
                 .map_err(|e| BrokerError::io(format!("fsync {}", parent.display()), e)),
             Err(e) => Err(BrokerError::io(format!("remove {}", self.dir.display()), e)),

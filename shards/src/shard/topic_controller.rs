@@ -190,11 +190,9 @@ impl Shard {
 
     async fn remove_partition_dir(&self, key: &PartitionKey, what: &str) {
         let dir = partition_dir(&self.config.data_dir, &key.topic, key.partition);
-        if !dir.exists() {
-            return;
-        }
         match PartitionLog::remove_dir(&dir, &self.caches).await {
-            Ok(()) => tracing::info!(dir = %dir.display(), "{what}"),
+            Ok(true) => tracing::info!(dir = %dir.display(), "{what}"),
+            Ok(false) => {}
             Err(e) => tracing::warn!(dir = %dir.display(), "{what}: {e}"),
         }
     }
