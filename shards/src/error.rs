@@ -129,6 +129,61 @@ pub fn error_code(e: &EngineError) -> i16 {
     r.code()
 }
 
+/// The Kafka error code for a group request's outcome (0 when it worked).
+pub fn group_error_code(result: Result<(), crate::groups::error::GroupError>) -> i16 {
+    use crate::groups::error::GroupError as G;
+    let Err(e) = result else {
+        return 0;
+    };
+    let r = match e {
+        G::CoordinatorGone => ResponseError::CoordinatorNotAvailable,
+        G::CoordinatorLoading => ResponseError::CoordinatorLoadInProgress,
+        G::Rebalancing => ResponseError::RebalanceInProgress,
+        G::UnknownMember => ResponseError::UnknownMemberId,
+        G::StaleGeneration => ResponseError::IllegalGeneration,
+        G::SessionTimeoutOutOfBounds => ResponseError::InvalidSessionTimeout,
+        G::InconsistentProtocol => ResponseError::InconsistentGroupProtocol,
+        G::MemberIdRequired => ResponseError::MemberIdRequired,
+        G::GroupFull => ResponseError::GroupMaxSizeReached,
+        G::NotEmpty => ResponseError::NonEmptyGroup,
+        G::NotFound => ResponseError::GroupIdNotFound,
+        G::SubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+        G::Storage => ResponseError::KafkaStorageError,
+    };
+    r.code()
+}
+
+/// The code for a shard's answer of the wrong kind (a bug): Kafka's UNKNOWN_SERVER_ERROR.
+pub fn unexpected_answer() -> i16 {
+    tracing::error!("a shard answered a group request with an answer of the wrong kind");
+    ResponseError::UnknownServerError.code()
+}
+
 pub fn code(r: ResponseError) -> i16 {
     r.code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::groups::error::GroupError;
+
+    #[test]
+    fn group_errors_become_the_codes_kafka_clients_act_on() {
+        let cases = [
+            (GroupError::UnknownMember, 25),
+            (GroupError::SessionTimeoutOutOfBounds, 26),
+            (GroupError::Rebalancing, 27),
+            (GroupError::StaleGeneration, 22),
+            (GroupError::MemberIdRequired, 79),
+            (GroupError::CoordinatorLoading, 14),
+            (GroupError::CoordinatorGone, 15),
+            (GroupError::NotEmpty, 68),
+            (GroupError::NotFound, 69),
+        ];
+        for (e, code) in cases {
+            assert_eq!(group_error_code(Err(e)), code, "{e:?}");
+        }
+        assert_eq!(group_error_code(Ok(())), 0);
+    }
 }

@@ -157,7 +157,7 @@ pub enum GroupOp {
         generation: i32,
     },
     Leave {
-        members: Vec<(String, Option<String>)>,
+        members: Vec<crate::groups::state::LeavingMember>,
     },
     Commit {
         member: String,
@@ -185,8 +185,10 @@ pub struct ListedGroup {
 pub enum GroupAnswer {
     Join(crate::groups::state::JoinResult),
     Sync(crate::groups::state::SyncResult),
-    Code(i16),
-    Codes(Vec<i16>),
+    /// The outcome of a request that returns nothing else, or why any group request failed.
+    Done(Result<(), crate::groups::error::GroupError>),
+    /// LeaveGroup: one outcome per member, in the request's order.
+    EachMember(Vec<Result<(), crate::groups::error::GroupError>>),
     Offsets(Vec<(String, i32, crate::groups::offsets::Committed)>),
     View(Option<crate::groups::coordinator::GroupView>),
     List(Vec<ListedGroup>),

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::channel::oneshot;
-use kafka_protocol::error::ResponseError;
 
+use super::error::GroupError;
 use super::offsets::{Committed, OffsetStore};
 use super::state::{
-    error_join, Completion, Group, GroupLimits, GroupState, JoinReply, JoinRequest, JoinResult,
-    SyncReply, SyncResult,
+    error_join, error_sync, Completion, Group, GroupLimits, GroupState, JoinReply, JoinRequest,
+    JoinResult, LeavingMember, SyncReply, SyncResult,
 };
 
 enum Waiter {
@@ -105,7 +105,7 @@ impl GroupCoordinator {
             .insert((group_id.to_string(), member_id.clone()), Waiter::Join(tx));
         self.deliver(group_id, done);
         rx.await
-            .unwrap_or_else(|_| error_join(ResponseError::RebalanceInProgress, &member_id))
+            .unwrap_or_else(|_| error_join(GroupError::Rebalancing, &member_id))
     }
 
     pub async fn sync(
@@ -119,12 +119,7 @@ impl GroupCoordinator {
         let result = {
             let mut groups = self.groups.borrow_mut();
             match groups.get_mut(group_id) {
-                None => {
-                    return SyncResult {
-                        error: ResponseError::UnknownMemberId.code(),
-                        assignment: Bytes::new(),
-                    }
-                }
+                None => return error_sync(GroupError::UnknownMember),
                 Some(g) => g.sync(now, member, generation, assignments),
             }
         };
@@ -140,33 +135,36 @@ impl GroupCoordinator {
                     .borrow_mut()
                     .insert((group_id.to_string(), member.to_string()), Waiter::Sync(tx));
                 self.deliver(group_id, done);
-                rx.await.unwrap_or(SyncResult {
-                    error: ResponseError::RebalanceInProgress.code(),
-                    assignment: Bytes::new(),
-                })
+                rx.await
+                    .unwrap_or_else(|_| error_sync(GroupError::Rebalancing))
             }
         }
     }
 
-    pub fn heartbeat(&self, group_id: &str, member: &str, generation: i32) -> i16 {
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member: &str,
+        generation: i32,
+    ) -> Result<(), GroupError> {
         let now = self.now_ms();
         match self.groups.borrow_mut().get_mut(group_id) {
-            None => ResponseError::UnknownMemberId.code(),
+            None => Err(GroupError::UnknownMember),
             Some(g) => g.heartbeat(now, member, generation),
         }
     }
 
-    pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)]) -> Vec<i16> {
+    pub fn leave(&self, group_id: &str, members: &[LeavingMember]) -> Vec<Result<(), GroupError>> {
         let now = self.now_ms();
-        let (codes, done) = match self.groups.borrow_mut().get_mut(group_id) {
+        let (outcomes, done) = match self.groups.borrow_mut().get_mut(group_id) {
             None => (
-                vec![ResponseError::UnknownMemberId.code(); members.len()],
+                vec![Err(GroupError::UnknownMember); members.len()],
                 Vec::new(),
             ),
             Some(g) => g.leave(now, members),
         };
         self.deliver(group_id, done);
-        codes
+        outcomes
     }
 
     /// Expires sessions and finishes rebalances whose time is up, for every group.
@@ -186,28 +184,33 @@ impl GroupCoordinator {
 
     /// Checks that a commit may be made: by a current member (generation >= 0), or by a client
     /// that manages its own partitions (generation -1) while no members are in the group.
-    pub fn may_commit(&self, group_id: &str, member: &str, generation: i32) -> i16 {
+    pub fn may_commit(
+        &self,
+        group_id: &str,
+        member: &str,
+        generation: i32,
+    ) -> Result<(), GroupError> {
         let groups = self.groups.borrow();
         let group = groups.get(group_id);
         if generation < 0 && member.is_empty() {
             return match group {
-                Some(g) if !g.members.is_empty() => ResponseError::UnknownMemberId.code(),
-                _ => 0,
+                Some(g) if !g.members.is_empty() => Err(GroupError::UnknownMember),
+                _ => Ok(()),
             };
         }
         let Some(g) = group else {
-            return ResponseError::UnknownMemberId.code();
+            return Err(GroupError::UnknownMember);
         };
         if !g.members.contains_key(member) {
-            return ResponseError::UnknownMemberId.code();
+            return Err(GroupError::UnknownMember);
         }
         if g.generation != generation {
-            return ResponseError::IllegalGeneration.code();
+            return Err(GroupError::StaleGeneration);
         }
         if g.state == GroupState::PreparingRebalance {
-            return ResponseError::RebalanceInProgress.code();
+            return Err(GroupError::Rebalancing);
         }
-        0
+        Ok(())
     }
 
     pub async fn commit(
@@ -270,15 +273,15 @@ impl GroupCoordinator {
             .collect()
     }
 
-    /// Deletes an empty group and its offsets: error code.
-    pub async fn delete(&self, group_id: &str) -> i16 {
+    /// Deletes an empty group and its offsets.
+    pub async fn delete(&self, group_id: &str) -> Result<(), GroupError> {
         if self
             .groups
             .borrow()
             .get(group_id)
             .is_some_and(|g| !g.members.is_empty())
         {
-            return ResponseError::NonEmptyGroup.code();
+            return Err(GroupError::NotEmpty);
         }
         let mut offsets = self.offsets.lock().await;
         let keys: Vec<_> = offsets
@@ -288,33 +291,37 @@ impl GroupCoordinator {
             .collect();
         let known = self.groups.borrow_mut().remove(group_id).is_some() || !keys.is_empty();
         if !known {
-            return ResponseError::GroupIdNotFound.code();
+            return Err(GroupError::NotFound);
         }
-        match offsets.delete(keys).await {
-            Ok(()) => 0,
-            Err(_) => ResponseError::KafkaStorageError.code(),
-        }
+        offsets.delete(keys).await.map_err(|e| {
+            tracing::error!(group = group_id, "deleting offsets: {e}");
+            GroupError::Storage
+        })
     }
 
     /// Deletes some of a group's offsets (OffsetDelete): refused for partitions of topics the
     /// group is subscribed to while it has members; here: refused whenever it has members.
-    pub async fn delete_offsets(&self, group_id: &str, keys: Vec<(String, i32)>) -> i16 {
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        keys: Vec<(String, i32)>,
+    ) -> Result<(), GroupError> {
         if self
             .groups
             .borrow()
             .get(group_id)
             .is_some_and(|g| !g.members.is_empty())
         {
-            return ResponseError::GroupSubscribedToTopic.code();
+            return Err(GroupError::SubscribedToTopic);
         }
         let keys = keys
             .into_iter()
             .map(|(t, p)| (group_id.to_string(), t, p))
             .collect();
-        match self.offsets.lock().await.delete(keys).await {
-            Ok(()) => 0,
-            Err(_) => ResponseError::KafkaStorageError.code(),
-        }
+        self.offsets.lock().await.delete(keys).await.map_err(|e| {
+            tracing::error!(group = group_id, "deleting offsets: {e}");
+            GroupError::Storage
+        })
     }
 
     pub fn tick_interval() -> Duration {

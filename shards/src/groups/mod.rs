@@ -1,6 +1,8 @@
 //! Consumer groups: the classic protocol's state machine (`state`), each shard's coordinator of
-//! the groups it owns (`coordinator`), and their committed offsets (`offsets`).
+//! the groups it owns (`coordinator`), their committed offsets (`offsets`), and why a request
+//! failed (`error`).
 
 pub mod coordinator;
+pub mod error;
 pub mod offsets;
 pub mod state;

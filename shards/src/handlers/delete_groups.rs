@@ -3,6 +3,7 @@
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
+use crate::error::group_error_code;
 use crate::router::{GroupAnswer, GroupOp};
 use crate::shard::Shard;
 
@@ -10,8 +11,8 @@ pub async fn handle(shard: &Shard, r: DeleteGroupsRequest) -> DeleteGroupsRespon
     let mut results = Vec::new();
     for id in &r.groups_names {
         let code = match shard.group(&id.0, GroupOp::Delete).await {
-            GroupAnswer::Code(c) => c,
-            _ => -1,
+            GroupAnswer::Done(outcome) => group_error_code(outcome),
+            _ => crate::error::unexpected_answer(),
         };
         results.push(
             DeletableGroupResult::default()

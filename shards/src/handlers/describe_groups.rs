@@ -4,6 +4,7 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::error::{group_error_code, unexpected_answer};
 use crate::router::{GroupAnswer, GroupOp};
 use crate::shard::Shard;
 
@@ -38,8 +39,8 @@ pub async fn handle(
                 ),
             // Kafka describes an unknown group as Dead with no members.
             GroupAnswer::View(None) => g.with_group_state(StrBytes::from_static_str("Dead")),
-            GroupAnswer::Code(c) => g.with_error_code(c),
-            _ => g.with_error_code(-1),
+            GroupAnswer::Done(outcome) => g.with_error_code(group_error_code(outcome)),
+            _ => g.with_error_code(unexpected_answer()),
         });
     }
     DescribeGroupsResponse::default().with_groups(groups)

@@ -2,6 +2,7 @@
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
+use crate::error::group_error_code;
 use crate::router::{GroupAnswer, GroupOp};
 use crate::shard::Shard;
 
@@ -11,8 +12,8 @@ pub async fn handle(shard: &Shard, r: HeartbeatRequest) -> HeartbeatResponse {
         generation: r.generation_id,
     };
     let code = match shard.group(&r.group_id.0, op).await {
-        GroupAnswer::Code(c) => c,
-        _ => -1,
+        GroupAnswer::Done(outcome) => group_error_code(outcome),
+        _ => crate::error::unexpected_answer(),
     };
     HeartbeatResponse::default().with_error_code(code)
 }

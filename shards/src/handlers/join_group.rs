@@ -5,6 +5,7 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::error::{group_error_code, unexpected_answer};
 use crate::groups::state::JoinRequest;
 use crate::router::{GroupAnswer, GroupOp};
 use crate::shard::Shard;
@@ -31,12 +32,12 @@ pub async fn handle(shard: &Shard, r: JoinGroupRequest, version: i16) -> JoinGro
     };
     let result = match shard.group(&r.group_id.0, GroupOp::Join(req)).await {
         GroupAnswer::Join(j) => j,
-        GroupAnswer::Code(code) => {
+        GroupAnswer::Done(outcome) => {
             return JoinGroupResponse::default()
-                .with_error_code(code)
+                .with_error_code(group_error_code(outcome))
                 .with_generation_id(-1)
         }
-        _ => return JoinGroupResponse::default().with_error_code(-1),
+        _ => return JoinGroupResponse::default().with_error_code(unexpected_answer()),
     };
     let members = result
         .members
@@ -53,7 +54,7 @@ pub async fn handle(shard: &Shard, r: JoinGroupRequest, version: i16) -> JoinGro
         })
         .collect();
     let resp = JoinGroupResponse::default()
-        .with_error_code(result.error)
+        .with_error_code(group_error_code(result.error.map_or(Ok(()), Err)))
         .with_generation_id(result.generation)
         .with_protocol_name(Some(StrBytes::from_string(
             result.protocol_name.unwrap_or_default(),

@@ -7,6 +7,7 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
+use crate::error::group_error_code;
 use crate::groups::offsets::Committed;
 use crate::router::{GroupAnswer, GroupOp};
 use crate::shard::Shard;
@@ -44,8 +45,8 @@ pub async fn handle(shard: &Shard, r: OffsetCommitRequest) -> OffsetCommitRespon
         items,
     };
     let code = match shard.group(&r.group_id.0, op).await {
-        GroupAnswer::Code(c) => c,
-        _ => -1,
+        GroupAnswer::Done(outcome) => group_error_code(outcome),
+        _ => crate::error::unexpected_answer(),
     };
     let topics = r
         .topics

@@ -5,6 +5,7 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
+use crate::error::group_error_code;
 use crate::router::{GroupAnswer, GroupOp};
 use crate::shard::Shard;
 
@@ -22,8 +23,8 @@ pub async fn handle(shard: &Shard, r: OffsetDeleteRequest) -> OffsetDeleteRespon
         .group(&r.group_id.0, GroupOp::DeleteOffsets { keys })
         .await
     {
-        GroupAnswer::Code(c) => c,
-        _ => -1,
+        GroupAnswer::Done(outcome) => group_error_code(outcome),
+        _ => crate::error::unexpected_answer(),
     };
     if code != 0 {
         return OffsetDeleteResponse::default().with_error_code(code);

@@ -8,21 +8,25 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::error::group_error_code;
 use crate::groups::offsets::Committed;
 use crate::router::{GroupAnswer, GroupOp};
 use crate::shard::Shard;
 
 pub async fn handle(shard: &Shard, r: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
-    let committed: BTreeMap<(String, i32), Committed> = match shard
-        .group(&r.group_id.0, GroupOp::Fetch)
-        .await
-    {
-        GroupAnswer::Offsets(list) => list.into_iter().map(|(t, p, c)| ((t, p), c)).collect(),
-        GroupAnswer::Code(c) => {
-            return OffsetFetchResponse::default().with_error_code(if version >= 2 { c } else { 0 })
-        }
-        _ => BTreeMap::new(),
-    };
+    let committed: BTreeMap<(String, i32), Committed> =
+        match shard.group(&r.group_id.0, GroupOp::Fetch).await {
+            GroupAnswer::Offsets(list) => list.into_iter().map(|(t, p, c)| ((t, p), c)).collect(),
+            GroupAnswer::Done(outcome) => {
+                let code = group_error_code(outcome);
+                return OffsetFetchResponse::default().with_error_code(if version >= 2 {
+                    code
+                } else {
+                    0
+                });
+            }
+            _ => BTreeMap::new(),
+        };
     let wanted: Vec<(String, Vec<i32>)> = match &r.topics {
         Some(topics) => topics
             .iter()

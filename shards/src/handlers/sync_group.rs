@@ -2,6 +2,7 @@
 
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
+use crate::error::{group_error_code, unexpected_answer};
 use crate::router::{GroupAnswer, GroupOp};
 use crate::shard::Shard;
 
@@ -19,7 +20,7 @@ pub async fn handle(shard: &Shard, r: SyncGroupRequest, version: i16) -> SyncGro
     match shard.group(&r.group_id.0, op).await {
         GroupAnswer::Sync(s) => {
             let resp = SyncGroupResponse::default()
-                .with_error_code(s.error)
+                .with_error_code(group_error_code(s.error.map_or(Ok(()), Err)))
                 .with_assignment(s.assignment);
             if version >= 5 {
                 resp.with_protocol_type(r.protocol_type)
@@ -28,7 +29,9 @@ pub async fn handle(shard: &Shard, r: SyncGroupRequest, version: i16) -> SyncGro
                 resp
             }
         }
-        GroupAnswer::Code(c) => SyncGroupResponse::default().with_error_code(c),
-        _ => SyncGroupResponse::default().with_error_code(-1),
+        GroupAnswer::Done(outcome) => {
+            SyncGroupResponse::default().with_error_code(group_error_code(outcome))
+        }
+        _ => SyncGroupResponse::default().with_error_code(unexpected_answer()),
     }
 }

@@ -2,10 +2,9 @@
 //! epochs (kept by the shard that allocated its id) and a group's requests (served by the shard
 //! that coordinates the group).
 
-use kafka_protocol::error::ResponseError;
-
 use super::Shard;
 use crate::error::BrokerError;
+use crate::groups::error::GroupError;
 use crate::router::{owner_shard, GroupAnswer, GroupOp, ShardMsg};
 
 impl Shard {
@@ -54,9 +53,7 @@ impl Shard {
         let group = group.to_string();
         self.ask(owner, |reply| ShardMsg::Group { group, op, reply })
             .await
-            .unwrap_or(GroupAnswer::Code(
-                ResponseError::CoordinatorNotAvailable.code(),
-            ))
+            .unwrap_or(GroupAnswer::Done(Err(GroupError::CoordinatorGone)))
     }
 
     /// Every shard's groups (ListGroups).
@@ -83,7 +80,7 @@ impl Shard {
 
     pub(super) async fn group_local(&self, group: &str, op: GroupOp) -> GroupAnswer {
         let Some(c) = self.groups.get() else {
-            return GroupAnswer::Code(ResponseError::CoordinatorLoadInProgress.code());
+            return GroupAnswer::Done(Err(GroupError::CoordinatorLoading));
         };
         match op {
             GroupOp::Join(req) => GroupAnswer::Join(c.join(group, req).await),
@@ -93,31 +90,27 @@ impl Shard {
                 assignments,
             } => GroupAnswer::Sync(c.sync(group, &member, generation, assignments).await),
             GroupOp::Heartbeat { member, generation } => {
-                GroupAnswer::Code(c.heartbeat(group, &member, generation))
+                GroupAnswer::Done(c.heartbeat(group, &member, generation))
             }
-            GroupOp::Leave { members } => GroupAnswer::Codes(c.leave(group, &members)),
+            GroupOp::Leave { members } => GroupAnswer::EachMember(c.leave(group, &members)),
             GroupOp::Commit {
                 member,
                 generation,
                 items,
             } => {
-                let code = c.may_commit(group, &member, generation);
-                if code != 0 {
-                    return GroupAnswer::Code(code);
+                if let Err(e) = c.may_commit(group, &member, generation) {
+                    return GroupAnswer::Done(Err(e));
                 }
-                match c.commit(group, items).await {
-                    Ok(()) => GroupAnswer::Code(0),
-                    Err(e) => {
-                        tracing::error!(group, "storing offsets: {e}");
-                        GroupAnswer::Code(ResponseError::KafkaStorageError.code())
-                    }
-                }
+                GroupAnswer::Done(c.commit(group, items).await.map_err(|e| {
+                    tracing::error!(group, "storing offsets: {e}");
+                    GroupError::Storage
+                }))
             }
             GroupOp::Fetch => GroupAnswer::Offsets(c.committed(group).await),
             GroupOp::Describe => GroupAnswer::View(c.view(group)),
-            GroupOp::Delete => GroupAnswer::Code(c.delete(group).await),
+            GroupOp::Delete => GroupAnswer::Done(c.delete(group).await),
             GroupOp::DeleteOffsets { keys } => {
-                GroupAnswer::Code(c.delete_offsets(group, keys).await)
+                GroupAnswer::Done(c.delete_offsets(group, keys).await)
             }
             GroupOp::List => GroupAnswer::List(c.list().await),
         }

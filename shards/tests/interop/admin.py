@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Topic administration through librdkafka's admin client (confluent-kafka): create with
 configs, describe configs, add partitions, delete; and kafka-python's admin for the same.
+Group administration through both: list, describe, and delete (refused while a member is in).
 
   admin.py --bootstrap HOST:PORT
 """
@@ -8,6 +9,7 @@ import argparse
 import sys
 import time
 
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 
 
@@ -67,7 +69,62 @@ def main():
         fail("kafka-python: created topic not listed")
     kadmin.delete_topics(["kadm"])
     kadmin.close()
+    groups(a.bootstrap, admin)
     print("ok: admin operations")
+
+
+def groups(bootstrap, admin):
+    """A group with one member is listed (Stable), described and not deletable; once the member
+    has left, the group is deleted with its offsets and is listed no more."""
+    for f in admin.create_topics([NewTopic("gadm", 2, 1)], request_timeout=30).values():
+        f.result()
+    p = Producer({"bootstrap.servers": bootstrap})
+    for i in range(10):
+        p.produce("gadm", value=b"%d" % i, partition=i % 2)
+    p.flush(30)
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "adm-group",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe(["gadm"])
+    got = 0
+    deadline = time.time() + 30
+    while got < 10 and time.time() < deadline:
+        got += len([m for m in c.consume(10, 0.5) if not m.error()])
+    if got != 10:
+        fail(f"group member read {got} of 10 records")
+    c.commit(asynchronous=False)
+
+    listed = {g.group_id: g for g in admin.list_consumer_groups(request_timeout=10).result().valid}
+    if "adm-group" not in listed or listed["adm-group"].state.name != "STABLE":
+        fail(f"listed groups: {[(k, v.state) for k, v in listed.items()]}")
+    desc = admin.describe_consumer_groups(["adm-group"])["adm-group"].result()
+    if len(desc.members) != 1 or desc.state.name != "STABLE":
+        fail(f"described group: {desc.state} with {len(desc.members)} members")
+    try:
+        admin.delete_consumer_groups(["adm-group"])["adm-group"].result()
+        fail("deleting a group with a member succeeded")
+    except Exception as e:
+        if "NON_EMPTY_GROUP" not in str(e):
+            fail(f"unexpected error deleting a group with a member: {e}")
+
+    from kafka.admin import KafkaAdminClient
+    kadmin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    kgroups = kadmin.list_groups()
+    if "adm-group" not in [g["group_id"] for g in kgroups]:
+        fail(f"kafka-python: groups listed: {kgroups}")
+    offsets = kadmin.list_group_offsets("adm-group").get("adm-group", {})
+    if sum(o.offset for o in offsets.values()) != 10:
+        fail(f"kafka-python: committed offsets: {offsets}")
+
+    c.close()
+    admin.delete_consumer_groups(["adm-group"])["adm-group"].result()
+    listed = [g.group_id for g in admin.list_consumer_groups(request_timeout=10).result().valid]
+    if "adm-group" in listed:
+        fail(f"deleted group still listed: {listed}")
+    if kadmin.list_group_offsets("adm-group").get("adm-group"):
+        fail("kafka-python: a deleted group still has committed offsets")
+    kadmin.close()
+    for f in admin.delete_topics(["gadm"]).values():
+        f.result()
 
 
 if __name__ == "__main__":

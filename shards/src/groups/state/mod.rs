@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use kafka_protocol::error::ResponseError;
+
+pub use super::error::GroupError;
 
 mod session;
 #[cfg(test)]
@@ -50,7 +51,7 @@ impl Member {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinResult {
-    pub error: i16,
+    pub error: Option<GroupError>,
     pub generation: i32,
     pub protocol_name: Option<String>,
     pub leader: String,
@@ -61,7 +62,7 @@ pub struct JoinResult {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncResult {
-    pub error: i16,
+    pub error: Option<GroupError>,
     pub assignment: Bytes,
 }
 
@@ -82,6 +83,13 @@ pub enum JoinReply {
 pub enum SyncReply {
     Now(SyncResult),
     Wait,
+}
+
+/// A member that leaves: by its id, or by its static instance id when the id is empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeavingMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
 }
 
 pub struct JoinRequest {
@@ -131,14 +139,18 @@ pub struct Group {
     limits: GroupLimits,
 }
 
-fn code(e: ResponseError) -> i16 {
-    e.code()
+/// The answer to a SyncGroup that failed.
+pub(crate) fn error_sync(e: GroupError) -> SyncResult {
+    SyncResult {
+        error: Some(e),
+        assignment: Bytes::new(),
+    }
 }
 
 /// The answer to a JoinGroup that failed.
-pub(crate) fn error_join(e: ResponseError, member_id: &str) -> JoinResult {
+pub(crate) fn error_join(e: GroupError, member_id: &str) -> JoinResult {
     JoinResult {
-        error: code(e),
+        error: Some(e),
         generation: -1,
         protocol_name: None,
         leader: String::new(),
@@ -187,10 +199,7 @@ impl Group {
         let mut done = Vec::new();
         if self.state == GroupState::Dead {
             return (
-                JoinReply::Now(error_join(
-                    ResponseError::CoordinatorNotAvailable,
-                    &req.member_id,
-                )),
+                JoinReply::Now(error_join(GroupError::CoordinatorGone, &req.member_id)),
                 done,
             );
         }
@@ -199,7 +208,7 @@ impl Group {
         {
             return (
                 JoinReply::Now(error_join(
-                    ResponseError::InvalidSessionTimeout,
+                    GroupError::SessionTimeoutOutOfBounds,
                     &req.member_id,
                 )),
                 done,
@@ -209,10 +218,7 @@ impl Group {
             || self.protocol_type.as_deref() == Some(req.protocol_type.as_str());
         if req.protocols.is_empty() || !type_ok || !self.supports(&req.protocols) {
             return (
-                JoinReply::Now(error_join(
-                    ResponseError::InconsistentGroupProtocol,
-                    &req.member_id,
-                )),
+                JoinReply::Now(error_join(GroupError::InconsistentProtocol, &req.member_id)),
                 done,
             );
         }
@@ -244,7 +250,7 @@ impl Group {
                 self.pending_ids
                     .insert(id.clone(), now_ms + req.session_timeout_ms);
                 return (
-                    JoinReply::Now(error_join(ResponseError::MemberIdRequired, &id)),
+                    JoinReply::Now(error_join(GroupError::MemberIdRequired, &id)),
                     done,
                 );
             } else {
@@ -256,13 +262,13 @@ impl Group {
             req.member_id.clone()
         } else {
             return (
-                JoinReply::Now(error_join(ResponseError::UnknownMemberId, &req.member_id)),
+                JoinReply::Now(error_join(GroupError::UnknownMember, &req.member_id)),
                 done,
             );
         };
         if !self.members.contains_key(&member_id) && self.members.len() >= self.limits.max_members {
             return (
-                JoinReply::Now(error_join(ResponseError::GroupMaxSizeReached, &member_id)),
+                JoinReply::Now(error_join(GroupError::GroupFull, &member_id)),
                 done,
             );
         }
@@ -310,10 +316,7 @@ impl Group {
             if std::mem::take(&mut m.awaiting_sync) {
                 done.push(Completion::Sync(
                     m.id.clone(),
-                    SyncResult {
-                        error: code(ResponseError::RebalanceInProgress),
-                        assignment: Bytes::new(),
-                    },
+                    error_sync(GroupError::Rebalancing),
                 ));
             }
         }
@@ -399,7 +402,7 @@ impl Group {
             Vec::new()
         };
         JoinResult {
-            error: 0,
+            error: None,
             generation: self.generation,
             protocol_name: self.protocol_name.clone(),
             leader,
@@ -408,12 +411,12 @@ impl Group {
         }
     }
 
-    fn check_member(&self, member_id: &str, generation: i32) -> Result<(), i16> {
+    fn check_member(&self, member_id: &str, generation: i32) -> Result<(), GroupError> {
         if !self.members.contains_key(member_id) {
-            return Err(code(ResponseError::UnknownMemberId));
+            return Err(GroupError::UnknownMember);
         }
         if generation != self.generation {
-            return Err(code(ResponseError::IllegalGeneration));
+            return Err(GroupError::StaleGeneration);
         }
         Ok(())
     }

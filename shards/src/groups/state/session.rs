@@ -1,8 +1,6 @@
 //! A group's members after they joined: SyncGroup (the leader's assignment), heartbeats,
 //! leaving, and session expiry on `tick`.
 
-use kafka_protocol::error::ResponseError;
-
 use super::*;
 
 impl Group {
@@ -14,12 +12,7 @@ impl Group {
         assignments: Vec<(String, Bytes)>,
     ) -> (SyncReply, Vec<Completion>) {
         let mut done = Vec::new();
-        let fail = |e: i16| {
-            SyncReply::Now(SyncResult {
-                error: e,
-                assignment: Bytes::new(),
-            })
-        };
+        let fail = |e: GroupError| SyncReply::Now(error_sync(e));
         if let Err(e) = self.check_member(member_id, generation) {
             return (fail(e), done);
         }
@@ -27,9 +20,7 @@ impl Group {
             m.last_heartbeat_ms = now_ms;
         }
         match self.state {
-            GroupState::PreparingRebalance => {
-                (fail(code(ResponseError::RebalanceInProgress)), done)
-            }
+            GroupState::PreparingRebalance => (fail(GroupError::Rebalancing), done),
             GroupState::Stable => {
                 let assignment = self
                     .members
@@ -38,7 +29,7 @@ impl Group {
                     .unwrap_or_default();
                 (
                     SyncReply::Now(SyncResult {
-                        error: 0,
+                        error: None,
                         assignment,
                     }),
                     done,
@@ -62,7 +53,7 @@ impl Group {
                             done.push(Completion::Sync(
                                 m.id.clone(),
                                 SyncResult {
-                                    error: 0,
+                                    error: None,
                                     assignment: m.assignment.clone(),
                                 },
                             ));
@@ -70,7 +61,7 @@ impl Group {
                     }
                     (
                         SyncReply::Now(SyncResult {
-                            error: 0,
+                            error: None,
                             assignment: mine,
                         }),
                         done,
@@ -82,34 +73,39 @@ impl Group {
                     (SyncReply::Wait, done)
                 }
             }
-            GroupState::Empty | GroupState::Dead => {
-                (fail(code(ResponseError::UnknownMemberId)), done)
-            }
+            GroupState::Empty | GroupState::Dead => (fail(GroupError::UnknownMember), done),
         }
     }
 
-    pub fn heartbeat(&mut self, now_ms: u64, member_id: &str, generation: i32) -> i16 {
-        if let Err(e) = self.check_member(member_id, generation) {
-            return e;
-        }
+    pub fn heartbeat(
+        &mut self,
+        now_ms: u64,
+        member_id: &str,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        self.check_member(member_id, generation)?;
         if let Some(m) = self.members.get_mut(member_id) {
             m.last_heartbeat_ms = now_ms;
         }
         match self.state {
-            GroupState::PreparingRebalance => code(ResponseError::RebalanceInProgress),
-            _ => 0,
+            GroupState::PreparingRebalance => Err(GroupError::Rebalancing),
+            _ => Ok(()),
         }
     }
 
-    /// Removes members (by id, or by instance id when the id is empty); an error code per member.
+    /// Removes members (by id, or by instance id when the id is empty); an outcome per member.
     pub fn leave(
         &mut self,
         now_ms: u64,
-        leaving: &[(String, Option<String>)],
-    ) -> (Vec<i16>, Vec<Completion>) {
+        leaving: &[LeavingMember],
+    ) -> (Vec<Result<(), GroupError>>, Vec<Completion>) {
         let mut done = Vec::new();
-        let mut codes = Vec::new();
-        for (id, instance) in leaving {
+        let mut outcomes = Vec::new();
+        for LeavingMember {
+            member_id: id,
+            instance_id: instance,
+        } in leaving
+        {
             let id = if id.is_empty() {
                 instance
                     .as_ref()
@@ -124,29 +120,26 @@ impl Group {
             };
             match id.and_then(|id| self.members.remove(&id)) {
                 Some(m) => {
-                    codes.push(0);
+                    outcomes.push(Ok(()));
                     // Whoever still waits on the member's behalf gets an answer.
                     if m.awaiting_join {
                         done.push(Completion::Join(
                             m.id.clone(),
-                            error_join(ResponseError::UnknownMemberId, &m.id),
+                            error_join(GroupError::UnknownMember, &m.id),
                         ));
                     }
                     if m.awaiting_sync {
-                        let r = SyncResult {
-                            error: code(ResponseError::UnknownMemberId),
-                            assignment: Bytes::new(),
-                        };
+                        let r = error_sync(GroupError::UnknownMember);
                         done.push(Completion::Sync(m.id.clone(), r));
                     }
                 }
-                None => codes.push(code(ResponseError::UnknownMemberId)),
+                None => outcomes.push(Err(GroupError::UnknownMember)),
             }
         }
-        if codes.contains(&0) {
+        if outcomes.iter().any(Result::is_ok) {
             self.after_removal(now_ms, &mut done);
         }
-        (codes, done)
+        (outcomes, done)
     }
 
     fn after_removal(&mut self, now_ms: u64, done: &mut Vec<Completion>) {
@@ -181,10 +174,7 @@ impl Group {
                     if m.awaiting_sync {
                         done.push(Completion::Sync(
                             m.id,
-                            SyncResult {
-                                error: code(ResponseError::UnknownMemberId),
-                                assignment: Bytes::new(),
-                            },
+                            error_sync(GroupError::UnknownMember),
                         ));
                     }
                 }

@@ -28,7 +28,7 @@ fn join_new(g: &mut Group, now: u64) -> (String, Vec<Completion>) {
     let JoinReply::Now(r) = reply else {
         panic!("expected MEMBER_ID_REQUIRED")
     };
-    assert_eq!(r.error, ResponseError::MemberIdRequired.code());
+    assert_eq!(r.error, Some(GroupError::MemberIdRequired));
     let (reply, done) = g.join(now, join_req(&r.member_id, None));
     assert!(matches!(reply, JoinReply::Wait { .. }));
     (r.member_id, done)
@@ -56,7 +56,10 @@ fn three_members_join_sync_and_become_stable() {
         .collect();
     let gen = g.generation;
     let (reply, done) = g.sync(120, &leader, gen, assignments);
-    assert!(matches!(reply, SyncReply::Now(SyncResult { error: 0, .. })));
+    assert!(matches!(
+        reply,
+        SyncReply::Now(SyncResult { error: None, .. })
+    ));
     assert_eq!(done.len(), 2);
     assert_eq!(g.state, GroupState::Stable);
     for c in done {
@@ -79,14 +82,14 @@ fn a_silent_member_is_removed_after_its_session_and_the_group_rebalances() {
     assert_eq!(g.state, GroupState::Stable);
     // Only the leader keeps heartbeating.
     for t in (1_000..=SESSION + 100).step_by(1_000) {
-        assert_eq!(g.heartbeat(t, &leader, gen), 0);
+        assert_eq!(g.heartbeat(t, &leader, gen), Ok(()));
     }
     g.tick(SESSION + 200);
     assert!(!g.members.contains_key(&other));
     assert_eq!(g.state, GroupState::PreparingRebalance);
     assert_eq!(
         g.heartbeat(SESSION + 300, &leader, gen),
-        ResponseError::RebalanceInProgress.code()
+        Err(GroupError::Rebalancing)
     );
     let (reply, done) = g.join(SESSION + 400, join_req(&leader, None));
     assert!(matches!(reply, JoinReply::Wait { .. }));
@@ -105,19 +108,28 @@ fn stale_generations_and_unknown_members_are_refused() {
     g.tick(100);
     assert_eq!(
         g.heartbeat(100, &a, g.generation - 1),
-        ResponseError::IllegalGeneration.code()
+        Err(GroupError::StaleGeneration)
     );
     assert_eq!(
         g.heartbeat(100, "nobody", g.generation),
-        ResponseError::UnknownMemberId.code()
+        Err(GroupError::UnknownMember)
     );
     let (r, _) = g.join(100, join_req("nobody", None));
-    assert!(matches!(r, JoinReply::Now(JoinResult { error: 25, .. })));
+    assert!(matches!(
+        r,
+        JoinReply::Now(JoinResult {
+            error: Some(GroupError::UnknownMember),
+            ..
+        })
+    ));
     let mut bad = join_req("", None);
     bad.session_timeout_ms = 1;
     assert!(matches!(
         g.join(100, bad).0,
-        JoinReply::Now(JoinResult { error: 26, .. })
+        JoinReply::Now(JoinResult {
+            error: Some(GroupError::SessionTimeoutOutOfBounds),
+            ..
+        })
     ));
 }
 
@@ -140,7 +152,7 @@ fn a_static_member_that_restarts_keeps_its_place_without_a_rebalance() {
     let JoinReply::Now(r) = reply else {
         panic!("answered at once")
     };
-    assert_eq!((r.error, r.generation), (0, gen));
+    assert_eq!((r.error, r.generation), (None, gen));
     assert!(done.is_empty());
     assert_eq!(g.state, GroupState::Stable);
     assert_eq!(g.members.len(), 1);
@@ -203,11 +215,11 @@ proptest! {
                     _ => vec![],
                 },
                 Op::Heartbeat(i) => {
-                    if let Some(id) = known.get(i) { g.heartbeat(now, id, g.generation); }
+                    if let Some(id) = known.get(i) { let _ = g.heartbeat(now, id, g.generation); }
                     vec![]
                 }
                 Op::Leave(i) => match known.get(i).cloned() {
-                    Some(id) => g.leave(now, &[(id.clone(), None)]).1,
+                    Some(id) => g.leave(now, &[LeavingMember { member_id: id.clone(), instance_id: None }]).1,
                     None => vec![],
                 },
                 Op::Advance(ms) => { now += ms; g.tick(now) }
@@ -216,7 +228,7 @@ proptest! {
                 match c {
                     Completion::Join(id, r) => {
                         prop_assert!(waiting_join.remove(&id), "join answer for {} who was not waiting", id);
-                        if r.error == 0 {
+                        if r.error.is_none() {
                             prop_assert_eq!(r.generation, g.generation);
                             prop_assert_eq!(r.members.is_empty(), g.leader.as_deref() != Some(id.as_str()));
                         }
