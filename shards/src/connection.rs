@@ -1,5 +1,8 @@
 //! One client connection: frames are read, each request is handled in its own task as soon as it
 //! arrives, and the responses are written back in request order (Kafka clients rely on it).
+//! Group requests (offset commits and fetches, joins, ...) also run one after another in request
+//! order, as Kafka runs all of a connection's requests: a later commit must never be applied
+//! before an earlier one.
 //! Requests in flight are bounded in count (a bounded queue) and in bytes (per connection and
 //! per shard), so a slow client stalls only itself and memory stays bounded.
 
@@ -66,6 +69,8 @@ pub async fn serve(
         let _ = writer.close().await;
     });
 
+    // Completes when the newest group request of this connection has been answered.
+    let mut group_lane: Option<Shared<futures::channel::oneshot::Receiver<()>>> = None;
     let limits = FrameLimits {
         max_frame_bytes: config.max_frame_bytes,
         idle: Duration::from_millis(config.connections_max_idle_ms),
@@ -105,12 +110,29 @@ pub async fn serve(
             Ok(decoded) => {
                 let shard = shard.clone();
                 let permits = frame.permits;
+                let after = if runs_in_group_order(&decoded) {
+                    let (done, next) = futures::channel::oneshot::channel::<()>();
+                    Some((group_lane.replace(next.shared()), done))
+                } else {
+                    None
+                };
                 // Detached: a request runs to its end even if the client goes away, so that no
                 // append, flush or sync is cut off half-way; its answer is then dropped.
                 let (tx, rx) = futures::channel::oneshot::channel();
                 rt::spawn_detached(async move {
                     let _permits = permits;
+                    let done = match after {
+                        Some((previous, done)) => {
+                            if let Some(previous) = previous {
+                                // Err only means the previous task ended: it is done either way.
+                                let _ = previous.await;
+                            }
+                            Some(done)
+                        }
+                        None => None,
+                    };
                     let _ = tx.send(respond(&shard, decoded).await);
+                    drop(done);
                 });
                 async move {
                     rx.await.unwrap_or_else(|_| {
@@ -137,6 +159,28 @@ pub async fn serve(
     }
     drop(queue);
     writing.await;
+}
+
+/// Requests that read or change a group's state: run in request order, each after the last.
+fn runs_in_group_order(decoded: &Decoded) -> bool {
+    use kafka_protocol::messages::ApiKey as K;
+    let Decoded::Request(r) = decoded else {
+        return false;
+    };
+    matches!(
+        r.api,
+        K::OffsetCommit
+            | K::OffsetFetch
+            | K::OffsetDelete
+            | K::TxnOffsetCommit
+            | K::JoinGroup
+            | K::SyncGroup
+            | K::Heartbeat
+            | K::LeaveGroup
+            | K::DeleteGroups
+            | K::DescribeGroups
+            | K::ListGroups
+    )
 }
 
 async fn respond(shard: &Shard, decoded: Decoded) -> Result<Option<Bytes>, BrokerError> {

@@ -1,0 +1,32 @@
+//! Kafka behaviours that real clients rely on (issue 13's second compatibility pass), each
+//! checked through librdkafka (confluent-kafka) or kafka-python by `interop/compat.py`.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+/// Runs one case of compat.py against a fresh broker; panics with the script's output if it
+/// fails.
+fn check(case: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(&dir.path().join("data"));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/compat.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args(["--bootstrap", &broker.bootstrap(), case])
+        .output()
+        .unwrap();
+    let text = output_text(&out);
+    assert!(
+        out.status.success() && text.contains(&format!("ok: {case}")),
+        "{case}: {text}\nbroker log:\n{}",
+        broker.log_text()
+    );
+}
+
+#[test]
+fn pipelined_async_commits_are_applied_in_request_order() {
+    check("pipelined_commits");
+}

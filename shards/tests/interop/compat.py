@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Kafka behaviours real clients rely on, one case per run, through librdkafka (confluent-kafka)
+and kafka-python. Each case exits non-zero naming what differs from Kafka.
+
+  compat.py --bootstrap HOST:PORT CASE
+"""
+import argparse
+import sys
+import time
+import uuid
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+
+CASES = {}
+
+
+def case(f):
+    CASES[f.__name__] = f
+    return f
+
+
+def fail(msg):
+    sys.exit(f"FAIL: {msg}")
+
+
+def fresh(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def create_topic(admin, name, partitions=1, config=None):
+    for f in admin.create_topics([NewTopic(name, partitions, 1, config=config or {})],
+                                 request_timeout=30).values():
+        f.result()
+
+
+@case
+def pipelined_commits(bootstrap, admin):
+    """50 asynchronous commits on one connection: the committed offset is the last one, never
+    an earlier one applied late. Three rounds, each on a new group."""
+    topic = fresh("pc")
+    create_topic(admin, topic, 2)
+    for round in range(3):
+        group = fresh("pcg")
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                      "enable.auto.commit": False})
+        tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+        c.assign(tps)
+        for i in range(1, 51):
+            c.commit(offsets=[TopicPartition(topic, 0, i), TopicPartition(topic, 1, 100 + i)],
+                     asynchronous=True)
+        # A synchronous commit of nothing new would reorder nothing: wait for the async ones.
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            got = c.committed(tps, timeout=10)
+            if [tp.offset for tp in got] == [50, 150]:
+                break
+            time.sleep(0.2)
+        c.close()
+        if [tp.offset for tp in got] != [50, 150]:
+            fail(f"round {round}: committed offsets {[tp.offset for tp in got]}, "
+                 "expected [50, 150]")
+
+
+@case
+def commit_to_unknown_topic(bootstrap, admin):
+    """OffsetCommit and AlterConsumerGroupOffsets name each partition of an unknown topic
+    UNKNOWN_TOPIC_OR_PARTITION; partitions of known topics in the same request are stored."""
+    known = fresh("known")
+    create_topic(admin, known)
+    group = fresh("ug")
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                  "enable.auto.commit": False, "allow.auto.create.topics": False})
+    try:
+        result = c.commit(offsets=[TopicPartition("no-such-topic", 0, 5),
+                                   TopicPartition(known, 0, 7)], asynchronous=False)
+        errors = {tp.topic: tp.error for tp in result}
+    except KafkaException as e:
+        errors = {"no-such-topic": e.args[0]}
+    err = errors.get("no-such-topic")
+    if err is None or err.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+        fail(f"commit to an unknown topic: {errors}")
+    got = c.committed([TopicPartition(known, 0)], timeout=10)
+    c.close()
+    if got[0].offset != 7:
+        fail(f"the known topic's offset beside it: {got[0].offset}, expected 7")
+
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    req = ConsumerGroupTopicPartitions(fresh("ag"), [TopicPartition("no-such-topic", 0, 3)])
+    try:
+        res = admin.alter_consumer_group_offsets([req])[req.group_id].result()
+        errs = [tp.error for tp in res.topic_partitions]
+    except KafkaException as e:
+        errs = [e.args[0]]
+    if not errs or errs[0] is None or errs[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+        fail(f"AlterConsumerGroupOffsets to an unknown topic: {errs}")
+
+
+def produce_at(bootstrap, topic, stamps, compression):
+    """Produces one record per timestamp, all in one batch (a single flush after lingering)."""
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 200,
+                  "compression.type": compression})
+    for i, ts in enumerate(stamps):
+        p.produce(topic, value=b"v%d" % i, partition=0, timestamp=ts)
+    if p.flush(30) != 0:
+        fail("produce did not finish")
+
+
+@case
+def list_offsets_by_timestamp(bootstrap, admin):
+    """The offset for a timestamp is the first record at or after it, inside a batch too
+    (compressed or not); MAX_TIMESTAMP names the record with the largest timestamp."""
+    base = int(time.time() * 1000) - 60_000
+    stamps = [base, base + 10, base + 20, base + 5]
+    for compression in ["none", "lz4", "zstd"]:
+        topic = fresh("ts")
+        create_topic(admin, topic)
+        produce_at(bootstrap, topic, stamps, compression)
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": fresh("tsg")})
+        for target, expected in [(base, 0), (base + 10, 1), (base + 11, 2), (base + 20, 2),
+                                 (base + 21, -1), (base + 3, 1)]:
+            got = c.offsets_for_times([TopicPartition(topic, 0, target)], timeout=10)[0].offset
+            if got != expected:
+                fail(f"{compression}: offset for timestamp base+{target - base}: {got}, "
+                     f"expected {expected}")
+        c.close()
+        tp = TopicPartition(topic, 0)
+        res = admin.list_offsets({tp: OffsetSpec.max_timestamp()}, request_timeout=10)[tp]
+        info = res.result()
+        if (info.offset, info.timestamp) != (2, base + 20):
+            fail(f"{compression}: MAX_TIMESTAMP: offset {info.offset} timestamp "
+                 f"{info.timestamp}, expected 2 at base+20")
+        res = admin.list_offsets({tp: OffsetSpec.latest()}, request_timeout=10)[tp].result()
+        if res.offset != 4:
+            fail(f"{compression}: latest through ListOffsets v7+: {res.offset}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("case", choices=sorted(CASES))
+    a = ap.parse_args()
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    CASES[a.case](a.bootstrap, admin)
+    print(f"ok: {a.case}")
+
+
+if __name__ == "__main__":
+    main()
