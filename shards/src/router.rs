@@ -148,20 +148,17 @@ pub struct TopicChange {
 pub enum GroupOp {
     Join(crate::groups::state::JoinRequest),
     Sync {
-        member: String,
-        generation: i32,
+        member: crate::groups::state::MemberRef,
         assignments: Vec<(String, Bytes)>,
     },
     Heartbeat {
-        member: String,
-        generation: i32,
+        member: crate::groups::state::MemberRef,
     },
     Leave {
         members: Vec<crate::groups::state::LeavingMember>,
     },
     Commit {
-        member: String,
-        generation: i32,
+        member: crate::groups::state::MemberRef,
         items: Vec<(String, i32, crate::groups::offsets::Committed)>,
     },
     Fetch,

@@ -30,3 +30,13 @@ fn check(case: &str) {
 fn pipelined_async_commits_are_applied_in_request_order() {
     check("pipelined_commits");
 }
+
+#[test]
+fn commits_to_an_unknown_topic_are_refused_per_partition() {
+    check("commit_to_unknown_topic");
+}
+
+#[test]
+fn a_replaced_static_member_is_fenced_instead_of_displacing_its_successor() {
+    check("static_member_fenced");
+}

@@ -12,7 +12,7 @@ use super::error::GroupError;
 use super::offsets::{Committed, OffsetStore};
 use super::state::{
     error_join, error_sync, Completion, Group, GroupLimits, GroupState, JoinReply, JoinRequest,
-    JoinResult, LeavingMember, SyncReply, SyncResult,
+    JoinResult, LeavingMember, MemberRef, SyncReply, SyncResult,
 };
 
 enum Waiter {
@@ -111,16 +111,16 @@ impl GroupCoordinator {
     pub async fn sync(
         &self,
         group_id: &str,
-        member: &str,
-        generation: i32,
+        who: &MemberRef,
         assignments: Vec<(String, Bytes)>,
     ) -> SyncResult {
+        let member = who.member_id.as_str();
         let now = self.now_ms();
         let result = {
             let mut groups = self.groups.borrow_mut();
             match groups.get_mut(group_id) {
                 None => return error_sync(GroupError::UnknownMember),
-                Some(g) => g.sync(now, member, generation, assignments),
+                Some(g) => g.sync(now, who, assignments),
             }
         };
         let (reply, done) = result;
@@ -141,16 +141,11 @@ impl GroupCoordinator {
         }
     }
 
-    pub fn heartbeat(
-        &self,
-        group_id: &str,
-        member: &str,
-        generation: i32,
-    ) -> Result<(), GroupError> {
+    pub fn heartbeat(&self, group_id: &str, who: &MemberRef) -> Result<(), GroupError> {
         let now = self.now_ms();
         match self.groups.borrow_mut().get_mut(group_id) {
             None => Err(GroupError::UnknownMember),
-            Some(g) => g.heartbeat(now, member, generation),
+            Some(g) => g.heartbeat(now, who),
         }
     }
 
@@ -182,35 +177,14 @@ impl GroupCoordinator {
         }
     }
 
-    /// Checks that a commit may be made: by a current member (generation >= 0), or by a client
-    /// that manages its own partitions (generation -1) while no members are in the group.
-    pub fn may_commit(
-        &self,
-        group_id: &str,
-        member: &str,
-        generation: i32,
-    ) -> Result<(), GroupError> {
-        let groups = self.groups.borrow();
-        let group = groups.get(group_id);
-        if generation < 0 && member.is_empty() {
-            return match group {
-                Some(g) if !g.members.is_empty() => Err(GroupError::UnknownMember),
-                _ => Ok(()),
-            };
+    /// Checks that a commit may be made (`Group::may_commit`); into a group this coordinator
+    /// does not know, only by a client that assigns its own partitions.
+    pub fn may_commit(&self, group_id: &str, who: &MemberRef) -> Result<(), GroupError> {
+        match self.groups.borrow().get(group_id) {
+            Some(g) => g.may_commit(who),
+            None if who.generation < 0 && who.member_id.is_empty() => Ok(()),
+            None => Err(GroupError::UnknownMember),
         }
-        let Some(g) = group else {
-            return Err(GroupError::UnknownMember);
-        };
-        if !g.members.contains_key(member) {
-            return Err(GroupError::UnknownMember);
-        }
-        if g.generation != generation {
-            return Err(GroupError::StaleGeneration);
-        }
-        if g.state == GroupState::PreparingRebalance {
-            return Err(GroupError::Rebalancing);
-        }
-        Ok(())
     }
 
     pub async fn commit(

@@ -17,6 +17,9 @@ pub enum GroupError {
     UnknownMember,
     #[error("the member's generation is not the group's")]
     StaleGeneration,
+    /// A static member's instance id now belongs to a newer member id: the old one must stop.
+    #[error("another member has taken this static instance id")]
+    FencedInstance,
     #[error("session timeout outside the broker's bounds")]
     SessionTimeoutOutOfBounds,
     #[error("protocol type or protocols do not match the group's")]

@@ -3,6 +3,7 @@
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 use crate::error::{group_error_code, unexpected_answer};
+use crate::groups::state::MemberRef;
 use crate::router::{GroupAnswer, GroupOp};
 use crate::shard::Shard;
 
@@ -13,8 +14,11 @@ pub async fn handle(shard: &Shard, r: SyncGroupRequest, version: i16) -> SyncGro
         .map(|a| (a.member_id.to_string(), a.assignment.clone()))
         .collect();
     let op = GroupOp::Sync {
-        member: r.member_id.to_string(),
-        generation: r.generation_id,
+        member: MemberRef {
+            member_id: r.member_id.to_string(),
+            instance_id: r.group_instance_id.as_ref().map(|i| i.to_string()),
+            generation: r.generation_id,
+        },
         assignments,
     };
     match shard.group(&r.group_id.0, op).await {

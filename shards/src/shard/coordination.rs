@@ -86,19 +86,12 @@ impl Shard {
             GroupOp::Join(req) => GroupAnswer::Join(c.join(group, req).await),
             GroupOp::Sync {
                 member,
-                generation,
                 assignments,
-            } => GroupAnswer::Sync(c.sync(group, &member, generation, assignments).await),
-            GroupOp::Heartbeat { member, generation } => {
-                GroupAnswer::Done(c.heartbeat(group, &member, generation))
-            }
+            } => GroupAnswer::Sync(c.sync(group, &member, assignments).await),
+            GroupOp::Heartbeat { member } => GroupAnswer::Done(c.heartbeat(group, &member)),
             GroupOp::Leave { members } => GroupAnswer::EachMember(c.leave(group, &members)),
-            GroupOp::Commit {
-                member,
-                generation,
-                items,
-            } => {
-                if let Err(e) = c.may_commit(group, &member, generation) {
+            GroupOp::Commit { member, items } => {
+                if let Err(e) = c.may_commit(group, &member) {
                     return GroupAnswer::Done(Err(e));
                 }
                 GroupAnswer::Done(c.commit(group, items).await.map_err(|e| {

@@ -135,6 +135,63 @@ def list_offsets_by_timestamp(bootstrap, admin):
             fail(f"{compression}: latest through ListOffsets v7+: {res.offset}")
 
 
+@case
+def static_member_fenced(bootstrap, admin):
+    """A second consumer with the same group.instance.id takes the first one's place; the first
+    is fenced (FENCED_INSTANCE_ID, fatal in librdkafka) instead of rejoining and displacing the
+    second back and forth."""
+    topic = fresh("sm")
+    create_topic(admin, topic, 2)
+    group = fresh("smg")
+    conf = {"bootstrap.servers": bootstrap, "group.id": group, "group.instance.id": "host-a",
+            "session.timeout.ms": 6000, "heartbeat.interval.ms": 300,
+            "enable.auto.commit": False}
+    errors = {1: [], 2: []}
+    assigned = {1: 0, 2: 0}
+
+    def consumer(n):
+        c = Consumer(dict(conf, error_cb=lambda e: errors[n].append(e)))
+
+        def on_assign(_c, _parts):
+            assigned[n] += 1
+        c.subscribe([topic], on_assign=on_assign)
+        return c
+
+    def poll(c, n, seconds):
+        end = time.time() + seconds
+        while time.time() < end:
+            m = c.poll(0.1)
+            if m is not None and m.error():
+                errors[n].append(m.error())
+
+    c1 = consumer(1)
+    poll(c1, 1, 8)
+    if assigned[1] == 0:
+        fail("the first instance was never assigned partitions")
+    c2 = consumer(2)
+    end = time.time() + 15
+    while time.time() < end:
+        poll(c1, 1, 0.2)
+        poll(c2, 2, 0.2)
+    fenced = [e for e in errors[1]
+              if e.code() == KafkaError.FENCED_INSTANCE_ID or "fenced" in e.str().lower()]
+    if not fenced:
+        fail(f"the old instance was not fenced; its errors: {errors[1]}")
+    if errors[2]:
+        fail(f"the new instance saw errors: {errors[2]}")
+    desc = admin.describe_consumer_groups([group])[group].result()
+    if len(desc.members) != 1 or desc.members[0].member_id != c2.memberid():
+        fail(f"members: {[(m.member_id, m.group_instance_id) for m in desc.members]}, "
+             f"expected only {c2.memberid()}")
+    if assigned[2] > 2:
+        fail(f"the new instance was assigned {assigned[2]} times: the two displace each other")
+    c2.close()
+    try:
+        c1.close()
+    except KafkaException:
+        pass
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)

@@ -85,6 +85,15 @@ pub enum SyncReply {
     Wait,
 }
 
+/// Who sends a request as a member of the group: SyncGroup, Heartbeat, OffsetCommit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    pub member_id: String,
+    /// The static instance id the request names (Heartbeat and SyncGroup v3+, OffsetCommit v7+).
+    pub instance_id: Option<String>,
+    pub generation: i32,
+}
+
 /// A member that leaves: by its id, or by its static instance id when the id is empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeavingMember {
@@ -221,6 +230,11 @@ impl Group {
                 JoinReply::Now(error_join(GroupError::InconsistentProtocol, &req.member_id)),
                 done,
             );
+        }
+        if !req.member_id.is_empty() {
+            if let Err(e) = self.check_instance(&req.member_id, req.instance_id.as_deref()) {
+                return (JoinReply::Now(error_join(e, &req.member_id)), done);
+            }
         }
         // A static member that comes back replaces its old incarnation.
         let known_static = req.instance_id.as_ref().and_then(|i| {
@@ -411,13 +425,35 @@ impl Group {
         }
     }
 
-    fn check_member(&self, member_id: &str, generation: i32) -> Result<(), GroupError> {
-        if !self.members.contains_key(member_id) {
+    /// Refuses a request from a member that is not (or no longer) in the group, of another
+    /// generation, or whose static instance id has passed to a newer member id.
+    fn check_member(&self, who: &MemberRef) -> Result<(), GroupError> {
+        self.check_instance(&who.member_id, who.instance_id.as_deref())?;
+        if !self.members.contains_key(&who.member_id) {
             return Err(GroupError::UnknownMember);
         }
-        if generation != self.generation {
+        if who.generation != self.generation {
             return Err(GroupError::StaleGeneration);
         }
         Ok(())
+    }
+
+    /// FENCED_INSTANCE_ID when `instance_id` belongs to a member other than `member_id`, as
+    /// Kafka answers an old incarnation of a static member once a new one has joined.
+    fn check_instance(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), GroupError> {
+        let Some(instance) = instance_id else {
+            return Ok(());
+        };
+        match self.member_of_instance(instance) {
+            Some(current) if current != member_id => Err(GroupError::FencedInstance),
+            _ => Ok(()),
+        }
+    }
+
+    fn member_of_instance(&self, instance: &str) -> Option<&str> {
+        self.members
+            .values()
+            .find(|m| m.instance_id.as_deref() == Some(instance))
+            .map(|m| m.id.as_str())
     }
 }

@@ -7,15 +7,15 @@ impl Group {
     pub fn sync(
         &mut self,
         now_ms: u64,
-        member_id: &str,
-        generation: i32,
+        who: &MemberRef,
         assignments: Vec<(String, Bytes)>,
     ) -> (SyncReply, Vec<Completion>) {
         let mut done = Vec::new();
         let fail = |e: GroupError| SyncReply::Now(error_sync(e));
-        if let Err(e) = self.check_member(member_id, generation) {
+        if let Err(e) = self.check_member(who) {
             return (fail(e), done);
         }
+        let member_id = who.member_id.as_str();
         if let Some(m) = self.members.get_mut(member_id) {
             m.last_heartbeat_ms = now_ms;
         }
@@ -77,14 +77,26 @@ impl Group {
         }
     }
 
-    pub fn heartbeat(
-        &mut self,
-        now_ms: u64,
-        member_id: &str,
-        generation: i32,
-    ) -> Result<(), GroupError> {
-        self.check_member(member_id, generation)?;
-        if let Some(m) = self.members.get_mut(member_id) {
+    /// Whether `who` may commit offsets now. As in Kafka, a member may commit while a rebalance
+    /// is being prepared (cooperative consumers commit then), not while the group waits for the
+    /// leader's assignment; a client that assigns its own partitions (no member id, generation
+    /// -1) may commit only while the group has no members.
+    pub fn may_commit(&self, who: &MemberRef) -> Result<(), GroupError> {
+        if who.generation < 0 && who.member_id.is_empty() {
+            return match self.members.is_empty() {
+                true => Ok(()),
+                false => Err(GroupError::UnknownMember),
+            };
+        }
+        if self.state == GroupState::CompletingRebalance {
+            return Err(GroupError::Rebalancing);
+        }
+        self.check_member(who)
+    }
+
+    pub fn heartbeat(&mut self, now_ms: u64, who: &MemberRef) -> Result<(), GroupError> {
+        self.check_member(who)?;
+        if let Some(m) = self.members.get_mut(&who.member_id) {
             m.last_heartbeat_ms = now_ms;
         }
         match self.state {

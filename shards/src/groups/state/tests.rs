@@ -10,6 +10,15 @@ fn limits() -> GroupLimits {
     }
 }
 
+/// A request from member `id` of `generation`, with no static instance id.
+fn at(id: &str, generation: i32) -> MemberRef {
+    MemberRef {
+        member_id: id.to_string(),
+        instance_id: None,
+        generation,
+    }
+}
+
 fn join_req(member_id: &str, instance: Option<&str>) -> JoinRequest {
     JoinRequest {
         member_id: member_id.to_string(),
@@ -48,14 +57,14 @@ fn three_members_join_sync_and_become_stable() {
     let leader = g.leader.clone().unwrap();
     let followers: Vec<&String> = ids.iter().filter(|i| **i != leader).collect();
     for f in &followers {
-        assert_eq!(g.sync(110, f, g.generation, vec![]).0, SyncReply::Wait);
+        assert_eq!(g.sync(110, &at(f, g.generation), vec![]).0, SyncReply::Wait);
     }
     let assignments = ids
         .iter()
         .map(|i| (i.clone(), Bytes::from(i.clone())))
         .collect();
     let gen = g.generation;
-    let (reply, done) = g.sync(120, &leader, gen, assignments);
+    let (reply, done) = g.sync(120, &at(&leader, gen), assignments);
     assert!(matches!(
         reply,
         SyncReply::Now(SyncResult { error: None, .. })
@@ -76,19 +85,19 @@ fn a_silent_member_is_removed_after_its_session_and_the_group_rebalances() {
     g.tick(100);
     let gen = g.generation;
     let leader = g.leader.clone().unwrap();
-    g.sync(100, &leader, gen, vec![]);
+    g.sync(100, &at(&leader, gen), vec![]);
     let other = if leader == a { b.clone() } else { a.clone() };
-    g.sync(100, &other, gen, vec![]);
+    g.sync(100, &at(&other, gen), vec![]);
     assert_eq!(g.state, GroupState::Stable);
     // Only the leader keeps heartbeating.
     for t in (1_000..=SESSION + 100).step_by(1_000) {
-        assert_eq!(g.heartbeat(t, &leader, gen), Ok(()));
+        assert_eq!(g.heartbeat(t, &at(&leader, gen)), Ok(()));
     }
     g.tick(SESSION + 200);
     assert!(!g.members.contains_key(&other));
     assert_eq!(g.state, GroupState::PreparingRebalance);
     assert_eq!(
-        g.heartbeat(SESSION + 300, &leader, gen),
+        g.heartbeat(SESSION + 300, &at(&leader, gen)),
         Err(GroupError::Rebalancing)
     );
     let (reply, done) = g.join(SESSION + 400, join_req(&leader, None));
@@ -107,11 +116,11 @@ fn stale_generations_and_unknown_members_are_refused() {
     let (a, _) = join_new(&mut g, 0);
     g.tick(100);
     assert_eq!(
-        g.heartbeat(100, &a, g.generation - 1),
+        g.heartbeat(100, &at(&a, g.generation - 1)),
         Err(GroupError::StaleGeneration)
     );
     assert_eq!(
-        g.heartbeat(100, "nobody", g.generation),
+        g.heartbeat(100, &at("nobody", g.generation)),
         Err(GroupError::UnknownMember)
     );
     let (r, _) = g.join(100, join_req("nobody", None));
@@ -143,8 +152,7 @@ fn a_static_member_that_restarts_keeps_its_place_without_a_rebalance() {
     let gen = g.generation;
     g.sync(
         100,
-        &leader,
-        gen,
+        &at(&leader, gen),
         vec![(leader.clone(), Bytes::from_static(b"p0"))],
     );
     assert_eq!(g.state, GroupState::Stable);
@@ -156,6 +164,61 @@ fn a_static_member_that_restarts_keeps_its_place_without_a_rebalance() {
     assert!(done.is_empty());
     assert_eq!(g.state, GroupState::Stable);
     assert_eq!(g.members.len(), 1);
+    // The old incarnation is fenced, not told to rejoin (which would displace the new one).
+    let old = MemberRef {
+        instance_id: Some("host-1".into()),
+        ..at(&leader, gen)
+    };
+    let new = MemberRef {
+        member_id: r.member_id.clone(),
+        ..old.clone()
+    };
+    assert_eq!(g.heartbeat(300, &old), Err(GroupError::FencedInstance));
+    assert_eq!(g.may_commit(&old), Err(GroupError::FencedInstance));
+    assert_eq!(
+        g.sync(300, &old, vec![]).0,
+        SyncReply::Now(error_sync(GroupError::FencedInstance))
+    );
+    let (reply, _) = g.join(300, join_req(&leader, Some("host-1")));
+    assert!(matches!(
+        reply,
+        JoinReply::Now(JoinResult {
+            error: Some(GroupError::FencedInstance),
+            ..
+        })
+    ));
+    assert_eq!(g.heartbeat(300, &new), Ok(()));
+    assert_eq!(g.may_commit(&new), Ok(()));
+}
+
+#[test]
+fn members_commit_while_a_rebalance_is_prepared_but_not_while_it_completes() {
+    let mut g = Group::new("g", limits());
+    let (a, _) = join_new(&mut g, 0);
+    g.tick(100);
+    let gen = g.generation;
+    g.sync(100, &at(&a, gen), vec![]);
+    assert_eq!(g.state, GroupState::Stable);
+    assert_eq!(g.may_commit(&at(&a, gen)), Ok(()));
+    // A second member's join starts a rebalance: the first may still commit its progress.
+    join_new(&mut g, 200);
+    assert_eq!(g.state, GroupState::PreparingRebalance);
+    assert_eq!(g.may_commit(&at(&a, gen)), Ok(()));
+    assert_eq!(
+        g.may_commit(&at(&a, gen - 1)),
+        Err(GroupError::StaleGeneration)
+    );
+    // Once everyone has joined, the generation moves on and the old one is refused; the new
+    // one waits for the leader's assignment.
+    g.join(210, join_req(&a, None));
+    assert_eq!(g.state, GroupState::CompletingRebalance);
+    assert_eq!(
+        g.may_commit(&at(&a, g.generation)),
+        Err(GroupError::Rebalancing)
+    );
+    assert_eq!(g.may_commit(&at(&a, gen)), Err(GroupError::Rebalancing));
+    // A client that assigns its own partitions may not commit into a group with members.
+    assert_eq!(g.may_commit(&at("", -1)), Err(GroupError::UnknownMember));
 }
 
 #[derive(Debug, Clone)]
@@ -208,14 +271,14 @@ proptest! {
                 Op::Sync(i) => match known.get(i).cloned() {
                     Some(id) if g.members.contains_key(&id) && !waiting_join.contains(&id) && !waiting_sync.contains(&id) => {
                         let assignments = g.members.keys().map(|m| (m.clone(), Bytes::from(m.clone()))).collect();
-                        let (reply, done) = g.sync(now, &id, g.generation, assignments);
+                        let (reply, done) = g.sync(now, &at(&id, g.generation), assignments);
                         if reply == SyncReply::Wait { waiting_sync.insert(id); }
                         done
                     }
                     _ => vec![],
                 },
                 Op::Heartbeat(i) => {
-                    if let Some(id) = known.get(i) { let _ = g.heartbeat(now, id, g.generation); }
+                    if let Some(id) = known.get(i) { let _ = g.heartbeat(now, &at(id, g.generation)); }
                     vec![]
                 }
                 Op::Leave(i) => match known.get(i).cloned() {
