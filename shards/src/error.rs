@@ -104,6 +104,7 @@ pub fn partition_error_code(e: &crate::router::PartitionError) -> i16 {
         P::Unknown => ResponseError::UnknownTopicOrPartition.code(),
         P::OwnerGone => ResponseError::NotLeaderOrFollower.code(),
         P::Engine(e) => error_code(e),
+        P::UndecodableBatch(_) => ResponseError::CorruptMessage.code(),
     }
 }
 

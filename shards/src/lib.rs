@@ -16,6 +16,7 @@ pub mod groups;
 pub mod handlers;
 pub mod open_files;
 pub mod producer_ids;
+pub mod record_time;
 pub mod router;
 pub mod server;
 pub mod shard;

@@ -46,6 +46,8 @@ pub enum PartitionError {
     OwnerGone,
     #[error(transparent)]
     Engine(#[from] strata_engine::EngineError),
+    #[error(transparent)]
+    UndecodableBatch(#[from] crate::record_time::UndecodableBatch),
 }
 
 /// Where an append went.
@@ -63,8 +65,10 @@ pub type ProduceOutcome = Result<Produced, PartitionError>;
 pub enum OffsetQuery {
     Earliest,
     Latest,
-    /// The first batch whose records reach this timestamp (ms).
+    /// The first record whose timestamp is at or after this one (ms).
     AtTime(i64),
+    /// The (first) record with the largest timestamp (KIP-734).
+    MaxTimestamp,
 }
 
 /// An offset found for an `OffsetQuery`, with the timestamp that matched (for `AtTime`).

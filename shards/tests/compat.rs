@@ -40,3 +40,8 @@ fn commits_to_an_unknown_topic_are_refused_per_partition() {
 fn a_replaced_static_member_is_fenced_instead_of_displacing_its_successor() {
     check("static_member_fenced");
 }
+
+#[test]
+fn list_offsets_finds_the_record_at_a_timestamp_inside_a_batch_and_the_max_timestamp() {
+    check("list_offsets_by_timestamp");
+}

@@ -220,11 +220,15 @@ impl PartitionLog {
         Ok(self
             .batch_at_timestamp(timestamp)
             .await?
-            .map(|(offset, _)| offset))
+            .map(|(header, _)| header.base_offset))
     }
 
-    /// As `offset_for_timestamp`, with that batch's largest timestamp.
-    pub async fn batch_at_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+    /// The first batch whose largest timestamp is at or after `timestamp` (its header and its
+    /// bytes, for the caller to find the record inside), or `None` when every batch is older.
+    pub async fn batch_at_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<(batch::BatchHeader, Bytes)>> {
         let mut offset = {
             let st = self.shared.state.borrow();
             let Some(seg) = st.segments.values().find(|s| s.max_timestamp >= timestamp) else {
@@ -238,17 +242,27 @@ impl PartitionLog {
             if got.batches.is_empty() {
                 return Ok(None);
             }
-            for b in &got.batches {
-                let h = batch::parse_header(b, usize::MAX).map_err(|e| EngineError::Corrupt {
+            for b in got.batches {
+                let h = batch::parse_header(&b, usize::MAX).map_err(|e| EngineError::Corrupt {
                     path: self.shared.dir.clone(),
                     position: 0,
                     reason: e.to_string(),
                 })?;
                 if h.max_timestamp >= timestamp {
-                    return Ok(Some((h.base_offset, h.max_timestamp)));
+                    return Ok(Some((h, b)));
                 }
                 offset = h.next_offset();
             }
         }
+    }
+
+    /// The largest timestamp of any batch in the log, or `None` when it holds none.
+    pub fn max_timestamp(&self) -> Option<i64> {
+        let st = self.shared.state.borrow();
+        st.segments
+            .values()
+            .map(|s| s.max_timestamp)
+            .max()
+            .filter(|&t| t >= 0 && st.written_next > st.log_start_offset)
     }
 }

@@ -1,4 +1,6 @@
-//! ListOffsets: earliest (-2), latest (-1), or the first batch at or after a timestamp.
+//! ListOffsets: earliest (-2, and -4: every segment is local), latest (-1), the record with the
+//! largest timestamp (-3, v7+), or the first record at or after a timestamp. -5 (the latest
+//! offset in tiered storage, v9+) has no offset here: there is no tiered storage.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -24,10 +26,15 @@ pub async fn handle(
                 partition: p.partition_index,
             };
             let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-            // Kafka's sentinels: -2 earliest, -1 latest.
+            // Kafka's sentinels (the version that introduced each is checked by the client).
             let query = match p.timestamp {
-                -2 => OffsetQuery::Earliest,
+                -2 | -4 => OffsetQuery::Earliest,
                 -1 => OffsetQuery::Latest,
+                -3 => OffsetQuery::MaxTimestamp,
+                -5 => {
+                    partitions.push(r.with_timestamp(-1).with_offset(-1));
+                    continue;
+                }
                 ts if ts >= 0 => OffsetQuery::AtTime(ts),
                 _ => {
                     let code = ResponseError::InvalidRequest.code();

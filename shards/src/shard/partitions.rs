@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures::future::{select, select_all};
 use futures::FutureExt;
-use strata_engine::EngineError;
+use strata_engine::{EngineError, PartitionLog};
 use strata_runtime as rt;
 
 use super::Shard;
@@ -207,14 +207,23 @@ impl Shard {
         Ok(match query {
             OffsetQuery::Earliest => at(log.log_start_offset()),
             OffsetQuery::Latest => at(log.high_watermark()),
-            OffsetQuery::AtTime(ts) => {
-                log.batch_at_timestamp(ts)
-                    .await?
-                    .map(|(offset, max_timestamp)| FoundOffset {
-                        timestamp: Some(max_timestamp),
-                        offset,
-                    })
-            }
+            OffsetQuery::AtTime(ts) => record_at(&log, ts).await?,
+            OffsetQuery::MaxTimestamp => match log.max_timestamp() {
+                Some(max) => record_at(&log, max).await?,
+                None => None,
+            },
         })
     }
+}
+
+/// The first record of `log` at or after timestamp `ts`, inside the batch that reaches it.
+async fn record_at(log: &PartitionLog, ts: i64) -> Result<Option<FoundOffset>, PartitionError> {
+    let Some((header, batch)) = log.batch_at_timestamp(ts).await? else {
+        return Ok(None);
+    };
+    let found = crate::record_time::first_record_at(&header, batch, ts, log.log_start_offset())?;
+    Ok(found.map(|(offset, timestamp)| FoundOffset {
+        timestamp: Some(timestamp),
+        offset,
+    }))
 }

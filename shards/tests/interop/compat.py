@@ -133,6 +133,13 @@ def list_offsets_by_timestamp(bootstrap, admin):
         res = admin.list_offsets({tp: OffsetSpec.latest()}, request_timeout=10)[tp].result()
         if res.offset != 4:
             fail(f"{compression}: latest through ListOffsets v7+: {res.offset}")
+        from kafka import KafkaConsumer, TopicPartition as KTP
+        k = KafkaConsumer(bootstrap_servers=bootstrap)
+        ktp = KTP(topic, 0)
+        found = k.offsets_for_times({ktp: base + 10})[ktp]
+        k.close()
+        if found is None or (found.offset, found.timestamp) != (1, base + 10):
+            fail(f"{compression}: kafka-python: offset for timestamp base+10: {found}")
 
 
 @case
