@@ -131,7 +131,7 @@ pub async fn serve(
                         }
                         None => None,
                     };
-                    let _ = tx.send(respond(&shard, decoded).await);
+                    let _ = tx.send(respond(&shard, decoded, peer).await);
                     drop(done);
                 });
                 async move {
@@ -183,7 +183,11 @@ fn runs_in_group_order(decoded: &Decoded) -> bool {
     )
 }
 
-async fn respond(shard: &Shard, decoded: Decoded) -> Result<Option<Bytes>, BrokerError> {
+async fn respond(
+    shard: &Shard,
+    decoded: Decoded,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<Option<Bytes>, BrokerError> {
     match decoded {
         Decoded::ApiVersionsTooNew { correlation_id } => {
             let body = handlers::api_versions::unsupported_version();
@@ -202,7 +206,7 @@ async fn respond(shard: &Shard, decoded: Decoded) -> Result<Option<Bytes>, Broke
                 request.header.request_api_version,
                 request.header.correlation_id,
             );
-            match handlers::handle(shard, *request).await? {
+            match handlers::handle(shard, *request, peer).await? {
                 Some((body, hint)) => {
                     encode_response(api, version, correlation_id, &body, hint).map(Some)
                 }

@@ -188,6 +188,8 @@ pub enum GroupAnswer {
     Sync(crate::groups::state::SyncResult),
     /// The outcome of a request that returns nothing else, or why any group request failed.
     Done(Result<(), crate::groups::error::GroupError>),
+    /// OffsetDelete: one outcome per partition.
+    EachPartition(Vec<((String, i32), Result<(), crate::groups::error::GroupError>)>),
     /// LeaveGroup: one outcome per member, in the request's order.
     EachMember(Vec<Result<(), crate::groups::error::GroupError>>),
     Offsets(Vec<(String, i32, crate::groups::offsets::Committed)>),

@@ -45,3 +45,18 @@ fn a_replaced_static_member_is_fenced_instead_of_displacing_its_successor() {
 fn list_offsets_finds_the_record_at_a_timestamp_inside_a_batch_and_the_max_timestamp() {
     check("list_offsets_by_timestamp");
 }
+
+#[test]
+fn describe_groups_shows_each_members_client_id_and_host() {
+    check("describe_groups_members");
+}
+
+#[test]
+fn metadata_and_describe_cluster_give_authorized_operations_when_asked() {
+    check("authorized_operations");
+}
+
+#[test]
+fn offset_delete_refuses_subscribed_topics_partition_by_partition() {
+    check("offset_delete_per_partition");
+}

@@ -27,8 +27,18 @@ pub struct GroupView {
     pub state: &'static str,
     pub protocol_type: String,
     pub protocol: String,
-    /// (member id, instance id, client metadata, assignment)
-    pub members: Vec<(String, Option<String>, Bytes, Bytes)>,
+    pub members: Vec<MemberView>,
+}
+
+/// A member as DescribeGroups shows it.
+#[derive(Debug, Clone)]
+pub struct MemberView {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client: super::state::ClientInfo,
+    /// Its metadata for the group's protocol.
+    pub metadata: Bytes,
+    pub assignment: Bytes,
 }
 
 pub struct GroupCoordinator {
@@ -211,13 +221,12 @@ impl GroupCoordinator {
             members: g
                 .members
                 .values()
-                .map(|m| {
-                    (
-                        m.id.clone(),
-                        m.instance_id.clone(),
-                        m.metadata_for(&proto),
-                        m.assignment.clone(),
-                    )
+                .map(|m| MemberView {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client: m.client.clone(),
+                    metadata: m.metadata_for(&proto),
+                    assignment: m.assignment.clone(),
                 })
                 .collect(),
         })
@@ -273,29 +282,50 @@ impl GroupCoordinator {
         })
     }
 
-    /// Deletes some of a group's offsets (OffsetDelete): refused for partitions of topics the
-    /// group is subscribed to while it has members; here: refused whenever it has members.
+    /// Deletes some of a group's offsets (OffsetDelete), with an outcome per partition: refused
+    /// (GROUP_SUBSCRIBED_TO_TOPIC) for topics a member of a consumer group subscribes to, as
+    /// Kafka does. A group of another protocol with members keeps all its offsets.
     pub async fn delete_offsets(
         &self,
         group_id: &str,
         keys: Vec<(String, i32)>,
-    ) -> Result<(), GroupError> {
-        if self
-            .groups
-            .borrow()
-            .get(group_id)
-            .is_some_and(|g| !g.members.is_empty())
+    ) -> Result<Vec<((String, i32), Result<(), GroupError>)>, GroupError> {
+        let subscribed = match self.groups.borrow().get(group_id) {
+            Some(g) if !g.members.is_empty() => {
+                if g.protocol_type.as_deref() != Some("consumer") {
+                    return Err(GroupError::NotEmpty);
+                }
+                Some(g.subscribed_topics())
+            }
+            _ => None,
+        };
+        let mut offsets = self.offsets.lock().await;
+        if subscribed.is_none()
+            && offsets.group_entries(group_id).is_empty()
+            && !self.groups.borrow().contains_key(group_id)
         {
-            return Err(GroupError::SubscribedToTopic);
+            return Err(GroupError::NotFound);
         }
-        let keys = keys
-            .into_iter()
-            .map(|(t, p)| (group_id.to_string(), t, p))
+        let refused = |t: &String| subscribed.as_ref().is_some_and(|s| s.contains(t));
+        let deletable = keys
+            .iter()
+            .filter(|(t, _)| !refused(t))
+            .map(|(t, p)| (group_id.to_string(), t.clone(), *p))
             .collect();
-        self.offsets.lock().await.delete(keys).await.map_err(|e| {
+        offsets.delete(deletable).await.map_err(|e| {
             tracing::error!(group = group_id, "deleting offsets: {e}");
             GroupError::Storage
-        })
+        })?;
+        Ok(keys
+            .into_iter()
+            .map(|key| {
+                let outcome = match refused(&key.0) {
+                    true => Err(GroupError::SubscribedToTopic),
+                    false => Ok(()),
+                };
+                (key, outcome)
+            })
+            .collect())
     }
 
     pub fn tick_interval() -> Duration {

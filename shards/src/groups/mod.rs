@@ -6,3 +6,4 @@ pub mod coordinator;
 pub mod error;
 pub mod offsets;
 pub mod state;
+pub mod subscription;

@@ -15,7 +15,13 @@ pub async fn handle(
 ) -> DescribeGroupsResponse {
     let mut groups = Vec::new();
     for id in &r.groups {
-        let g = DescribedGroup::default().with_group_id(id.clone());
+        let g = DescribedGroup::default()
+            .with_group_id(id.clone())
+            .with_authorized_operations(if version >= 3 {
+                super::authorized::group(r.include_authorized_operations)
+            } else {
+                super::authorized::NOT_REQUESTED
+            });
         groups.push(match shard.group(&id.0, GroupOp::Describe).await {
             GroupAnswer::View(Some(v)) => g
                 .with_group_state(StrBytes::from_static_str(v.state))
@@ -24,13 +30,15 @@ pub async fn handle(
                 .with_members(
                     v.members
                         .into_iter()
-                        .map(|(m, instance, meta, assignment)| {
+                        .map(|m| {
                             let d = DescribedGroupMember::default()
-                                .with_member_id(StrBytes::from_string(m))
-                                .with_member_metadata(meta)
-                                .with_member_assignment(assignment);
+                                .with_member_id(StrBytes::from_string(m.member_id))
+                                .with_client_id(StrBytes::from_string(m.client.client_id))
+                                .with_client_host(StrBytes::from_string(m.client.host))
+                                .with_member_metadata(m.metadata)
+                                .with_member_assignment(m.assignment);
                             if version >= 4 {
-                                d.with_group_instance_id(instance.map(StrBytes::from_string))
+                                d.with_group_instance_id(m.instance_id.map(StrBytes::from_string))
                             } else {
                                 d
                             }

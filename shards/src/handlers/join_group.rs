@@ -6,13 +6,19 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::{group_error_code, unexpected_answer};
-use crate::groups::state::JoinRequest;
+use crate::groups::state::{ClientInfo, JoinRequest};
 use crate::router::{GroupAnswer, GroupOp};
 use crate::shard::Shard;
 
-pub async fn handle(shard: &Shard, r: JoinGroupRequest, version: i16) -> JoinGroupResponse {
+pub async fn handle(
+    shard: &Shard,
+    r: JoinGroupRequest,
+    version: i16,
+    client: ClientInfo,
+) -> JoinGroupResponse {
     let protocol_type = r.protocol_type.to_string();
     let req = JoinRequest {
+        client,
         member_id: r.member_id.to_string(),
         instance_id: r.group_instance_id.as_ref().map(|i| i.to_string()),
         protocol_type: protocol_type.clone(),

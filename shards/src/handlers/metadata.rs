@@ -8,6 +8,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorized;
 use super::ensure_topics;
 use crate::shard::Shard;
 use crate::topics::{invalid_topic_name, TopicSpec};
@@ -24,6 +25,7 @@ pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> Me
         _ => None,
     };
     let allow_create = version < 4 || request.allow_auto_topic_creation;
+    let include_cluster_operations = request.include_cluster_authorized_operations;
     let table = match &asked {
         Some(names) => ensure_topics(shard, names, allow_create).await,
         None => shard.topics(),
@@ -48,6 +50,11 @@ pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> Me
                 Default::default()
             })
             .with_partitions(partitions)
+            .with_topic_authorized_operations(if version >= 8 {
+                authorized::topic(request.include_topic_authorized_operations)
+            } else {
+                authorized::NOT_REQUESTED
+            })
     };
     let topics = match asked {
         None => table.topics.values().map(topic).collect(),
@@ -78,5 +85,10 @@ pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> Me
             (version >= 2).then(|| StrBytes::from_string(shard.identity.cluster_id.clone())),
         )
         .with_controller_id(if version >= 1 { node } else { BrokerId(-1) })
+        .with_cluster_authorized_operations(if (8..=10).contains(&version) {
+            authorized::cluster(include_cluster_operations)
+        } else {
+            authorized::NOT_REQUESTED
+        })
         .with_topics(topics)
 }

@@ -2,10 +2,12 @@
 //! response body (None when none is owed: produce with acks=0) with a size hint for encoding.
 
 pub mod api_versions;
+pub mod authorized;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod fetch;
@@ -38,8 +40,18 @@ use crate::topics::{invalid_topic_name, TopicSpec, TopicTable};
 pub async fn handle(
     shard: &Shard,
     request: Request,
+    peer: Option<std::net::SocketAddr>,
 ) -> Result<Option<(ResponseKind, usize)>, BrokerError> {
     let v = request.header.request_api_version;
+    let client = || crate::groups::state::ClientInfo {
+        client_id: request
+            .header
+            .client_id
+            .as_ref()
+            .map_or(String::new(), |c| c.to_string()),
+        // Kafka prints the address as Java's InetAddress does.
+        host: peer.map_or(String::new(), |p| format!("/{}", p.ip())),
+    };
     let small = |r: ResponseKind| Ok(Some((r, 0)));
     match request.body {
         RequestKind::ApiVersions(r) => {
@@ -70,11 +82,14 @@ pub async fn handle(
         RequestKind::DescribeConfigs(r) => small(ResponseKind::DescribeConfigs(
             describe_configs::handle(shard, r),
         )),
+        RequestKind::DescribeCluster(r) => small(ResponseKind::DescribeCluster(
+            describe_cluster::handle(shard, r, v),
+        )),
         RequestKind::FindCoordinator(r) => small(ResponseKind::FindCoordinator(
             find_coordinator::handle(shard, r, v),
         )),
         RequestKind::JoinGroup(r) => small(ResponseKind::JoinGroup(
-            join_group::handle(shard, r, v).await,
+            join_group::handle(shard, r, v, client()).await,
         )),
         RequestKind::SyncGroup(r) => small(ResponseKind::SyncGroup(
             sync_group::handle(shard, r, v).await,

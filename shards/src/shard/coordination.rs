@@ -102,9 +102,10 @@ impl Shard {
             GroupOp::Fetch => GroupAnswer::Offsets(c.committed(group).await),
             GroupOp::Describe => GroupAnswer::View(c.view(group)),
             GroupOp::Delete => GroupAnswer::Done(c.delete(group).await),
-            GroupOp::DeleteOffsets { keys } => {
-                GroupAnswer::Done(c.delete_offsets(group, keys).await)
-            }
+            GroupOp::DeleteOffsets { keys } => match c.delete_offsets(group, keys).await {
+                Ok(each) => GroupAnswer::EachPartition(each),
+                Err(e) => GroupAnswer::Done(Err(e)),
+            },
             GroupOp::List => GroupAnswer::List(c.list().await),
         }
     }

@@ -199,6 +199,97 @@ def static_member_fenced(bootstrap, admin):
         pass
 
 
+def group_member(bootstrap, topic, group, client_id):
+    """A consumer that has joined `group` and been assigned partitions of `topic`."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "client.id": client_id,
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    assigned = []
+    c.subscribe([topic], on_assign=lambda _c, parts: assigned.extend(parts))
+    end = time.time() + 20
+    while not assigned and time.time() < end:
+        c.poll(0.2)
+    if not assigned:
+        fail(f"{client_id} was never assigned partitions")
+    return c
+
+
+@case
+def describe_groups_members(bootstrap, admin):
+    """DescribeGroups shows each member's client id and host, as the member sent them, and the
+    group's authorized operations when asked."""
+    topic = fresh("dg")
+    create_topic(admin, topic)
+    group = fresh("dgg")
+    c = group_member(bootstrap, topic, group, "my-client-7")
+    desc = admin.describe_consumer_groups([group], include_authorized_operations=True)[group]
+    desc = desc.result()
+    c.close()
+    members = [(m.client_id, m.host) for m in desc.members]
+    if members != [("my-client-7", "/127.0.0.1")]:
+        fail(f"members (client id, host): {members}")
+    ops = {o.name for o in (desc.authorized_operations or [])}
+    if not {"READ", "DESCRIBE", "DELETE"} <= ops:
+        fail(f"group authorized operations: {ops}")
+
+
+@case
+def authorized_operations(bootstrap, admin):
+    """Metadata and DescribeCluster answer the authorized operations admin tools ask for: with no
+    authorizer, every operation on the resource."""
+    from confluent_kafka import TopicCollection
+    topic = fresh("ao")
+    create_topic(admin, topic, 2)
+    t = admin.describe_topics(TopicCollection([topic]), include_authorized_operations=True)
+    t = t[topic].result()
+    ops = {o.name for o in (t.authorized_operations or [])}
+    want = {"READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "DESCRIBE_CONFIGS",
+            "ALTER_CONFIGS"}
+    if ops != want or len(t.partitions) != 2:
+        fail(f"topic: operations {ops}, {len(t.partitions)} partitions")
+    cl = admin.describe_cluster(include_authorized_operations=True).result()
+    ops = {o.name for o in (cl.authorized_operations or [])}
+    if not {"DESCRIBE", "ALTER", "CREATE", "IDEMPOTENT_WRITE", "CLUSTER_ACTION"} <= ops:
+        fail(f"cluster operations: {ops}")
+    if len(cl.nodes) != 1 or cl.controller is None or not cl.cluster_id:
+        fail(f"cluster: {cl.cluster_id} nodes {cl.nodes} controller {cl.controller}")
+    # Not asked: none given.
+    t = admin.describe_topics(TopicCollection([topic]))[topic].result()
+    if t.authorized_operations:
+        fail(f"operations given unasked: {t.authorized_operations}")
+
+
+@case
+def offset_delete_per_partition(bootstrap, admin):
+    """OffsetDelete on a group with a member: partitions of a topic the group subscribes to are
+    refused one by one (GROUP_SUBSCRIBED_TO_TOPIC); those of other topics are deleted; unknown
+    topics are named."""
+    from kafka.admin import KafkaAdminClient
+    from kafka import TopicPartition as KTP
+    from kafka.errors import NoError, GroupSubscribedToTopicError, UnknownTopicOrPartitionError
+    used, other = fresh("od-used"), fresh("od-other")
+    create_topic(admin, used)
+    create_topic(admin, other)
+    group = fresh("odg")
+    c = group_member(bootstrap, used, group, "od")
+    c.commit(offsets=[TopicPartition(used, 0, 3), TopicPartition(other, 0, 4)],
+             asynchronous=False)
+    k = KafkaAdminClient(bootstrap_servers=bootstrap)
+    got = k.delete_group_offsets(group, [KTP(used, 0), KTP(other, 0), KTP("no-such", 0)])
+    want = {KTP(used, 0): GroupSubscribedToTopicError, KTP(other, 0): NoError,
+            KTP("no-such", 0): UnknownTopicOrPartitionError}
+    if got != want:
+        fail(f"per-partition outcomes: {got}")
+    left = c.committed([TopicPartition(used, 0), TopicPartition(other, 0)], timeout=10)
+    if [tp.offset for tp in left] != [3, -1001]:
+        fail(f"offsets left: {[tp.offset for tp in left]}, expected [3, none]")
+    c.close()
+    # Once the member has left, the subscribed topic's offsets may go too.
+    got = k.delete_group_offsets(group, [KTP(used, 0)])
+    k.close()
+    if got != {KTP(used, 0): NoError}:
+        fail(f"after the member left: {got}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)

@@ -28,6 +28,8 @@ pub enum GroupState {
 pub struct Member {
     pub id: String,
     pub instance_id: Option<String>,
+    /// The client id and address of its latest JoinGroup (DescribeGroups shows them).
+    pub client: ClientInfo,
     pub session_timeout_ms: u64,
     pub rebalance_timeout_ms: u64,
     /// (protocol name, metadata), in the member's order of preference.
@@ -101,7 +103,17 @@ pub struct LeavingMember {
     pub instance_id: Option<String>,
 }
 
+/// Who a member's client is, as DescribeGroups shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client id of the request's header.
+    pub client_id: String,
+    /// The client's address, as Kafka prints it ("/127.0.0.1").
+    pub host: String,
+}
+
 pub struct JoinRequest {
+    pub client: ClientInfo,
     pub member_id: String,
     pub instance_id: Option<String>,
     pub protocol_type: String,
@@ -295,6 +307,7 @@ impl Group {
             .or_insert_with(|| Member {
                 id: member_id.clone(),
                 instance_id: req.instance_id.clone(),
+                client: req.client.clone(),
                 session_timeout_ms: req.session_timeout_ms,
                 rebalance_timeout_ms: req.rebalance_timeout_ms,
                 protocols: req.protocols.clone(),
@@ -304,6 +317,7 @@ impl Group {
                 awaiting_sync: false,
             });
         member.protocols = req.protocols.clone();
+        member.client = req.client.clone();
         member.session_timeout_ms = req.session_timeout_ms;
         member.rebalance_timeout_ms = req.rebalance_timeout_ms;
         member.last_heartbeat_ms = now_ms;
@@ -448,6 +462,17 @@ impl Group {
             Some(current) if current != member_id => Err(GroupError::FencedInstance),
             _ => Ok(()),
         }
+    }
+
+    /// Every topic a member subscribes to, from its metadata for the group's protocol (members
+    /// whose metadata does not decode subscribe to nothing we know of).
+    pub fn subscribed_topics(&self) -> std::collections::BTreeSet<String> {
+        let proto = self.protocol_name.clone().unwrap_or_default();
+        self.members
+            .values()
+            .filter_map(|m| super::subscription::subscribed_topics(&m.metadata_for(&proto)))
+            .flatten()
+            .collect()
     }
 
     fn member_of_instance(&self, instance: &str) -> Option<&str> {

@@ -21,6 +21,7 @@ fn at(id: &str, generation: i32) -> MemberRef {
 
 fn join_req(member_id: &str, instance: Option<&str>) -> JoinRequest {
     JoinRequest {
+        client: ClientInfo::default(),
         member_id: member_id.to_string(),
         instance_id: instance.map(str::to_string),
         protocol_type: "consumer".into(),
