@@ -37,7 +37,7 @@ impl FlushPolicy {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogConfig {
     /// Roll to a new segment when the active one reaches this size.
     pub segment_bytes: u64,
@@ -54,6 +54,9 @@ pub struct LogConfig {
     pub flush: FlushPolicy,
     /// On open, idempotent producers' state is rebuilt from this many last bytes of the log.
     pub producer_state_scan_bytes: u64,
+    /// Stamp every appended batch with the append time (Kafka's LogAppendTime) instead of
+    /// keeping the producer's timestamps (CreateTime).
+    pub log_append_time: bool,
 }
 
 impl Default for LogConfig {
@@ -67,6 +70,7 @@ impl Default for LogConfig {
             retention_ms: Some(7 * 24 * 3600 * 1000),
             flush: FlushPolicy::EVERY_APPEND,
             producer_state_scan_bytes: 16 << 20,
+            log_append_time: false,
         }
     }
 }

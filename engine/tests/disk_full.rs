@@ -80,7 +80,7 @@ fn a_full_disk_fails_appends_cleanly_and_loses_nothing_acknowledged() {
         ..small_config()
     };
     let acknowledged = run(async {
-        let (log, _) = open(&dir, config.clone()).await;
+        let (log, _) = open(&dir, config).await;
         let mut acknowledged = 0u64;
         let err = loop {
             match log
@@ -109,7 +109,7 @@ fn a_full_disk_fails_appends_cleanly_and_loses_nothing_acknowledged() {
     // Free space, reopen: every acknowledged batch is there and intact.
     std::fs::remove_file(&filler).unwrap();
     run(async {
-        let (log, _) = open(&dir, config.clone()).await;
+        let (log, _) = open(&dir, config).await;
         let got = read_all(&log, 0, 1 << 20).await;
         assert!(
             got.len() as u64 >= acknowledged,
@@ -150,7 +150,7 @@ fn a_segment_roll_that_cannot_create_its_files_fails_the_append_and_heals_later(
     let fillers = disk.path().join("fillers");
     std::fs::create_dir(&fillers).unwrap();
     run(async {
-        let (log, _) = open(&dir, config.clone()).await;
+        let (log, _) = open(&dir, config).await;
         // Take every free inode but two.
         let mut made = 0;
         while std::fs::write(fillers.join(made.to_string()), b"x").is_ok() {
@@ -183,7 +183,7 @@ fn a_segment_roll_that_cannot_create_its_files_fails_the_append_and_heals_later(
         assert_eq!(read_all(&log, 0, 1 << 20).await.len() as u64, appended);
         println!("{appended} batches; the roll failed with: {err}");
         log.close().await.unwrap();
-        let (log, report) = open(&dir, config.clone()).await;
+        let (log, report) = open(&dir, config).await;
         assert!(report.truncations.is_empty(), "{report:?}");
         assert_eq!(read_all(&log, 0, 1 << 20).await.len() as u64, appended);
     });

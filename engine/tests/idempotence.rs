@@ -113,7 +113,7 @@ fn producer_state_is_rebuilt_from_a_tail_spanning_index_blocks_and_a_roll() {
     let per_producer = 300;
     for round in 0..4u64 {
         run(async {
-            let (log, _) = open(dir.path(), config.clone()).await;
+            let (log, _) = open(dir.path(), config).await;
             if round > 0 {
                 assert_eq!(log.producer_count(), 8, "round {round}");
             }
@@ -125,7 +125,7 @@ fn producer_state_is_rebuilt_from_a_tail_spanning_index_blocks_and_a_roll() {
                 log.sync().await.unwrap();
                 drop(log);
             }
-            let (log, _) = open(dir.path(), config.clone()).await;
+            let (log, _) = open(dir.path(), config).await;
             // Each producer's last batch, sent again, is recognised with its first offset.
             let seq = ((round as i32 + 1) * per_producer - 1) * 3;
             for (pid, base) in last.iter().enumerate() {
@@ -148,7 +148,7 @@ fn a_corrupt_batch_in_the_scanned_tail_fails_the_open() {
         ..small_config()
     };
     run(async {
-        let (log, _) = open(dir.path(), config.clone()).await;
+        let (log, _) = open(dir.path(), config).await;
         for n in 0..100 {
             log.append_and_wait(idempotent(n, 7, 0, n as i32 * 3), false)
                 .await

@@ -401,3 +401,62 @@ fn appends_issued_in_order_get_offsets_in_that_order_across_rolls() {
         assert_eq!(out_of_order, 0, "{offsets:?}");
     });
 }
+
+#[test]
+fn settings_changed_on_an_open_log_apply_to_what_comes_next_and_old_batches_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        // A cold cache, so reads go to disk and walk the index.
+        let cache = strata_engine::LogCaches::new(0, 64);
+        // Index entries far apart (256 KiB, several 64 KiB read windows), so a read walks on
+        // from its floor entry across windows, checking the gap against the settings.
+        let config = LogConfig {
+            segment_bytes: 4 << 20,
+            index_interval_bytes: 256 * 1024,
+            ..small_config()
+        };
+        let (log, _) = strata_engine::PartitionLog::open(dir.path(), config, &cache)
+            .await
+            .unwrap();
+        for n in 0..60u64 {
+            log.append_and_wait(make_batch(3, n, 4, 7_000, 1_000 + n as i64), false)
+                .await
+                .unwrap();
+        }
+        // Smaller batches and a denser index from now on (a topic's configs altered).
+        let altered = LogConfig {
+            index_interval_bytes: 256,
+            max_batch_bytes: 2 * 1024,
+            log_append_time: true,
+            ..config
+        };
+        log.set_config(altered).unwrap();
+        assert_eq!(log.config(), altered);
+        assert!(log
+            .set_config(LogConfig {
+                segment_bytes: 10,
+                ..altered
+            })
+            .is_err());
+        // Batches indexed under the old settings still read, from every offset.
+        for offset in (0..log.high_watermark()).step_by(5) {
+            let got = log.read(offset, 1).await.unwrap();
+            let h = batch::validate(&got.batches[0], usize::MAX).unwrap();
+            assert!(h.base_offset <= offset && offset <= h.last_offset());
+        }
+        assert!(log.append(make_batch(3, 99, 4, 7_000, 5)).await.is_err());
+        let before = strata_record::clock::unix_ms();
+        let a = log
+            .append_and_wait(make_batch(3, 100, 2, 100, 5), false)
+            .await
+            .unwrap();
+        let got = log.read(a.base_offset, 1).await.unwrap();
+        let h = batch::validate(&got.batches[0], usize::MAX).unwrap();
+        assert_eq!(
+            h.attributes & batch::LOG_APPEND_TIME_FLAG,
+            batch::LOG_APPEND_TIME_FLAG
+        );
+        assert!(h.max_timestamp >= before && a.max_timestamp == h.max_timestamp);
+        assert_eq!(h.first_timestamp, 5, "records keep their own deltas");
+    });
+}

@@ -105,7 +105,7 @@ async fn check_every_offset(log: &strata_engine::PartitionLog, model: &Model) {
 fn check_against_model(ops: Vec<Op>, config: LogConfig) {
     let dir = tempfile::tempdir().unwrap();
     run(async {
-        let (mut log, _) = open(dir.path(), config.clone()).await;
+        let (mut log, _) = open(dir.path(), config).await;
         // Model: base offset -> (batch bytes without offset, last offset, timestamp).
         let mut model: BTreeMap<i64, (Vec<u8>, i64, i64)> = BTreeMap::new();
         let mut n = 0u64;
@@ -197,7 +197,7 @@ fn check_against_model(ops: Vec<Op>, config: LogConfig) {
                     } else {
                         log.close().await.unwrap();
                     }
-                    let (reopened, report) = open(dir.path(), config.clone()).await;
+                    let (reopened, report) = open(dir.path(), config).await;
                     assert!(report.truncations.is_empty(), "{report:?}");
                     assert!(report.rebuilt_indexes.is_empty(), "{report:?}");
                     assert_eq!(reopened.log_end_offset(), end);

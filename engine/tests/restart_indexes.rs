@@ -78,7 +78,7 @@ fn restart_cycles(segment_bytes: u64, crash: bool) {
     let mut indexes_after_first_reopen = None;
     for round in 0..4 {
         run(async {
-            let (log, report) = open(dir.path(), config.clone()).await;
+            let (log, report) = open(dir.path(), config).await;
             assert!(report.truncations.is_empty(), "round {round}: {report:?}");
             assert!(
                 report.rebuilt_indexes.is_empty(),
@@ -101,14 +101,14 @@ fn restart_cycles(segment_bytes: u64, crash: bool) {
     }
     // Reopening without appending leaves the index files as they were.
     run(async {
-        let (log, report) = open(dir.path(), config.clone()).await;
+        let (log, report) = open(dir.path(), config).await;
         assert!(report.rebuilt_indexes.is_empty(), "{report:?}");
         check_log(&log, seed, appended, 31).await;
         log.close().await.unwrap();
     });
     let before = index_entries(dir.path(), "index", 8);
     run(async {
-        let (log, _) = open(dir.path(), config.clone()).await;
+        let (log, _) = open(dir.path(), config).await;
         log.close().await.unwrap();
     });
     assert_eq!(index_entries(dir.path(), "index", 8), before);
@@ -162,13 +162,13 @@ fn an_index_that_lost_its_first_blocks_is_rebuilt_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let config = dense_index_config(segment_bytes);
         run(async {
-            let (log, _) = open(dir.path(), config.clone()).await;
+            let (log, _) = open(dir.path(), config).await;
             append_stream(&log, 9, 0, 4000).await;
             log.close().await.unwrap();
         });
         assert!(drop_first_index_blocks(dir.path()) >= 2);
         run(async {
-            let (log, report) = open(dir.path(), config.clone()).await;
+            let (log, report) = open(dir.path(), config).await;
             assert!(!report.rebuilt_indexes.is_empty(), "{report:?}");
             assert!(report.truncations.is_empty(), "{report:?}");
             check_log(&log, 9, 4000, 13).await;
@@ -183,7 +183,7 @@ fn an_index_that_lost_its_first_blocks_is_rebuilt_on_open() {
         });
         // The rebuilt indexes check out: the next open trusts them.
         run(async {
-            let (log, report) = open(dir.path(), config.clone()).await;
+            let (log, report) = open(dir.path(), config).await;
             assert!(report.rebuilt_indexes.is_empty(), "{report:?}");
             check_log(&log, 9, 4000, 101).await;
             drop(log);
@@ -196,7 +196,7 @@ fn a_sealed_segment_whose_index_lost_its_last_blocks_is_rebuilt_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let config = dense_index_config(512 * 1024);
     run(async {
-        let (log, _) = open(dir.path(), config.clone()).await;
+        let (log, _) = open(dir.path(), config).await;
         append_stream(&log, 3, 0, 6000).await;
         assert!(log.segment_count() > 1);
         log.close().await.unwrap();
@@ -205,7 +205,7 @@ fn a_sealed_segment_whose_index_lost_its_last_blocks_is_rebuilt_on_open() {
     let bytes = std::fs::read(&first).unwrap();
     std::fs::write(&first, &bytes[..4096]).unwrap();
     run(async {
-        let (log, report) = open(dir.path(), config.clone()).await;
+        let (log, report) = open(dir.path(), config).await;
         assert_eq!(report.rebuilt_indexes.len(), 1, "{report:?}");
         check_log(&log, 3, 6000, 7).await;
         drop(log);
@@ -243,7 +243,7 @@ fn batches_larger_than_a_lowered_max_batch_bytes_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let config = dense_index_config(1 << 30);
     run(async {
-        let (log, _) = open(dir.path(), config.clone()).await;
+        let (log, _) = open(dir.path(), config).await;
         for n in 0..200u64 {
             let b = testkit::batch_of(4, n, 2, 3000, n as i64);
             log.append_and_wait(b, false).await.unwrap();
@@ -302,7 +302,7 @@ fn sealed_segments_are_read_through_a_bounded_set_of_open_files() {
     let settle = || strata_runtime::sleep(std::time::Duration::from_millis(5));
     run(async {
         let c = caches();
-        let (log, _) = strata_engine::PartitionLog::open(dir.path(), config.clone(), &c)
+        let (log, _) = strata_engine::PartitionLog::open(dir.path(), config, &c)
             .await
             .unwrap();
         append_stream(&log, 8, 0, 3000).await;
@@ -325,7 +325,7 @@ fn sealed_segments_are_read_through_a_bounded_set_of_open_files() {
 
         // Reopened: checked sealed segments are closed again, and still read back.
         let c = caches();
-        let (log, _) = strata_engine::PartitionLog::open(dir.path(), config.clone(), &c)
+        let (log, _) = strata_engine::PartitionLog::open(dir.path(), config, &c)
             .await
             .unwrap();
         settle().await;
@@ -342,7 +342,7 @@ fn sealed_segments_are_read_through_a_bounded_set_of_open_files() {
         let deleted_before = open_deleted_files();
         let retained = LogConfig {
             retention_bytes: Some(128 * 1024),
-            ..config.clone()
+            ..config
         };
         let c = caches();
         let (log, _) = strata_engine::PartitionLog::open(dir.path(), retained, &c)

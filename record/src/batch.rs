@@ -191,6 +191,20 @@ pub fn validate(buf: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, Batch
     Ok(header)
 }
 
+/// Attribute bit saying the broker set the batch's timestamp at append (LogAppendTime).
+pub const LOG_APPEND_TIME_FLAG: i16 = 0x8;
+
+/// Stamps the batch with the broker's append time, as Kafka does for topics with
+/// `message.timestamp.type=LogAppendTime`: the timestamp-type bit is set, the max timestamp
+/// becomes `now_ms` (readers give every record that time), and the CRC is computed again.
+pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    let attributes = be_i16(batch, ATTRIBUTES_AT) | LOG_APPEND_TIME_FLAG;
+    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// Sets the batch's base offset; the CRC does not cover it, so the batch stays valid.
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[..8].copy_from_slice(&base_offset.to_be_bytes());

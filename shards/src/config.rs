@@ -254,6 +254,9 @@ impl LogSettings {
             retention_bytes: u64::try_from(retention_bytes).ok(),
             retention_ms: u64::try_from(retention_ms).ok(),
             flush,
+            log_append_time: overrides
+                .get("message.timestamp.type")
+                .is_some_and(|t| t.trim() == "LogAppendTime"),
             ..LogConfig::default()
         };
         config
@@ -262,15 +265,6 @@ impl LogSettings {
         Ok(config)
     }
 }
-
-/// Topic configs a client may set, in Kafka's names.
-pub const TOPIC_CONFIG_KEYS: &[&str] = &[
-    "segment.bytes",
-    "segment.ms",
-    "max.message.bytes",
-    "retention.bytes",
-    "retention.ms",
-];
 
 #[cfg(test)]
 mod tests {

@@ -20,6 +20,8 @@ pub mod record_time;
 pub mod router;
 pub mod server;
 pub mod shard;
+pub mod topic_configs;
+pub mod topic_policy;
 pub mod topics;
 
 pub use config::BrokerConfig;

@@ -55,6 +55,8 @@ pub enum PartitionError {
 pub struct Produced {
     pub base_offset: i64,
     pub log_start_offset: i64,
+    /// The time the batches were stamped with, for a LogAppendTime topic.
+    pub log_append_time: Option<i64>,
 }
 
 /// Result of an append on the owning shard.
@@ -106,6 +108,11 @@ pub enum AdminOp {
     CreatePartitions {
         name: String,
         count: i32,
+        validate_only: bool,
+    },
+    AlterConfigs {
+        topic: String,
+        change: crate::topic_configs::ConfigChange,
         validate_only: bool,
     },
 }

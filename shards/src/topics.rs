@@ -8,7 +8,6 @@ use strata_runtime as rt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::TOPIC_CONFIG_KEYS;
 use crate::error::BrokerError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,13 +52,7 @@ pub fn invalid_topic_name(name: &str) -> Option<String> {
 
 /// Why a topic config is refused, or None.
 pub fn invalid_topic_config(key: &str, value: &str) -> Option<String> {
-    if !TOPIC_CONFIG_KEYS.contains(&key) {
-        return Some(format!("unknown or unsupported topic config {key}"));
-    }
-    if value.parse::<i64>().is_err() {
-        return Some(format!("{key} = {value:?}: not a number"));
-    }
-    None
+    crate::topic_configs::invalid(key, value)
 }
 
 /// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never a mix

@@ -55,8 +55,8 @@ impl PartitionLog {
     /// in memory; `wait_written` and `wait_durable` tell when they reach the disk and are durable.
     /// A refused append changes nothing.
     pub async fn append(&self, mut batches: BytesMut) -> Result<Appended> {
-        let config = &self.shared.config;
-        let headers = validate_all(&batches, config.max_batch_bytes)?;
+        let config = self.shared.config.get();
+        let mut headers = validate_all(&batches, config.max_batch_bytes)?;
         let records: i64 = headers
             .iter()
             .map(|(_, h)| i64::from(h.records_count))
@@ -98,7 +98,13 @@ impl PartitionLog {
         let first_offset = st.next_offset;
         let mut next = first_offset;
         let mut max_timestamp = -1;
-        for (pos, h) in &headers {
+        let now_ms = strata_record::clock::unix_ms();
+        for (pos, h) in headers.iter_mut() {
+            if config.log_append_time {
+                batch::set_log_append_time(&mut batches[*pos..*pos + h.size_bytes], now_ms);
+                h.max_timestamp = now_ms;
+                h.attributes |= batch::LOG_APPEND_TIME_FLAG;
+            }
             batch::set_base_offset(&mut batches[*pos..], next);
             next += i64::from(h.records_count);
             max_timestamp = max_timestamp.max(h.max_timestamp);
@@ -112,7 +118,6 @@ impl PartitionLog {
             .get_or_insert_with(std::time::Instant::now);
         seg.size_bytes += stored.len() as u64;
         let mut offset = first_offset;
-        let now_ms = strata_record::clock::unix_ms();
         let mut appended_headers = Vec::with_capacity(headers.len());
         for (pos, h) in &headers {
             let header = BatchHeader {
@@ -159,7 +164,7 @@ impl PartitionLog {
     }
 
     fn needs_roll(&self, incoming_bytes: u64, incoming_records: i64) -> bool {
-        let config = &self.shared.config;
+        let config = self.shared.config.get();
         let st = self.shared.state.borrow();
         let seg = st.active();
         // A roll that sealed the last segment and then failed to create the next one (no space,

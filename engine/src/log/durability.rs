@@ -113,7 +113,7 @@ impl PartitionLog {
 
     /// Arranges the flush that the policy asks for after an append.
     pub(super) fn schedule_flush(&self) {
-        let policy = self.shared.config.flush;
+        let policy = self.shared.config.get().flush;
         let (flush_now, arm_timer) = {
             let mut st = self.shared.state.borrow_mut();
             if st.flush_scheduled {

@@ -11,7 +11,7 @@ mod read;
 mod read_window;
 mod retention;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::config::LogConfig;
 use crate::error::{EngineError, Result};
 use crate::event::Event;
+use crate::index_check;
 use crate::log_caches::LogCaches;
 use crate::pending::PendingBytes;
 use crate::recovery::{open_segment, RecoveryReport};
@@ -41,7 +42,11 @@ pub struct PartitionLog {
 
 struct LogShared {
     dir: PathBuf,
-    config: LogConfig,
+    /// Changed only by `set_config` (a topic's settings altered while it runs).
+    config: Cell<LogConfig>,
+    /// The widest gap between index entries any config of this log since it opened allows: reads
+    /// of batches indexed under an earlier config must not take its wider gaps for damage.
+    read_gap_bytes: Cell<u64>,
     /// Key of this log in the shard's batch cache.
     id: u64,
     caches: LogCaches,
@@ -193,7 +198,11 @@ impl PartitionLog {
         let log = PartitionLog {
             shared: Rc::new(LogShared {
                 dir: dir.to_path_buf(),
-                config,
+                config: Cell::new(config),
+                read_gap_bytes: Cell::new(index_check::max_entry_gap_bytes(
+                    config.index_interval_bytes,
+                    config.max_batch_bytes,
+                )),
                 id: NEXT_LOG_ID.fetch_add(1, Ordering::Relaxed),
                 caches: caches.clone(),
                 state: RefCell::new(LogState {
@@ -240,8 +249,21 @@ impl PartitionLog {
         &self.shared.dir
     }
 
-    pub fn config(&self) -> &LogConfig {
-        &self.shared.config
+    pub fn config(&self) -> LogConfig {
+        self.shared.config.get()
+    }
+
+    /// Applies new settings to the open log (an altered topic config); refused if invalid. A
+    /// roll, retention or append after this uses them; batches already stored stay as they are.
+    pub fn set_config(&self, config: LogConfig) -> Result<()> {
+        config.validate()?;
+        let gap =
+            index_check::max_entry_gap_bytes(config.index_interval_bytes, config.max_batch_bytes);
+        self.shared
+            .read_gap_bytes
+            .set(self.shared.read_gap_bytes.get().max(gap));
+        self.shared.config.set(config);
+        Ok(())
     }
 
     /// First offset still in the log.

@@ -31,7 +31,7 @@ impl PartitionLog {
     /// (checked on open, so a batch boundary).
     fn producer_scan_starts(&self) -> Vec<ScanStart> {
         let st = self.shared.state.borrow();
-        let mut budget = self.shared.config.producer_state_scan_bytes;
+        let mut budget = self.shared.config.get().producer_state_scan_bytes;
         let mut starts = Vec::new();
         for (&base, seg) in st.segments.iter().rev() {
             if budget == 0 {

@@ -6,7 +6,6 @@ use bytes::{Bytes, BytesMut};
 use super::read_window::{next_step, scan_window, NextStep, Window};
 use super::PartitionLog;
 use crate::error::{EngineError, Result};
-use crate::index_check;
 use crate::sealed_files::SealedFiles;
 use strata_record::batch;
 use strata_runtime::SharedFile;
@@ -153,12 +152,11 @@ impl PartitionLog {
         hw: i64,
         max_bytes: usize,
     ) -> Result<Vec<Bytes>> {
-        let config = &self.shared.config;
+        let config = self.shared.config.get();
         // The batch holding `offset` starts less than an interval after the floor entry, so one
         // span finds it; a segment indexed with a larger interval than today's may need a few.
         let mut span = (max_bytes as u64 + config.index_interval_bytes).max(MIN_DISK_READ_BYTES);
-        let max_gap =
-            index_check::max_entry_gap_bytes(config.index_interval_bytes, config.max_batch_bytes);
+        let max_gap = self.shared.read_gap_bytes.get();
         let mut from = None;
         let mut floor = None;
         loop {

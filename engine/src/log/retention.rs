@@ -15,7 +15,7 @@ impl PartitionLog {
     /// Deletes the segments that retention no longer keeps, given the time now in ms since the
     /// epoch, and advances the log start offset.
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<RetentionReport> {
-        let config = &self.shared.config;
+        let config = self.shared.config.get();
         let mut removed = Vec::new();
         let log_start_offset = {
             let mut st = self.shared.state.borrow_mut();

@@ -1,13 +1,17 @@
-//! DescribeConfigs for topics (their effective log settings) and for this broker (its basics).
+//! DescribeConfigs for topics (every Kafka topic config, with its value, where the value comes
+//! from, and, when asked, its synonyms, type and documentation) and for this broker (its basics).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::config::LogSettings;
 use crate::shard::Shard;
+use crate::topic_configs::{broker_value, TOPIC_CONFIGS};
+use crate::topics::TopicSpec;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -24,7 +28,75 @@ fn entry(name: &str, value: String, source: i8) -> DescribeConfigsResourceResult
         .with_read_only(source != SOURCE_TOPIC)
 }
 
-pub fn handle(shard: &Shard, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+/// What the request asks to see beside each value.
+#[derive(Clone, Copy)]
+struct Detail {
+    synonyms: bool,
+    documentation: bool,
+    /// Version 3+: the config's type.
+    types: bool,
+}
+
+fn synonym(name: &str, value: &str, source: i8) -> DescribeConfigsSynonym {
+    DescribeConfigsSynonym::default()
+        .with_name(StrBytes::from_string(name.to_string()))
+        .with_value(Some(StrBytes::from_string(value.to_string())))
+        .with_source(source)
+}
+
+/// Every topic config of `spec`: its own value, else the broker's, else Kafka's default.
+fn topic_entries(
+    spec: &TopicSpec,
+    log: &LogSettings,
+    detail: Detail,
+) -> Vec<DescribeConfigsResourceResult> {
+    TOPIC_CONFIGS
+        .iter()
+        .map(|c| {
+            let own = spec.configs.get(c.name);
+            let broker = broker_value(c, log).filter(|v| v != c.default);
+            let (value, source) = match (own, &broker) {
+                (Some(v), _) => (v.clone(), SOURCE_TOPIC),
+                (None, Some(v)) => (v.clone(), SOURCE_STATIC_BROKER),
+                (None, None) => (c.default.to_string(), SOURCE_DEFAULT),
+            };
+            let mut e = entry(c.name, value, source).with_read_only(false);
+            if detail.synonyms {
+                let mut synonyms = Vec::new();
+                if let Some(v) = own {
+                    synonyms.push(synonym(c.name, v, SOURCE_TOPIC));
+                }
+                if let (Some(v), Some(setting)) = (&broker, c.broker_setting) {
+                    synonyms.push(synonym(setting, v, SOURCE_STATIC_BROKER));
+                }
+                synonyms.push(synonym(
+                    c.broker_setting.unwrap_or(c.name),
+                    c.default,
+                    SOURCE_DEFAULT,
+                ));
+                e = e.with_synonyms(synonyms);
+            }
+            if detail.types {
+                e = e.with_config_type(c.kind.config_type());
+                if detail.documentation {
+                    e = e.with_documentation(Some(StrBytes::from_static_str(c.doc)));
+                }
+            }
+            e
+        })
+        .collect()
+}
+
+pub fn handle(
+    shard: &Shard,
+    request: DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
+    let detail = Detail {
+        synonyms: request.include_synonyms,
+        documentation: request.include_documentation,
+        types: version >= 3,
+    };
     let log = &shard.config.log;
     let table = shard.topics();
     let results = request
@@ -44,20 +116,7 @@ pub fn handle(shard: &Shard, request: DescribeConfigsRequest) -> DescribeConfigs
                                 "no topic {name}"
                             ))))
                     }
-                    Some(t) => {
-                        let get = |k: &str, default: String| match t.configs.get(k) {
-                            Some(v) => entry(k, v.clone(), SOURCE_TOPIC),
-                            None => entry(k, default, SOURCE_DEFAULT),
-                        };
-                        vec![
-                            get("segment.bytes", log.segment_bytes.to_string()),
-                            get("segment.ms", log.segment_ms.to_string()),
-                            get("max.message.bytes", log.max_message_bytes.to_string()),
-                            get("retention.bytes", log.retention_bytes.to_string()),
-                            get("retention.ms", log.retention_ms.to_string()),
-                            entry("cleanup.policy", "delete".into(), SOURCE_DEFAULT),
-                        ]
-                    }
+                    Some(t) => topic_entries(t, log, detail),
                 },
                 RESOURCE_BROKER => vec![
                     entry(

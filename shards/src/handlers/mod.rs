@@ -1,6 +1,7 @@
 //! One file per Kafka API. `handle` dispatches a decoded request to its handler and returns the
 //! response body (None when none is owed: produce with acks=0) with a size hint for encoding.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod authorized;
 pub mod create_partitions;
@@ -13,6 +14,7 @@ pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
@@ -80,7 +82,13 @@ pub async fn handle(
             create_partitions::handle(shard, r).await?,
         )),
         RequestKind::DescribeConfigs(r) => small(ResponseKind::DescribeConfigs(
-            describe_configs::handle(shard, r),
+            describe_configs::handle(shard, r, v),
+        )),
+        RequestKind::AlterConfigs(r) => small(ResponseKind::AlterConfigs(
+            alter_configs::handle(shard, r).await?,
+        )),
+        RequestKind::IncrementalAlterConfigs(r) => small(ResponseKind::IncrementalAlterConfigs(
+            incremental_alter_configs::handle(shard, r).await?,
         )),
         RequestKind::DescribeCluster(r) => small(ResponseKind::DescribeCluster(
             describe_cluster::handle(shard, r, v),

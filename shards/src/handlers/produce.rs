@@ -2,7 +2,6 @@
 //! partitions at once; acks=1 answers when written, acks=-1 when durable (group commit), acks=0
 //! not at all.
 
-use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -11,6 +10,7 @@ use super::ensure_topics;
 use crate::error::partition_error_code;
 use crate::router::{Acks, PartitionKey};
 use crate::shard::Shard;
+use crate::topic_policy::{PolicyError, TopicPolicy};
 use crate::topics::invalid_topic_name;
 
 pub async fn handle(
@@ -40,7 +40,9 @@ pub async fn handle(
     let mut calls = Vec::new();
     for topic in &request.topic_data {
         let name = topic.name.0.to_string();
-        let known = table.topics.get(&name).map(|t| t.partitions);
+        let spec = table.topics.get(&name);
+        let known = spec.map(|t| t.partitions);
+        let policy = spec.map(TopicPolicy::of).unwrap_or_default();
         for p in &topic.partition_data {
             let key = PartitionKey {
                 topic: name.clone(),
@@ -51,10 +53,19 @@ pub async fn handle(
             calls.push(async move {
                 match (known, records) {
                     _ if bad_name => Err(ResponseError::InvalidTopicException.code()),
-                    (Some(n), Some(records)) if (0..n).contains(&key.partition) => shard
-                        .produce(key, BytesMut::from(&records[..]), acks)
-                        .await
-                        .map_err(|e| partition_error_code(&e)),
+                    (Some(n), Some(records)) if (0..n).contains(&key.partition) => {
+                        let records = policy.apply(records).map_err(|e| {
+                            tracing::debug!(topic = %key.topic, "produce refused: {e}");
+                            match e {
+                                PolicyError::MissingKey(_) => ResponseError::InvalidRecord.code(),
+                                _ => ResponseError::CorruptMessage.code(),
+                            }
+                        })?;
+                        shard
+                            .produce(key, records, acks)
+                            .await
+                            .map_err(|e| partition_error_code(&e))
+                    }
                     (Some(n), None) if (0..n).contains(&key.partition) => {
                         Err(ResponseError::CorruptMessage.code())
                     }
@@ -81,9 +92,17 @@ pub async fn handle(
                         .with_log_append_time_ms(-1);
                     match outcomes.next() {
                         // log_start_offset exists from v5 on; before, it must stay at its default.
-                        Some(Ok(p)) => r.with_base_offset(p.base_offset).with_log_start_offset(
-                            if version >= 5 { p.log_start_offset } else { -1 },
-                        ),
+                        Some(Ok(p)) => r
+                            .with_base_offset(p.base_offset)
+                            .with_log_start_offset(if version >= 5 {
+                                p.log_start_offset
+                            } else {
+                                -1
+                            })
+                            .with_log_append_time_ms(match version >= 2 {
+                                true => p.log_append_time.unwrap_or(-1),
+                                false => -1,
+                            }),
                         Some(Err(code)) => r.with_error_code(code).with_base_offset(-1),
                         None => r.with_error_code(ResponseError::UnknownServerError.code()),
                     }

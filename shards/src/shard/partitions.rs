@@ -58,6 +58,10 @@ impl Shard {
         Ok(Produced {
             base_offset: appended.base_offset,
             log_start_offset: log.log_start_offset(),
+            log_append_time: log
+                .config()
+                .log_append_time
+                .then_some(appended.max_timestamp),
         })
     }
 

@@ -1,6 +1,7 @@
 //! The topic controller: shard 0 decides topic changes (CreateTopics, DeleteTopics,
-//! CreatePartitions) one at a time, saves the table, and every shard applies it (opens the logs
-//! of its new partitions, closes and deletes those of removed ones). A change is all or
+//! CreatePartitions, AlterConfigs) one at a time, saves the table, and every shard applies it
+//! (opens the logs of its new partitions, closes and deletes those of removed ones, gives open
+//! logs of altered topics their new settings). A change is all or
 //! nothing: if any shard cannot open a partition, the old table is saved and applied again,
 //! which closes and deletes whatever the change had opened, and every topic of the request gets
 //! the error. Requests that would take more descriptors than the process may open are refused
@@ -17,6 +18,7 @@ use crate::error::BrokerError;
 use crate::router::{
     AdminOp, AdminResult, PartitionKey, ShardMsg, TopicChange, TopicChangeError, TopicOutcome,
 };
+use crate::topic_configs::apply_change;
 use crate::topics::{partition_dir, TopicSpec, TopicTable, MAX_PARTITIONS_PER_TOPIC};
 
 /// Descriptors a new partition takes: its active segment's `.log`, `.index`, `.timeindex` and
@@ -184,7 +186,30 @@ impl Shard {
                 self.logs.borrow_mut().insert(key, log);
             }
         }
+        self.reconfigure_altered(&table)?;
         *self.topics.borrow_mut() = table;
+        Ok(())
+    }
+
+    /// Gives the open logs of topics whose configs `table` changes their new settings.
+    fn reconfigure_altered(&self, table: &TopicTable) -> Result<(), BrokerError> {
+        let before = self.topics();
+        for spec in table.topics.values() {
+            let altered = before
+                .topics
+                .get(&spec.name)
+                .is_some_and(|b| b.configs != spec.configs);
+            if !altered {
+                continue;
+            }
+            let config = self.config.log.engine_config(&spec.configs)?;
+            for (key, log) in self.logs.borrow().iter() {
+                if key.topic == spec.name {
+                    log.set_config(config)?;
+                }
+            }
+            tracing::info!(topic = %spec.name, configs = ?spec.configs, "topic configs altered");
+        }
         Ok(())
     }
 
@@ -277,6 +302,29 @@ fn decide(table: &mut TopicTable, op: AdminOp, log: &LogSettings) -> AdminResult
                     t.partitions = count;
                 }
                 outcome(&name, Ok(()));
+            }
+        },
+        AdminOp::AlterConfigs {
+            topic,
+            change,
+            validate_only,
+        } => match table.topics.get_mut(&topic) {
+            None => outcome(&topic, Err(TopicChangeError::Unknown(topic.clone()))),
+            Some(t) => {
+                let altered = apply_change(&t.configs, &change).and_then(|configs| {
+                    log.engine_config(&configs)
+                        .map(|_| configs)
+                        .map_err(|e| e.to_string())
+                });
+                match altered {
+                    Err(why) => outcome(&topic, Err(TopicChangeError::InvalidConfig(why))),
+                    Ok(configs) => {
+                        if !validate_only {
+                            t.configs = configs;
+                        }
+                        outcome(&topic, Ok(()));
+                    }
+                }
             }
         },
     }

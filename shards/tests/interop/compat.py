@@ -290,6 +290,172 @@ def offset_delete_per_partition(bootstrap, admin):
         fail(f"after the member left: {got}")
 
 
+def describe_topic(admin, topic):
+    from confluent_kafka.admin import ConfigResource
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    return admin.describe_configs([res])[res].result()
+
+
+def consume_all(bootstrap, topic, count):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": fresh("read"),
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    got = []
+    end = time.time() + 30
+    while len(got) < count and time.time() < end:
+        for m in c.consume(100, 0.5):
+            if m.error():
+                fail(f"consuming {topic}: {m.error()}")
+            got.append(m)
+    c.close()
+    if len(got) != count:
+        fail(f"read {len(got)} of {count} records of {topic}")
+    return got
+
+
+@case
+def topic_configs(bootstrap, admin):
+    """Every Kafka topic config is accepted with a valid value, refused with a bad one, shown by
+    DescribeConfigs with its source; AlterConfigs and IncrementalAlterConfigs change them while
+    the topic runs."""
+    from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource,
+                                       ConfigSource)
+    given = {"cleanup.policy": "delete", "delete.retention.ms": "1000",
+             "min.insync.replicas": "1", "segment.jitter.ms": "10", "preallocate": "true",
+             "min.cleanable.dirty.ratio": "0.3", "message.downconversion.enable": "false",
+             "max.compaction.lag.ms": "100000", "compression.zstd.level": "7",
+             "leader.replication.throttled.replicas": "0:0",
+             "message.timestamp.type": "CreateTime", "retention.ms": "3600000"}
+    create_topic(admin, "cfg-all", 2, given)
+    configs = describe_topic(admin, "cfg-all")
+    for k, v in given.items():
+        e = configs.get(k)
+        if e is None or e.value != v or e.source != ConfigSource.DYNAMIC_TOPIC_CONFIG.value:
+            fail(f"{k}: described as {e and (e.value, e.source)}, expected {v} from the topic")
+    e = configs.get("unclean.leader.election.enable")
+    if e is None or e.value != "false" or e.source != ConfigSource.DEFAULT_CONFIG.value:
+        fail(f"a default: {e and (e.value, e.source)}")
+    if len(configs) < 30:
+        fail(f"only {len(configs)} configs described")
+    for bad in [{"min.insync.replicas": "0"}, {"cleanup.policy": "shred"},
+                {"no.such.config": "1"}, {"remote.storage.enable": "true"},
+                {"retention.ms": "soon"}]:
+        try:
+            create_topic(admin, fresh("bad"), 1, bad)
+            fail(f"created a topic with {bad}")
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.INVALID_CONFIG:
+                fail(f"{bad}: {e}")
+
+    res = ConfigResource(ConfigResource.Type.TOPIC, "cfg-all",
+                         incremental_configs=[
+                             ConfigEntry("retention.ms", "7200000",
+                                         incremental_operation=AlterConfigOpType.SET),
+                             ConfigEntry("cleanup.policy", "compact",
+                                         incremental_operation=AlterConfigOpType.APPEND),
+                             ConfigEntry("preallocate", None,
+                                         incremental_operation=AlterConfigOpType.DELETE)])
+    admin.incremental_alter_configs([res])[res].result()
+    configs = describe_topic(admin, "cfg-all")
+    got = {k: configs[k].value for k in ["retention.ms", "cleanup.policy", "preallocate",
+                                          "delete.retention.ms"]}
+    if got != {"retention.ms": "7200000", "cleanup.policy": "delete,compact",
+               "preallocate": "false", "delete.retention.ms": "1000"}:
+        fail(f"after IncrementalAlterConfigs: {got}")
+    bad = ConfigResource(ConfigResource.Type.TOPIC, "cfg-all", incremental_configs=[
+        ConfigEntry("retention.ms", "x", incremental_operation=AlterConfigOpType.SET)])
+    try:
+        admin.incremental_alter_configs([bad])[bad].result()
+        fail("altered retention.ms to x")
+    except KafkaException as e:
+        if e.args[0].code() != KafkaError.INVALID_CONFIG:
+            fail(f"altering to a bad value: {e}")
+    # AlterConfigs replaces the whole set: what it leaves out goes back to its default.
+    res = ConfigResource(ConfigResource.Type.TOPIC, "cfg-all",
+                         set_config={"segment.ms": "60000"})
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # AlterConfigs is what we test
+        admin.alter_configs([res])[res].result()
+    configs = describe_topic(admin, "cfg-all")
+    if (configs["segment.ms"].value, configs["retention.ms"].source,
+            configs["cleanup.policy"].value) != ("60000", ConfigSource.DEFAULT_CONFIG.value,
+                                                 "delete"):
+        fail(f"after AlterConfigs: {configs['segment.ms'].value} "
+             f"{configs['retention.ms'].source} {configs['cleanup.policy'].value}")
+
+    # kafka-python sees the same.
+    from kafka.admin import KafkaAdminClient, ConfigResource as KRes, ConfigResourceType
+    k = KafkaAdminClient(bootstrap_servers=bootstrap)
+    k.alter_configs([KRes(ConfigResourceType.TOPIC, "cfg-all",
+                          configs={"segment.ms": "120000", "retention.bytes": "1000000"})])
+    configs = describe_topic(admin, "cfg-all")
+    k.close()
+    if (configs["segment.ms"].value, configs["retention.bytes"].value) != ("120000", "1000000"):
+        fail("kafka-python's AlterConfigs")
+
+
+@case
+def topic_configs_after_restart(bootstrap, admin):
+    configs = describe_topic(admin, "cfg-all")
+    if (configs["segment.ms"].value, configs["retention.bytes"].value) != ("120000", "1000000"):
+        fail(f"after a restart: {configs['segment.ms'].value} {configs['retention.bytes'].value}")
+
+
+@case
+def topic_configs_that_change_behaviour(bootstrap, admin):
+    """compact topics refuse records without a key; LogAppendTime has the broker stamp batches,
+    also once set on a running topic; compression.type has the broker recompress."""
+    from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    create_topic(admin, "compacted", 1, {"cleanup.policy": "compact"})
+    reports = []
+    p = Producer({"bootstrap.servers": bootstrap, "retries": 0})
+    p.produce("compacted", key=b"k", value=b"with a key", on_delivery=lambda e, m: reports.append(e))
+    p.flush(30)  # its own batch: Kafka refuses a batch as a whole
+    p.produce("compacted", value=b"no key", on_delivery=lambda e, m: reports.append(e))
+    p.flush(30)
+    if reports[0] is not None or reports[1] is None or \
+            reports[1].code() != KafkaError.INVALID_RECORD:
+        fail(f"compacted topic: delivery reports {reports}")
+
+    create_topic(admin, "stamped", 1, {"message.timestamp.type": "LogAppendTime"})
+    create_topic(admin, "later", 1)
+    before = int(time.time() * 1000)
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50})
+    for t in ["stamped", "later"]:
+        for i in range(5):
+            p.produce(t, value=b"%d" % i, timestamp=1000)
+    p.flush(30)
+    for t, want in [("stamped", TIMESTAMP_LOG_APPEND_TIME), ("later", TIMESTAMP_CREATE_TIME)]:
+        for m in consume_all(bootstrap, t, 5):
+            kind, ts = m.timestamp()
+            if kind != want or (want == TIMESTAMP_LOG_APPEND_TIME and ts < before) or \
+                    (want == TIMESTAMP_CREATE_TIME and ts != 1000):
+                fail(f"{t}: timestamp {kind} {ts}")
+    res = ConfigResource(ConfigResource.Type.TOPIC, "later", incremental_configs=[
+        ConfigEntry("message.timestamp.type", "LogAppendTime",
+                    incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([res])[res].result()
+    p.produce("later", value=b"new", timestamp=1000)
+    p.flush(30)
+    last = consume_all(bootstrap, "later", 6)[-1]
+    if last.timestamp()[0] != TIMESTAMP_LOG_APPEND_TIME or last.timestamp()[1] < before:
+        fail(f"after altering to LogAppendTime: {last.timestamp()}")
+
+    # Sent uncompressed, stored with zstd: the data directory holds far fewer bytes than sent,
+    # and every record reads back whole.
+    create_topic(admin, "squeezed", 1, {"compression.type": "zstd"})
+    p = Producer({"bootstrap.servers": bootstrap, "compression.type": "none", "linger.ms": 20})
+    for i in range(2000):
+        p.produce("squeezed", value=(b"%06d" % i) * 200)
+    p.flush(30)
+    got = consume_all(bootstrap, "squeezed", 2000)
+    if [m.value() for m in got] != [(b"%06d" % i) * 200 for i in range(2000)]:
+        fail("squeezed: records differ")
+    print(f"stored-bytes-check: squeezed-0 {2000 * 1200}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)
