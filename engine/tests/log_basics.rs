@@ -460,3 +460,43 @@ fn settings_changed_on_an_open_log_apply_to_what_comes_next_and_old_batches_stil
         assert_eq!(h.first_timestamp, 5, "records keep their own deltas");
     });
 }
+
+#[test]
+fn records_deleted_below_an_offset_stay_deleted_across_retention_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let (log, _) = open(dir.path(), small_config()).await;
+        for n in 0..200u64 {
+            log.append_and_wait(make_batch(4, n, 2, 500, n as i64), false)
+                .await
+                .unwrap();
+        }
+        let segments = log.segment_count();
+        assert!(segments > 3);
+        // Offset 301 lies inside a batch (two records each) and inside a segment.
+        assert_eq!(log.delete_records_before(301).await.unwrap(), 301);
+        assert!(log.segment_count() < segments, "whole segments below went");
+        assert!(log.read(300, 1).await.is_err());
+        let got = log.read(301, 1).await.unwrap();
+        let h = batch::validate(&got.batches[0], usize::MAX).unwrap();
+        assert_eq!(
+            h.base_offset, 300,
+            "the batch holding the start is served whole"
+        );
+        assert_eq!(
+            log.delete_records_before(10).await.unwrap(),
+            301,
+            "never backwards"
+        );
+        assert!(log
+            .delete_records_before(log.high_watermark() + 1)
+            .await
+            .is_err());
+        log.enforce_retention(0).await.unwrap();
+        assert_eq!(log.log_start_offset(), 301);
+        log.close().await.unwrap();
+        let (log, _) = open(dir.path(), small_config()).await;
+        assert_eq!(log.log_start_offset(), 301);
+        assert_eq!(read_all(&log, 301, 5000).await.len(), 50);
+    });
+}

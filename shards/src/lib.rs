@@ -17,6 +17,7 @@ pub mod handlers;
 pub mod open_files;
 pub mod producer_ids;
 pub mod record_time;
+pub mod replica_assignment;
 pub mod router;
 pub mod server;
 pub mod shard;

@@ -231,6 +231,12 @@ pub enum ShardMsg {
         query: OffsetQuery,
         reply: oneshot::Sender<Result<Option<FoundOffset>, PartitionError>>,
     },
+    /// DeleteRecords: the partition's new log start offset.
+    DeleteRecords {
+        key: PartitionKey,
+        before: i64,
+        reply: oneshot::Sender<Result<i64, PartitionError>>,
+    },
     /// To the shard whose number the producer id carries.
     BumpProducerEpoch {
         producer_id: i64,

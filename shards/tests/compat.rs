@@ -92,3 +92,27 @@ fn compaction_log_append_time_and_compression_type_change_what_is_stored() {
         "{stored} bytes stored for 2,400,000 sent"
     );
 }
+
+#[test]
+fn valid_manual_replica_assignments_are_accepted_and_invalid_ones_named() {
+    check("replica_assignment");
+}
+
+#[test]
+fn delete_records_moves_the_log_start_frees_whole_segments_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = BrokerProcess::start(&dir.path().join("data"));
+    run(&broker, "delete_records");
+    // 3,000 records in 64 KiB segments: those wholly below offset 2,500 are gone.
+    let segments = || {
+        std::fs::read_dir(broker.data_dir.join("dr-0"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+            .count()
+    };
+    let left = segments();
+    assert!((1..=2).contains(&left), "{left} segments left");
+    broker.restart();
+    run(&broker, "delete_records_after_restart");
+}

@@ -10,6 +10,7 @@ mod producer_rebuild;
 mod read;
 mod read_window;
 mod retention;
+mod start_offset;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -193,8 +194,11 @@ impl PartitionLog {
             segments.insert(0, create_segment(dir, 0).await?);
         }
         report.segments = segments.len();
-        let log_start_offset = *segments.keys().next().unwrap_or(&0);
         let next_offset = segments.values().next_back().map_or(0, |s| s.next_offset);
+        // Records deleted below an offset inside the first segment stay deleted.
+        let kept_start = start_offset::read_kept_start(dir).await?.unwrap_or(0);
+        let log_start_offset =
+            (*segments.keys().next().unwrap_or(&0)).max(kept_start.min(next_offset));
         let log = PartitionLog {
             shared: Rc::new(LogShared {
                 dir: dir.to_path_buf(),

@@ -45,15 +45,31 @@ impl PartitionLog {
                     removed.push(seg);
                 }
             }
-            st.log_start_offset = *st.segments.keys().next().unwrap_or(&st.next_offset);
+            let first = *st.segments.keys().next().unwrap_or(&st.next_offset);
+            // DeleteRecords may have set the start inside the first segment kept.
+            st.log_start_offset = st.log_start_offset.max(first);
             st.log_start_offset
         };
+        let deleted = self
+            .remove_segments(removed, "retention deleted segment")
+            .await?;
+        Ok(RetentionReport {
+            deleted_segments: deleted,
+            log_start_offset,
+        })
+    }
+
+    /// Deletes the files of segments already taken out of the log (`why` is logged with each);
+    /// returns their base offsets.
+    pub(super) async fn remove_segments(
+        &self,
+        removed: Vec<crate::segment::Segment>,
+        why: &str,
+    ) -> Result<Vec<i64>> {
         if removed.is_empty() {
-            return Ok(RetentionReport {
-                deleted_segments: Vec::new(),
-                log_start_offset,
-            });
+            return Ok(Vec::new());
         }
+        let log_start_offset = self.log_start_offset();
         self.shared
             .caches
             .batches
@@ -67,15 +83,12 @@ impl PartitionLog {
                     .await
                     .map_err(|e| EngineError::io("remove", path, e))?;
             }
-            tracing::info!(segment = %seg.paths.log.display(), "retention deleted segment");
+            tracing::info!(segment = %seg.paths.log.display(), "{why}");
             deleted.push(seg.base_offset);
         }
         rt::sync_dir(&self.shared.dir)
             .await
             .map_err(|e| EngineError::io("fsync dir", &self.shared.dir, e))?;
-        Ok(RetentionReport {
-            deleted_segments: deleted,
-            log_start_offset,
-        })
+        Ok(deleted)
     }
 }

@@ -10,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::topic_change_code;
 use crate::error::BrokerError;
+use crate::replica_assignment::check_topic;
 use crate::router::AdminOp;
 use crate::shard::Shard;
 use crate::topics::MAX_PARTITIONS_PER_TOPIC;
@@ -30,10 +31,22 @@ pub async fn handle(
                 .with_error_code(e.code())
                 .with_error_message((version >= 1).then(|| StrBytes::from_string(msg)))
         };
-        let partitions = if t.num_partitions == -1 {
-            shard.config.default_partitions
-        } else {
-            t.num_partitions
+        let brokers = [shard.identity.node_id];
+        let manual: Vec<(i32, Vec<i32>)> = t
+            .assignments
+            .iter()
+            .map(|a| {
+                (
+                    a.partition_index,
+                    a.broker_ids.iter().map(|b| b.0).collect(),
+                )
+            })
+            .collect();
+        let assigned = (!manual.is_empty()).then(|| check_topic(&manual, &brokers));
+        let partitions = match &assigned {
+            Some(Ok(count)) => *count,
+            _ if t.num_partitions == -1 => shard.config.default_partitions,
+            _ => t.num_partitions,
         };
         let mut configs = BTreeMap::new();
         let mut config_error = None;
@@ -53,18 +66,21 @@ pub async fn handle(
                 ResponseError::InvalidPartitions,
                 format!("{partitions} partitions: must be 1 to {MAX_PARTITIONS_PER_TOPIC}"),
             ));
-        } else if !matches!(t.replication_factor, -1 | 1) {
+        } else if assigned.is_some() && (t.num_partitions != -1 || t.replication_factor != -1) {
+            results.push(refuse(
+                ResponseError::InvalidRequest,
+                "with a replica assignment, the partition count and replication factor must                  be -1"
+                    .into(),
+            ));
+        } else if let Some(Err(why)) = assigned {
+            results.push(refuse(ResponseError::InvalidReplicaAssignment, why));
+        } else if assigned.is_none() && !matches!(t.replication_factor, -1 | 1) {
             results.push(refuse(
                 ResponseError::InvalidReplicationFactor,
                 format!(
                     "replication factor {}: this cluster has one broker",
                     t.replication_factor
                 ),
-            ));
-        } else if !t.assignments.is_empty() {
-            results.push(refuse(
-                ResponseError::InvalidReplicaAssignment,
-                "manual assignments are not supported".into(),
             ));
         } else if let Some(msg) = config_error {
             results.push(refuse(ResponseError::InvalidConfig, msg));

@@ -7,6 +7,7 @@ pub mod authorized;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -89,6 +90,9 @@ pub async fn handle(
         )),
         RequestKind::IncrementalAlterConfigs(r) => small(ResponseKind::IncrementalAlterConfigs(
             incremental_alter_configs::handle(shard, r).await?,
+        )),
+        RequestKind::DeleteRecords(r) => small(ResponseKind::DeleteRecords(
+            delete_records::handle(shard, r).await,
         )),
         RequestKind::DescribeCluster(r) => small(ResponseKind::DescribeCluster(
             describe_cluster::handle(shard, r, v),

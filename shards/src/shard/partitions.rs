@@ -218,6 +218,35 @@ impl Shard {
             },
         })
     }
+
+    /// Deletes the records of a partition below `before` (-1: the high watermark), on its owner;
+    /// the new log start offset.
+    pub async fn delete_records(
+        &self,
+        key: PartitionKey,
+        before: i64,
+    ) -> Result<i64, PartitionError> {
+        let owner = self.owner(&key);
+        if owner != self.id {
+            return self
+                .ask(owner, |reply| ShardMsg::DeleteRecords {
+                    key,
+                    before,
+                    reply,
+                })
+                .await
+                .unwrap_or(Err(PartitionError::OwnerGone));
+        }
+        let log = self.log(&key).ok_or(PartitionError::Unknown)?;
+        let before = if before == -1 {
+            log.high_watermark()
+        } else {
+            before
+        };
+        let start = log.delete_records_before(before).await?;
+        tracing::info!(topic = %key.topic, partition = key.partition, start, "records deleted");
+        Ok(start)
+    }
 }
 
 /// The first record of `log` at or after timestamp `ts`, inside the batch that reaches it.

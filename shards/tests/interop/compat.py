@@ -456,6 +456,76 @@ def topic_configs_that_change_behaviour(bootstrap, admin):
     print(f"stored-bytes-check: squeezed-0 {2000 * 1200}")
 
 
+@case
+def replica_assignment(bootstrap, admin):
+    """CreateTopics and CreatePartitions accept a valid manual assignment and refuse an invalid
+    one with INVALID_REPLICA_ASSIGNMENT naming why."""
+    from confluent_kafka.admin import NewPartitions
+    for f in admin.create_topics([NewTopic("ra", 2, replica_assignment=[[0], [0]])]).values():
+        f.result()
+    md = admin.list_topics("ra", timeout=10).topics["ra"]
+    if len(md.partitions) != 2 or md.partitions[1].replicas != [0]:
+        fail(f"assigned topic: {md.partitions}")
+    for bad, why in [([[1]], "broker 1"), ([[0, 0]], "twice"), ([[0], [0, 0]], "twice")]:
+        try:
+            for f in admin.create_topics([NewTopic(fresh("rab"), len(bad), replica_assignment=bad)]).values():
+                f.result()
+            fail(f"created a topic assigned {bad}")
+        except KafkaException as e:
+            err = e.args[0]
+            if err.code() != KafkaError.INVALID_REPLICA_ASSIGNMENT or why not in err.str():
+                fail(f"{bad}: {err}")
+    for f in admin.create_partitions([NewPartitions("ra", 3, replica_assignment=[[0]])]).values():
+        f.result()
+    try:
+        for f in admin.create_partitions([NewPartitions("ra", 4, replica_assignment=[[7]])]).values():
+            f.result()
+        fail("added a partition on broker 7")
+    except KafkaException as e:
+        if e.args[0].code() != KafkaError.INVALID_REPLICA_ASSIGNMENT:
+            fail(f"partition on broker 7: {e}")
+    if len(admin.list_topics("ra", timeout=10).topics["ra"].partitions) != 3:
+        fail("partitions after growing with an assignment")
+
+
+def earliest(admin, topic):
+    tp = TopicPartition(topic, 0)
+    return admin.list_offsets({tp: OffsetSpec.earliest()}, request_timeout=10)[tp].result().offset
+
+
+@case
+def delete_records(bootstrap, admin):
+    """DeleteRecords moves the log start up: ListOffsets earliest and consumers start there, and
+    an offset past the end is refused."""
+    create_topic(admin, "dr", 1, {"segment.bytes": "65536", "max.message.bytes": "16384"})
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.num.messages": 50})
+    for i in range(3000):
+        p.produce("dr", value=b"%05d" % i + b"x" * 95, partition=0)
+    p.flush(30)
+    res = admin.delete_records([TopicPartition("dr", 0, 2500)])
+    low = list(res.values())[0].result().low_watermark
+    if low != 2500 or earliest(admin, "dr") != 2500:
+        fail(f"after deleting below 2500: low watermark {low}, earliest {earliest(admin, 'dr')}")
+    got = consume_all(bootstrap, "dr", 500)
+    if got[0].offset() != 2500 or got[0].value()[:5] != b"02500":
+        fail(f"first record read: {got[0].offset()} {got[0].value()[:5]}")
+    try:
+        list(admin.delete_records([TopicPartition("dr", 0, 5000)]).values())[0].result()
+        fail("deleted records past the end")
+    except KafkaException as e:
+        if e.args[0].code() != KafkaError.OFFSET_OUT_OF_RANGE:
+            fail(f"past the end: {e}")
+
+
+@case
+def delete_records_after_restart(bootstrap, admin):
+    if earliest(admin, "dr") != 2500:
+        fail(f"after a restart the log starts at {earliest(admin, 'dr')}")
+    got = consume_all(bootstrap, "dr", 500)
+    if got[0].offset() != 2500:
+        fail(f"after a restart the first record read is {got[0].offset()}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)

@@ -1,0 +1,79 @@
+//! Deleting records below an offset (Kafka's DeleteRecords): the log start offset moves up, is
+//! kept in a small file (written durably before the answer, so a crash cannot bring deleted
+//! records back), and whole segments below it are removed as retention removes them.
+
+use std::path::{Path, PathBuf};
+
+use super::PartitionLog;
+use crate::error::{EngineError, Result};
+use strata_runtime as rt;
+
+/// The log start offset when it lies above the first segment's base offset.
+const START_FILE: &str = "log-start-offset";
+
+fn start_file(dir: &Path) -> PathBuf {
+    dir.join(START_FILE)
+}
+
+/// The log start offset kept in `dir`, if any was ever set.
+pub(super) async fn read_kept_start(dir: &Path) -> Result<Option<i64>> {
+    let path = start_file(dir);
+    let Some(bytes) = rt::fs::read_if_exists(&path)
+        .await
+        .map_err(|e| EngineError::io("read", &path, e))?
+    else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    text.trim()
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| EngineError::Corrupt {
+            path,
+            position: 0,
+            reason: format!("log start offset {text:?} is not a number"),
+        })
+}
+
+impl PartitionLog {
+    /// Makes `offset` the first offset of the log (DeleteRecords): records below it are gone for
+    /// readers at once and their whole segments are deleted. An offset at or below the current
+    /// start changes nothing; one past the high watermark is refused. Returns the new start.
+    pub async fn delete_records_before(&self, offset: i64) -> Result<i64> {
+        let (start, hw) = {
+            let st = self.shared.state.borrow();
+            (st.log_start_offset, st.written_next)
+        };
+        if offset > hw || offset < 0 {
+            return Err(EngineError::OffsetOutOfRange {
+                offset,
+                log_start: start,
+                log_end: hw,
+            });
+        }
+        if offset <= start {
+            return Ok(start);
+        }
+        let path = start_file(&self.shared.dir);
+        let tmp = path.with_extension("tmp");
+        rt::fs::write_durably(&path, &tmp, offset.to_string().into_bytes())
+            .await
+            .map_err(|e| EngineError::io("write", &path, e))?;
+        let removed = {
+            let mut st = self.shared.state.borrow_mut();
+            st.log_start_offset = st.log_start_offset.max(offset);
+            let below: Vec<i64> = st
+                .segments
+                .values()
+                .filter(|s| s.active.is_none() && s.next_offset <= offset)
+                .map(|s| s.base_offset)
+                .collect();
+            below
+                .into_iter()
+                .filter_map(|base| st.segments.remove(&base))
+                .collect::<Vec<_>>()
+        };
+        self.remove_segments(removed, "deleted records").await?;
+        Ok(self.log_start_offset())
+    }
+}
