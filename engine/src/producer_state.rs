@@ -23,6 +23,19 @@ struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMeta>,
     last_seen_ms: i64,
+    /// The max timestamp of its last batch.
+    last_timestamp: i64,
+}
+
+/// An idempotent producer the partition knows (DescribeProducers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// The sequence of its last record appended (-1 before any).
+    pub last_sequence: i32,
+    /// The max timestamp of its last batch.
+    pub last_timestamp: i64,
 }
 
 /// What to do with an idempotent batch.
@@ -132,12 +145,14 @@ impl ProducerStateTable {
                 epoch: h.producer_epoch,
                 batches: VecDeque::new(),
                 last_seen_ms: now_ms,
+                last_timestamp: -1,
             });
         if h.producer_epoch != e.epoch {
             e.epoch = h.producer_epoch;
             e.batches.clear();
         }
         e.last_seen_ms = e.last_seen_ms.max(now_ms);
+        e.last_timestamp = h.max_timestamp;
         e.batches.push_back(BatchMeta {
             first_seq: h.base_sequence,
             last_seq: last_sequence(h),
@@ -147,6 +162,22 @@ impl ProducerStateTable {
         while e.batches.len() > REMEMBERED_BATCHES {
             e.batches.pop_front();
         }
+    }
+
+    /// Every producer remembered, by id.
+    pub fn active(&self) -> Vec<ActiveProducer> {
+        let mut out: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, e)| ActiveProducer {
+                producer_id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: e.last_timestamp,
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
     }
 
     /// Forgets producers not seen since `before_ms`; returns how many.

@@ -75,3 +75,31 @@ pub async fn write_durably(path: &Path, tmp: &Path, bytes: Vec<u8>) -> io::Resul
     })
     .await
 }
+
+/// A file system's size and the bytes an unprivileged writer may still use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    pub total_bytes: u64,
+    pub usable_bytes: u64,
+}
+
+/// The space of the file system holding `path` (statvfs).
+pub async fn space(path: &Path) -> io::Result<DiskSpace> {
+    let path = path.to_path_buf();
+    blocking(move || {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let block = st.f_frsize as u64;
+        Ok(DiskSpace {
+            total_bytes: st.f_blocks as u64 * block,
+            usable_bytes: st.f_bavail as u64 * block,
+        })
+    })
+    .await
+}

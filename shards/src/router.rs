@@ -50,6 +50,13 @@ pub enum PartitionError {
     UndecodableBatch(#[from] crate::record_time::UndecodableBatch),
 }
 
+/// A partition's size on disk and the idempotent producers it remembers.
+#[derive(Debug, Clone)]
+pub struct PartitionFacts {
+    pub size_bytes: u64,
+    pub producers: Vec<strata_engine::producer_state::ActiveProducer>,
+}
+
 /// Where an append went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Produced {
@@ -230,6 +237,11 @@ pub enum ShardMsg {
         key: PartitionKey,
         query: OffsetQuery,
         reply: oneshot::Sender<Result<Option<FoundOffset>, PartitionError>>,
+    },
+    /// DescribeLogDirs and DescribeProducers: what the owner knows of a partition.
+    PartitionFacts {
+        key: PartitionKey,
+        reply: oneshot::Sender<Result<PartitionFacts, PartitionError>>,
     },
     /// DeleteRecords: the partition's new log start offset.
     DeleteRecords {

@@ -116,3 +116,8 @@ fn delete_records_moves_the_log_start_frees_whole_segments_and_survives_a_restar
     broker.restart();
     run(&broker, "delete_records_after_restart");
 }
+
+#[test]
+fn describe_log_dirs_and_describe_producers_answer_what_admin_tools_ask() {
+    check("describe_log_dirs_and_producers");
+}

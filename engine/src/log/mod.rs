@@ -270,6 +270,11 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// The idempotent producers this partition remembers (DescribeProducers).
+    pub fn producers(&self) -> Vec<crate::producer_state::ActiveProducer> {
+        self.shared.state.borrow().producers.active()
+    }
+
     /// First offset still in the log.
     pub fn log_start_offset(&self) -> i64 {
         self.shared.state.borrow().log_start_offset

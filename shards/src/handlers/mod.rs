@@ -12,6 +12,8 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -93,6 +95,12 @@ pub async fn handle(
         )),
         RequestKind::DeleteRecords(r) => small(ResponseKind::DeleteRecords(
             delete_records::handle(shard, r).await,
+        )),
+        RequestKind::DescribeLogDirs(r) => small(ResponseKind::DescribeLogDirs(
+            describe_log_dirs::handle(shard, r, v).await,
+        )),
+        RequestKind::DescribeProducers(r) => small(ResponseKind::DescribeProducers(
+            describe_producers::handle(shard, r).await,
         )),
         RequestKind::DescribeCluster(r) => small(ResponseKind::DescribeCluster(
             describe_cluster::handle(shard, r, v),

@@ -40,6 +40,9 @@ impl Shard {
             ShardMsg::ListOffset { key, query, reply } => {
                 let _ = reply.send(self.list_offset(key, query).await);
             }
+            ShardMsg::PartitionFacts { key, reply } => {
+                let _ = reply.send(self.partition_facts(key).await);
+            }
             ShardMsg::DeleteRecords { key, before, reply } => {
                 let _ = reply.send(self.delete_records(key, before).await);
             }

@@ -12,7 +12,7 @@ use strata_runtime as rt;
 
 use super::Shard;
 use crate::router::{
-    Acks, FoundOffset, OffsetQuery, PartitionError, PartitionKey, PartitionRead,
+    Acks, FoundOffset, OffsetQuery, PartitionError, PartitionFacts, PartitionKey, PartitionRead,
     PartitionReadResult, ProduceOutcome, Produced, ShardMsg,
 };
 
@@ -216,6 +216,25 @@ impl Shard {
                 Some(max) => record_at(&log, max).await?,
                 None => None,
             },
+        })
+    }
+
+    /// A partition's size and idempotent producers, from its owner.
+    pub async fn partition_facts(
+        &self,
+        key: PartitionKey,
+    ) -> Result<PartitionFacts, PartitionError> {
+        let owner = self.owner(&key);
+        if owner != self.id {
+            return self
+                .ask(owner, |reply| ShardMsg::PartitionFacts { key, reply })
+                .await
+                .unwrap_or(Err(PartitionError::OwnerGone));
+        }
+        let log = self.log(&key).ok_or(PartitionError::Unknown)?;
+        Ok(PartitionFacts {
+            size_bytes: log.size_bytes(),
+            producers: log.producers(),
         })
     }
 

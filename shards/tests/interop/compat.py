@@ -526,6 +526,34 @@ def delete_records_after_restart(bootstrap, admin):
         fail(f"after a restart the first record read is {got[0].offset()}")
 
 
+@case
+def describe_log_dirs_and_producers(bootstrap, admin):
+    """DescribeLogDirs gives the data directory, each partition's size and the disk's space;
+    DescribeProducers the idempotent producers a partition remembers (kafka-python's admin)."""
+    from kafka.admin import KafkaAdminClient
+    from kafka import TopicPartition as KTP
+    create_topic(admin, "ld", 2)
+    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for i in range(1000):
+        p.produce("ld", value=b"x" * 100, partition=0)
+    p.flush(30)
+    k = KafkaAdminClient(bootstrap_servers=bootstrap)
+    dirs = k.describe_log_dirs({"ld": [0, 1]})
+    log_dirs = dirs[0]["log_dirs"]
+    sizes = {q["partition_index"]: q["partition_size"]
+             for t in log_dirs[0]["topics"] if t["name"] == "ld" for q in t["partitions"]}
+    space = (log_dirs[0]["total_bytes"], log_dirs[0]["usable_bytes"])
+    if len(log_dirs) != 1 or not log_dirs[0]["log_dir"].startswith("/") or \
+            not 100_000 < sizes.get(0, 0) < 200_000 or sizes.get(1) != 0 or \
+            not 0 < space[1] < space[0]:
+        fail(f"log dirs: {dirs}")
+    producers = k.describe_producers([KTP("ld", 0), KTP("ld", 1)])
+    k.close()
+    active = producers[KTP("ld", 0)].active_producers
+    if len(active) != 1 or active[0].last_sequence != 999 or active[0].producer_epoch != 0 \
+            or producers[KTP("ld", 1)].active_producers:
+        fail(f"producers: {producers}")
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)
