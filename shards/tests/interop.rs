@@ -48,6 +48,29 @@ fn librdkafka_produces_and_consumes_100k_records_with_each_codec() {
             ],
         );
         assert!(out.contains("ok: 100000 records"), "{codec}: {out}");
+        // The codec was really used: the first stored batch of a partition carries its bits.
+        let expected = ["none", "gzip", "snappy", "lz4", "zstd"]
+            .iter()
+            .position(|c| *c == codec)
+            .unwrap() as u8;
+        let log = std::fs::read_dir(broker.data_dir.join(format!("{topic}-0")))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "log"))
+            .unwrap();
+        let head = std::fs::read(&log).unwrap();
+        assert!(
+            head.len() >= 23,
+            "{codec}: {} bytes in {}",
+            head.len(),
+            log.display()
+        );
+        assert_eq!(
+            head[22] & 7,
+            expected,
+            "{codec}: codec bits of the first batch"
+        );
     }
 }
 
