@@ -121,3 +121,8 @@ fn delete_records_moves_the_log_start_frees_whole_segments_and_survives_a_restar
 fn describe_log_dirs_and_describe_producers_answer_what_admin_tools_ask() {
     check("describe_log_dirs_and_producers");
 }
+
+#[test]
+fn a_member_commits_while_the_group_prepares_a_rebalance() {
+    check("commit_during_rebalance");
+}

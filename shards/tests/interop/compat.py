@@ -554,6 +554,48 @@ def describe_log_dirs_and_producers(bootstrap, admin):
             or producers[KTP("ld", 1)].active_producers:
         fail(f"producers: {producers}")
 
+@case
+def commit_during_rebalance(bootstrap, admin):
+    """A member that learns of a rebalance commits its progress before rejoining (librdkafka
+    does it from the revoke callback): Kafka accepts that commit while the group prepares the
+    rebalance."""
+    topic = fresh("cr")
+    create_topic(admin, topic, 2)
+    group = fresh("crg")
+    outcome = []
+
+    def on_revoke(c, parts):
+        if outcome:
+            return
+        try:
+            c.commit(offsets=[TopicPartition(topic, 0, 42)], asynchronous=False)
+            outcome.append("ok")
+        except KafkaException as e:
+            outcome.append(str(e))
+
+    conf = {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+            "session.timeout.ms": 10000, "heartbeat.interval.ms": 200}
+    a = Consumer(conf)
+    assigned = []
+    a.subscribe([topic], on_assign=lambda c, p: assigned.append(p), on_revoke=on_revoke)
+    end = time.time() + 20
+    while not assigned and time.time() < end:
+        a.poll(0.2)
+    b = Consumer(conf)
+    b.subscribe([topic])
+    end = time.time() + 30
+    while not outcome and time.time() < end:
+        a.poll(0.1)
+        b.poll(0.1)
+    if outcome != ["ok"]:
+        fail(f"commit from the revoke callback during a rebalance: {outcome}")
+    got = b.committed([TopicPartition(topic, 0)], timeout=10)[0].offset
+    a.close()
+    b.close()
+    if got != 42:
+        fail(f"committed offset {got}, expected 42")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)
