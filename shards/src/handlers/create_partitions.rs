@@ -20,7 +20,8 @@ pub async fn handle(
     let mut results = Vec::new();
     for t in &request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-        if let Some(assignments) = &t.assignments {
+        // An empty list is what clients send when they assign nothing.
+        if let Some(assignments) = t.assignments.as_ref().filter(|a| !a.is_empty()) {
             if let Err(why) = check_new_partitions(shard, t.name.0.as_str(), t.count, assignments) {
                 results.push(
                     result
