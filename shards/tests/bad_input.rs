@@ -230,6 +230,10 @@ fn group_requests_from_strangers_and_stale_members_get_group_error_codes() {
         "group_initial_rebalance_delay_ms = 0\n",
     );
     let mut c = RawConn::connect(broker.addr);
+    // The commits below name topic t: it exists, so they are judged on the member alone (a
+    // partition of an unknown topic is refused before the group is asked, as in Kafka).
+    let batch = strata_record::batch::build(&[b"x"], 1);
+    assert_eq!(c.produce("t", 0, batch, 1).0, 0);
     let group = GroupId(StrBytes::from_static_str("bad"));
     let join = |member: &str| {
         JoinGroupRequest::default()

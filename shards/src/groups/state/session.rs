@@ -88,10 +88,12 @@ impl Group {
                 false => Err(GroupError::UnknownMember),
             };
         }
-        if self.state == GroupState::CompletingRebalance {
-            return Err(GroupError::Rebalancing);
+        // As Kafka: who is asking first, then whether the group can take a commit now.
+        self.check_member(who)?;
+        match self.state {
+            GroupState::CompletingRebalance => Err(GroupError::Rebalancing),
+            _ => Ok(()),
         }
-        self.check_member(who)
     }
 
     pub fn heartbeat(&mut self, now_ms: u64, who: &MemberRef) -> Result<(), GroupError> {

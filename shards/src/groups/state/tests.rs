@@ -217,7 +217,7 @@ fn members_commit_while_a_rebalance_is_prepared_but_not_while_it_completes() {
         g.may_commit(&at(&a, g.generation)),
         Err(GroupError::Rebalancing)
     );
-    assert_eq!(g.may_commit(&at(&a, gen)), Err(GroupError::Rebalancing));
+    assert_eq!(g.may_commit(&at(&a, gen)), Err(GroupError::StaleGeneration));
     // A client that assigns its own partitions may not commit into a group with members.
     assert_eq!(g.may_commit(&at("", -1)), Err(GroupError::UnknownMember));
 }
