@@ -2,8 +2,8 @@
 # The one test command (README.md): installs what the tests need, checks formatting and lints,
 # then runs every test. Needs: the Rust toolchain, kcat and e2fsprogs (Debian), root (the
 # full-disk test loop-mounts a small ext4, the power-loss test mounts a FUSE fault disk and an
-# ext4 on a loop device over it), and a Python venv in .venv with kafka-python and
-# confluent-kafka (PyPI).
+# ext4 on a loop device over it), a Python venv in .venv with kafka-python and
+# confluent-kafka (PyPI), and kafkajs, sarama and kafka-go (scripts/install-clients.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
@@ -20,6 +20,7 @@ if ! .venv/bin/python -c 'import kafka, confluent_kafka' 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet kafka-python confluent-kafka
 fi
+./scripts/install-clients.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # Tests share 2 cores; each opens its own small io_uring executor (tuning/GUIDE.md).
