@@ -97,6 +97,13 @@ fn kafkajs_admin_calls_give_kafkas_answers() {
     kafkajs("admin");
 }
 
+/// Compacted topics refuse keyless records, LogAppendTime topics stamp them (in the produce
+/// answer and in what consumers read), and setOffsets on an unknown topic is refused.
+#[test]
+fn kafkajs_sees_topic_config_rules_and_unknown_topic_commits_refused() {
+    kafkajs("topic_rules");
+}
+
 /// sarama 1.22 (Debian): ClusterAdmin, idempotent SyncProducer, ConsumerGroup of two members,
 /// committed offsets read back with ListConsumerGroupOffsets and by a fresh member.
 #[test]

@@ -451,7 +451,59 @@ async function admin(bootstrap) {
   }
 }
 
-const CASES = { roundtrip, pipelined_commits: pipelinedCommits, admin }
+// Topic configs that change what is stored, and a commit to an unknown topic: compacted topics
+// refuse records without a key; LogAppendTime has the broker stamp batches (and say so in the
+// produce answer); setOffsets on a topic that does not exist is refused.
+async function topicRules(bootstrap) {
+  const kafka = client(bootstrap, 'strata-js-rules')
+  const admin = kafka.admin()
+  await admin.connect()
+  const compacted = fresh('js-compact')
+  const stamped = fresh('js-stamped')
+  expectEqual('createTopics', await admin.createTopics({
+    topics: [
+      { topic: compacted, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+      { topic: stamped, numPartitions: 1, configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] },
+    ],
+  }), true)
+  const producer = kafka.producer({ retry: { retries: 0 } })
+  await producer.connect()
+  await producer.send({ topic: compacted, messages: [{ key: 'k', value: 'keyed' }] })
+  let refused = null
+  try {
+    await producer.send({ topic: compacted, messages: [{ value: 'no key' }] })
+  } catch (e) {
+    refused = e
+  }
+  const type = refused && (refused.type || (refused.cause && refused.cause.type))
+  if (type !== 'INVALID_RECORD') fail(`a record without a key on a compacted topic: ${refused && refused.message} (${type})`)
+
+  const before = Date.now()
+  const sent = await producer.send({ topic: stamped, messages: [{ value: 'old', timestamp: '1000' }] })
+  const appendTime = Number(sent[0].logAppendTime)
+  if (!(appendTime >= before)) fail(`produce answer's logAppendTime: ${JSON.stringify(sent)}`)
+  await producer.disconnect()
+  const consumer = kafka.consumer({ groupId: fresh('js-rules-g') })
+  await consumer.connect()
+  await consumer.subscribe({ topic: stamped, fromBeginning: true })
+  let got = null
+  await consumer.run({ eachMessage: async ({ message }) => { got = message } })
+  await waitFor(30000, () => 'the stamped record was never read', async () => got)
+  await consumer.disconnect()
+  if (Number(got.timestamp) !== appendTime) fail(`stored timestamp ${got.timestamp}, append time ${appendTime}`)
+
+  let unknown = null
+  try {
+    await admin.setOffsets({ groupId: fresh('js-rules-u'), topic: 'js-no-such-topic', partitions: [{ partition: 0, offset: '5' }] })
+  } catch (e) {
+    unknown = e
+  }
+  const utype = unknown && (unknown.type || (unknown.cause && unknown.cause.type))
+  await admin.disconnect()
+  if (utype !== 'UNKNOWN_TOPIC_OR_PARTITION') fail(`setOffsets on an unknown topic: ${unknown && unknown.message} (${utype})`)
+}
+
+const CASES = { roundtrip, pipelined_commits: pipelinedCommits, admin, topic_rules: topicRules }
 
 async function main() {
   const args = process.argv.slice(2)
