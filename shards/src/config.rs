@@ -127,6 +127,10 @@ impl Default for LogSettings {
     }
 }
 
+/// The smallest segment the engine takes (`LogConfig::validate`): index positions and the
+/// read window assume at least this much.
+const MIN_SEGMENT_BYTES: u64 = 64 * 1024;
+
 impl BrokerConfig {
     /// Reads a TOML file; every key must be known.
     pub fn from_file(path: &Path) -> Result<Self, BrokerError> {
@@ -236,6 +240,19 @@ impl LogSettings {
             "max.message.bytes",
             get("max.message.bytes", self.max_message_bytes as i64)?,
         )?;
+        // The engine's own bounds, said in Kafka's names (its error would name its fields).
+        if segment_bytes < MIN_SEGMENT_BYTES {
+            return Err(BrokerError::Config(format!(
+                "segment.bytes (the broker's [log] segment_bytes) = {segment_bytes}: must be at \
+                 least {MIN_SEGMENT_BYTES} here"
+            )));
+        }
+        if max_message_bytes > segment_bytes {
+            return Err(BrokerError::Config(format!(
+                "max.message.bytes (the broker's [log] max_message_bytes) = {max_message_bytes} \
+                 is larger than segment.bytes = {segment_bytes}: a batch must fit in a segment"
+            )));
+        }
         let retention_bytes = get("retention.bytes", self.retention_bytes)?;
         let retention_ms = get("retention.ms", self.retention_ms)?;
         let flush = if self.flush_max_unflushed_bytes == 0 && self.flush_max_delay_ms == 0 {

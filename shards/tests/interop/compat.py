@@ -347,6 +347,14 @@ def topic_configs(bootstrap, admin):
             if e.args[0].code() != KafkaError.INVALID_CONFIG:
                 fail(f"{bad}: {e}")
 
+    # Below this broker's own bound: refused in Kafka's words.
+    try:
+        create_topic(admin, fresh("small"), 1, {"segment.bytes": "1000"})
+        fail("created a topic with 1000-byte segments")
+    except KafkaException as e:
+        if e.args[0].code() != KafkaError.INVALID_CONFIG or "segment.bytes" not in e.args[0].str():
+            fail(f"segment.bytes 1000: {e}")
+
     res = ConfigResource(ConfigResource.Type.TOPIC, "cfg-all",
                          incremental_configs=[
                              ConfigEntry("retention.ms", "7200000",
