@@ -126,3 +126,8 @@ fn describe_log_dirs_and_describe_producers_answer_what_admin_tools_ask() {
 fn a_member_commits_while_the_group_prepares_a_rebalance() {
     check("commit_during_rebalance");
 }
+
+#[test]
+fn kafka_python_sees_a_replaced_static_member_fenced() {
+    check("static_member_fenced_kafka_python");
+}

@@ -604,6 +604,53 @@ def commit_during_rebalance(bootstrap, admin):
         fail(f"committed offset {got}, expected 42")
 
 
+@case
+def static_member_fenced_kafka_python(bootstrap, admin):
+    """kafka-python: a second consumer with the same group_instance_id takes the place; the
+    first one's heartbeat is answered FENCED_INSTANCE_ID (kafka-python logs it and stops its
+    heartbeat) and the group keeps one member, the new one."""
+    import logging
+    from kafka import KafkaConsumer
+    from kafka.admin import KafkaAdminClient
+    topic = fresh("kps")
+    create_topic(admin, topic)
+    group = fresh("kpsg")
+    fenced = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            if "fenced" in record.getMessage().lower():
+                fenced.append(record.getMessage())
+    logging.getLogger("kafka.coordinator").addHandler(Catch())
+
+    def member():
+        return KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
+                             group_instance_id="inst-1", session_timeout_ms=6000,
+                             heartbeat_interval_ms=300, enable_auto_commit=False)
+    old = member()
+    end = time.time() + 20
+    while not old.assignment() and time.time() < end:
+        old.poll(200)
+    if not old.assignment():
+        fail("the first instance was never assigned")
+    new = member()
+    end = time.time() + 25
+    while not fenced and time.time() < end:
+        new.poll(100)
+        old.poll(100)
+    if not fenced:
+        fail("the old instance was never told it is fenced")
+    for _ in range(20):
+        new.poll(100)
+    k = KafkaAdminClient(bootstrap_servers=bootstrap)
+    desc = k.describe_groups([group])
+    k.close()
+    text = repr(desc)
+    if text.count("inst-1") != 1:
+        fail(f"the group should hold the new instance alone: {desc}")
+    new.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)
