@@ -31,21 +31,27 @@ pub async fn handle(
     };
     let mut topics = Vec::new();
     for (name, partitions) in asked {
-        let mut described = Vec::new();
-        for p in partitions {
-            let key = PartitionKey {
+        // Every partition's owner is asked at once.
+        let facts = futures::future::join_all(partitions.iter().map(|&p| {
+            shard.partition_facts(PartitionKey {
                 topic: name.clone(),
                 partition: p,
-            };
-            // Partitions this broker does not hold are left out, as Kafka does.
-            if let Ok(facts) = shard.partition_facts(key).await {
-                described.push(
+            })
+        }))
+        .await;
+        // Partitions this broker does not hold are left out, as Kafka does.
+        let described: Vec<_> = partitions
+            .iter()
+            .zip(facts)
+            .filter_map(|(&p, f)| {
+                let facts = f.ok()?;
+                Some(
                     DescribeLogDirsPartition::default()
                         .with_partition_index(p)
                         .with_partition_size(facts.size_bytes as i64),
-                );
-            }
-        }
+                )
+            })
+            .collect();
         if !described.is_empty() {
             topics.push(
                 DescribeLogDirsTopic::default()
