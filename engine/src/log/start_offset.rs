@@ -40,6 +40,10 @@ impl PartitionLog {
     /// readers at once and their whole segments are deleted. An offset at or below the current
     /// start changes nothing; one past the high watermark is refused. Returns the new start.
     pub async fn delete_records_before(&self, offset: i64) -> Result<i64> {
+        // One at a time, and not beside an append's roll: two deletions whose file writes
+        // finished out of order would leave the lower start on disk, and a restart would bring
+        // back records already reported deleted.
+        let _guard = self.shared.append_lock.lock().await;
         let (start, hw) = {
             let st = self.shared.state.borrow();
             (st.log_start_offset, st.written_next)
