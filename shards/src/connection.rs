@@ -110,27 +110,22 @@ pub async fn serve(
             Ok(decoded) => {
                 let shard = shard.clone();
                 let permits = frame.permits;
-                let after = if runs_in_group_order(&decoded) {
+                // A group request waits for the previous one and says when it is done.
+                let (previous, done) = if runs_in_group_order(&decoded) {
                     let (done, next) = futures::channel::oneshot::channel::<()>();
-                    Some((group_lane.replace(next.shared()), done))
+                    (group_lane.replace(next.shared()), Some(done))
                 } else {
-                    None
+                    (None, None)
                 };
                 // Detached: a request runs to its end even if the client goes away, so that no
                 // append, flush or sync is cut off half-way; its answer is then dropped.
                 let (tx, rx) = futures::channel::oneshot::channel();
                 rt::spawn_detached(async move {
                     let _permits = permits;
-                    let done = match after {
-                        Some((previous, done)) => {
-                            if let Some(previous) = previous {
-                                // Err only means the previous task ended: it is done either way.
-                                let _ = previous.await;
-                            }
-                            Some(done)
-                        }
-                        None => None,
-                    };
+                    if let Some(previous) = previous {
+                        // Err only means the previous task ended: it is done either way.
+                        let _ = previous.await;
+                    }
                     let _ = tx.send(respond(&shard, decoded, peer).await);
                     drop(done);
                 });
