@@ -7,11 +7,15 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::error::BrokerError;
 use crate::handlers::api_versions::supported_range;
+use crate::legacy::{self, Legacy};
 
 pub struct Request {
     pub header: RequestHeader,
     pub api: ApiKey,
     pub body: RequestKind,
+    /// Set for a version older than kafka-protocol reads: `body` is the modern request that
+    /// serves it (the header carries that version), and this is how to answer at the old one.
+    pub legacy: Option<Legacy>,
 }
 
 pub enum Decoded {
@@ -56,11 +60,27 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded, BrokerError> {
             "{api:?} v{version} is not supported (we have v{min} to v{max})"
         )));
     }
-    let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
+    let mut header = RequestHeader::decode(&mut frame, api.request_header_version(version))
         .map_err(|e| BrokerError::BadRequest(format!("{api:?} v{version} header: {e}")))?;
+    if legacy::serves(api, version) {
+        let (body, served_as, legacy) = legacy::decode(api, version, frame)?;
+        header.request_api_version = served_as;
+        let legacy = Some(legacy);
+        return Ok(Decoded::Request(Box::new(Request {
+            header,
+            api,
+            body,
+            legacy,
+        })));
+    }
     let body = RequestKind::decode(api, &mut frame, version)
         .map_err(|e| BrokerError::BadRequest(format!("{api:?} v{version} body: {e}")))?;
-    Ok(Decoded::Request(Box::new(Request { header, api, body })))
+    Ok(Decoded::Request(Box::new(Request {
+        header,
+        api,
+        body,
+        legacy: None,
+    })))
 }
 
 /// Encodes a response frame, length prefix included. `size_hint` is the expected size (the

@@ -195,17 +195,21 @@ async fn respond(
             )
             .map(Some)
         }
-        Decoded::Request(request) => {
+        Decoded::Request(mut request) => {
             let (api, version, correlation_id) = (
                 request.api,
                 request.header.request_api_version,
                 request.header.correlation_id,
             );
-            match handlers::handle(shard, *request, peer).await? {
-                Some((body, hint)) => {
+            let legacy = request.legacy.take();
+            match (handlers::handle(shard, *request, peer).await?, legacy) {
+                (Some((body, _)), Some(legacy)) => {
+                    crate::legacy::encode_response(&legacy, correlation_id, &body).map(Some)
+                }
+                (Some((body, hint)), None) => {
                     encode_response(api, version, correlation_id, &body, hint).map(Some)
                 }
-                None => Ok(None),
+                (None, _) => Ok(None),
             }
         }
     }

@@ -117,14 +117,10 @@ fn sarama_group_of_two_reads_an_idempotent_producers_records_exactly_once() {
 }
 
 /// kafka-go 0.2.1 (Debian): CreateTopics, Writer, two group Readers with synchronous commits,
-/// and a fresh Reader of the group that starts at the committed offsets.
-///
-/// Ignored, visibly: Debian's kafka-go 0.2.1 sends only CreateTopics v0, Produce v2 and Fetch v2
-/// (message format v1), which Kafka 4 removed too (KIP-896) and Strata does not serve; each
-/// closes the connection with a log line naming the version. Run it with `--ignored` once
-/// those versions are served or Debian ships a newer kafka-go.
+/// and a fresh Reader of the group that starts at the committed offsets. It speaks only old
+/// versions (CreateTopics v0, Produce and Fetch v2 with message format v1), served through
+/// `strata_shards::legacy`.
 #[test]
-#[ignore = "Debian's kafka-go 0.2.1 speaks only Produce/Fetch v2 and CreateTopics v0 (see above)"]
 fn kafka_go_group_of_two_reads_a_writers_records_exactly_once() {
     run_check(
         "kafkagocheck",

@@ -1,5 +1,5 @@
-//! ApiVersions: the versions we serve. Produce is advertised from v0 although only v3 (magic v2
-//! batches) and later are served: librdkafka turns compression off unless Produce v0-v2 appear.
+//! ApiVersions: the versions we serve. Versions older than kafka-protocol reads (Produce v0-v2,
+//! Fetch v0-v3, OffsetCommit v0-v1, CreateTopics v0-v1) are served through `crate::legacy`.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -8,11 +8,11 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 /// (API, lowest advertised, highest) for every API we answer.
 const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 0, 9),
-    (ApiKey::Fetch, 4, 12),
+    (ApiKey::Fetch, 0, 12),
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 3),
-    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::CreateTopics, 0, 7),
     (ApiKey::DeleteTopics, 1, 5),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeConfigs, 1, 4),
@@ -21,7 +21,7 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 4),
-    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetCommit, 0, 8),
     (ApiKey::OffsetFetch, 1, 7),
     (ApiKey::ListGroups, 0, 4),
     (ApiKey::DescribeGroups, 0, 5),
@@ -36,14 +36,16 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
-/// The versions we can decode and answer (Produce from v3: the codec cannot read older ones).
+/// The versions we can decode and answer: kafka-protocol's, and below them those of
+/// `crate::legacy`.
 pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
     SUPPORTED
         .iter()
         .find(|(k, _, _)| *k == api)
         .map(|&(k, min, max)| {
             let decodable = k.valid_versions();
-            (min.max(decodable.min), max.min(decodable.max))
+            let lowest = crate::legacy::lowest_version(k).unwrap_or(decodable.min);
+            (min.max(lowest), max.min(decodable.max))
         })
 }
 
