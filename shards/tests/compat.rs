@@ -131,3 +131,8 @@ fn a_member_commits_while_the_group_prepares_a_rebalance() {
 fn kafka_python_sees_a_replaced_static_member_fenced() {
     check("static_member_fenced_kafka_python");
 }
+
+#[test]
+fn clients_speaking_message_formats_v0_and_v1_produce_consume_and_commit() {
+    check("old_message_formats");
+}

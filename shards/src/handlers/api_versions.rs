@@ -1,5 +1,6 @@
 //! ApiVersions: the versions we serve. Versions older than kafka-protocol reads (Produce v0-v2,
-//! Fetch v0-v3, OffsetCommit v0-v1, CreateTopics v0-v1) are served through `crate::legacy`.
+//! Fetch v0-v3, ListOffsets v0, OffsetCommit v0-v1, CreateTopics v0-v1) are served through
+//! `crate::legacy`.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -9,7 +10,7 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 0, 9),
     (ApiKey::Fetch, 0, 12),
-    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::ListOffsets, 0, 10),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 0, 7),

@@ -163,6 +163,9 @@ fn read_message(
     let Some(mut compressed) = value else {
         return Err(corrupt(at, "a compressed message without a value"));
     };
+    if codec == Compression::Lz4 && magic == 0 {
+        compressed = mend_lz4_header_checksum(compressed);
+    }
     let inner_set = decompress(&mut compressed, codec).map_err(|e| corrupt(at, e))?;
     out.codec = codec;
     read_set(inner_set, true, out)
@@ -181,6 +184,29 @@ fn decompress(compressed: &mut Bytes, codec: Compression) -> Result<Bytes, Strin
         }
     };
     result.map_err(|e| format!("{codec:?} decompression: {e:#}"))
+}
+
+/// Clients of message format v0 (Kafka 0.9's Java client, librdkafka as to 0.9) write LZ4 frames
+/// whose header checksum also covers the frame's magic number (KAFKA-1493), which the LZ4
+/// decoder refuses. The checksum is set again as the LZ4 frame format defines it: the second
+/// byte of the xxHash-32 of the frame descriptor (flags, block descriptor, optional content
+/// size and dictionary id). A frame too short to hold its descriptor is left for the decoder
+/// to refuse.
+fn mend_lz4_header_checksum(frame: Bytes) -> Bytes {
+    const DESCRIPTOR_START: usize = 4;
+    let Some(&flags) = frame.get(DESCRIPTOR_START) else {
+        return frame;
+    };
+    let content_size = if flags & 0x08 != 0 { 8 } else { 0 };
+    let dictionary_id = if flags & 0x01 != 0 { 4 } else { 0 };
+    let checksum_at = DESCRIPTOR_START + 2 + content_size + dictionary_id;
+    if frame.len() <= checksum_at {
+        return frame;
+    }
+    let mut mended = BytesMut::from(&frame[..]);
+    let hash = xxhash_rust::xxh32::xxh32(&frame[DESCRIPTOR_START..checksum_at], 0);
+    mended[checksum_at] = (hash >> 8) as u8;
+    mended.freeze()
 }
 
 /// One v2 batch holding the messages, in the codec they were sent in.

@@ -1,12 +1,13 @@
 //! Request versions older than kafka-protocol reads, which Kafka 4 removed (KIP-896) but
 //! clients still in use send: Produce v0-v2 and Fetch v0-v3 (message formats v0/v1),
-//! OffsetCommit v0-v1 and CreateTopics v0-v1 (kafka-go 0.2.1 from Debian, sarama below Kafka
+//! ListOffsets v0, OffsetCommit v0-v1 and CreateTopics v0-v1 (kafka-go 0.2.1 from Debian, sarama below Kafka
 //! 2.1, librdkafka when it cannot ask ApiVersions). Each is decoded here into the modern request
 //! its handler already serves, and the handler's answer is encoded back at the old version, so
 //! the handlers, and the log, know one version of everything.
 
 mod create_topics;
 mod fetch;
+mod list_offsets;
 mod message_set;
 mod offset_commit;
 mod produce;
@@ -30,6 +31,7 @@ pub enum Legacy {
         version: i16,
         reads: fetch::Reads,
     },
+    ListOffsets,
     OffsetCommit,
     CreateTopics {
         version: i16,
@@ -40,7 +42,11 @@ pub enum Legacy {
 pub fn lowest_version(api: ApiKey) -> Option<i16> {
     matches!(
         api,
-        ApiKey::Produce | ApiKey::Fetch | ApiKey::OffsetCommit | ApiKey::CreateTopics
+        ApiKey::Produce
+            | ApiKey::Fetch
+            | ApiKey::ListOffsets
+            | ApiKey::OffsetCommit
+            | ApiKey::CreateTopics
     )
     .then_some(0)
 }
@@ -70,6 +76,15 @@ pub fn decode(
             let (request, reads) = fetch::decode(version, r).map_err(bad)?;
             let legacy = Legacy::Fetch { version, reads };
             Ok((RequestKind::Fetch(request), fetch::SERVED_AS, legacy))
+        }
+        ApiKey::ListOffsets => {
+            let request = list_offsets::decode(r).map_err(bad)?;
+            let served_as = list_offsets::SERVED_AS;
+            Ok((
+                RequestKind::ListOffsets(request),
+                served_as,
+                Legacy::ListOffsets,
+            ))
         }
         ApiKey::OffsetCommit => {
             let request = offset_commit::decode(version, r).map_err(bad)?;
@@ -111,6 +126,7 @@ pub fn encode_response(
         (Legacy::Fetch { version, reads }, ResponseKind::Fetch(r)) => {
             fetch::encode(&mut out, *version, r, reads)
         }
+        (Legacy::ListOffsets, ResponseKind::ListOffsets(r)) => list_offsets::encode(&mut out, r),
         (Legacy::OffsetCommit, ResponseKind::OffsetCommit(_)) => {
             return encode_modern(
                 ApiKey::OffsetCommit,

@@ -10,6 +10,7 @@ import time
 import uuid
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 CASES = {}
@@ -649,6 +650,101 @@ def static_member_fenced_kafka_python(bootstrap, admin):
     if text.count("inst-1") != 1:
         fail(f"the group should hold the new instance alone: {desc}")
     new.close()
+
+
+OLD_FORMATS = [("0.9.0", "magic 0"), ("0.10.0", "magic 1")]
+
+
+def old_format_client(fallback):
+    """librdkafka settings that make it speak as to a broker of `fallback`, never asking
+    ApiVersions: 0.9.0 sends message format v0 (Produce/Fetch v1), 0.10.0 format v1 (v2)."""
+    return {"api.version.request": False, "broker.version.fallback": fallback}
+
+
+def check_records(got, count, partitions, what):
+    """`got` holds (partition, offset, key, value) for records i = 0..count, sent with key k{i}
+    to partition i % partitions: each must arrive once, in partition order."""
+    if len(got) != count:
+        fail(f"{what}: read {len(got)} of {count} records")
+    by_partition = {}
+    for p, off, key, value in got:
+        by_partition.setdefault(p, []).append((off, key, value))
+    for p, recs in by_partition.items():
+        expected = [i for i in range(count) if i % partitions == p]
+        for n, ((off, key, value), i) in enumerate(zip(recs, expected)):
+            if off != n or key != f"k{i}".encode() or value != old_value(i):
+                fail(f"{what}: partition {p} record {n} is {off} {key!r} {value[:20]!r}..., "
+                     f"expected k{i}")
+
+
+def old_value(i):
+    return (f"value-{i}-" + "x" * (i % 200)).encode()
+
+
+@case
+def old_message_formats(bootstrap, admin):
+    """Clients that speak message formats v0 and v1 (librdkafka as to Kafka 0.9 and 0.10, each
+    codec; kafka-python as to 0.9 and 0.10) produce, consume in a group and commit, record by
+    record; modern clients read what they wrote."""
+    count, partitions = 3000, 3
+    for fallback, what in OLD_FORMATS:
+        for codec in ["none", "gzip", "snappy", "lz4"]:
+            topic = fresh(f"old-{codec}")
+            create_topic(admin, topic, partitions)
+            label = f"librdkafka {fallback} ({what}, {codec})"
+            failures = []
+            p = Producer({"bootstrap.servers": bootstrap, "compression.codec": codec,
+                          "linger.ms": 20, **old_format_client(fallback)})
+            for i in range(count):
+                p.produce(topic, key=f"k{i}", value=old_value(i), partition=i % partitions,
+                          on_delivery=lambda err, _m: err and failures.append(err))
+                p.poll(0)
+            if p.flush(30) != 0 or failures:
+                fail(f"{label}: produce: {failures[:3]}")
+            group = fresh("old-group")
+            c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                          **old_format_client(fallback)})
+            c.subscribe([topic])
+            got = []
+            end = time.time() + 60
+            while len(got) < count and time.time() < end:
+                for m in c.consume(500, 0.5):
+                    if m.error():
+                        fail(f"{label}: consume: {m.error()}")
+                    got.append((m.partition(), m.offset(), m.key(), m.value()))
+            check_records(got, count, partitions, label)
+            c.commit(asynchronous=False)
+            c.close()
+            committed = admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group)])[group].result().topic_partitions
+            offsets = sorted((tp.partition, tp.offset) for tp in committed)
+            if offsets != [(q, count // partitions) for q in range(partitions)]:
+                fail(f"{label}: committed {offsets}")
+            modern = [(m.partition(), m.offset(), m.key(), m.value())
+                      for m in consume_all(bootstrap, topic, count)]
+            check_records(sorted(modern), count, partitions, f"a modern reader of {label}")
+
+    from kafka import KafkaConsumer, KafkaProducer
+    for api_version in [(0, 9), (0, 10, 0)]:
+        topic = fresh("old-kafka-python")
+        create_topic(admin, topic, partitions)
+        label = f"kafka-python as to {api_version}"
+        prod = KafkaProducer(bootstrap_servers=bootstrap, api_version=api_version,
+                             compression_type="gzip", linger_ms=20)
+        futures = [prod.send(topic, key=f"k{i}".encode(), value=old_value(i),
+                             partition=i % partitions) for i in range(count)]
+        prod.flush(30)
+        for f in futures:
+            f.get(10)
+        prod.close()
+        cons = KafkaConsumer(topic, bootstrap_servers=bootstrap, api_version=api_version,
+                             group_id=fresh("old-kp"), auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=10000)
+        got = [(m.partition, m.offset, m.key, m.value) for m in cons]
+        check_records(sorted(got), count, partitions, label)
+        cons.commit()
+        cons.close()
 
 
 def main():

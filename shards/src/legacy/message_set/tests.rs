@@ -245,3 +245,22 @@ fn a_partial_last_batch_and_control_records_are_left_out() {
     RecordBatchEncoder::encode(&mut out, [&control], &options).unwrap();
     assert!(from_batches(&out, 1, 0, usize::MAX).unwrap().is_empty());
 }
+
+#[test]
+fn magic_0_lz4_frames_with_kafka_1493_header_checksums_are_read() {
+    let inner = plain_set(0, 2);
+    let mut frame = BytesMut::from(&compressed(Compression::Lz4, &inner)[..]);
+    // As Kafka 0.9 wrote it: the checksum over the magic number and the descriptor.
+    let flags = frame[4];
+    let checksum_at =
+        6 + if flags & 0x08 != 0 { 8 } else { 0 } + if flags & 0x01 != 0 { 4 } else { 0 };
+    frame[checksum_at] = (xxhash_rust::xxh32::xxh32(&frame[..checksum_at], 0) >> 8) as u8;
+    let old = message(1, 0, Compression::Lz4 as i8, None, &frame);
+    assert_eq!(unpack(old.freeze()).unwrap().messages.len(), 2);
+    // Message format v1 has no such excuse.
+    let v1 = message(1, 1, Compression::Lz4 as i8, None, &frame);
+    assert!(matches!(
+        unpack(v1.freeze()),
+        Err(MessageSetError::Corrupt { .. })
+    ));
+}
