@@ -106,6 +106,13 @@ fn kafkajs_sees_topic_config_rules_and_unknown_topic_commits_refused() {
 
 /// sarama 1.22 (Debian): ClusterAdmin, idempotent SyncProducer, ConsumerGroup of two members,
 /// committed offsets read back with ListConsumerGroupOffsets and by a fresh member.
+/// A kafkajs member commits what it read when its heartbeat reports a rebalance: the group is
+/// preparing the rebalance, and Kafka accepts commits then.
+#[test]
+fn kafkajs_commits_while_the_group_prepares_a_rebalance() {
+    kafkajs("commit_during_rebalance");
+}
+
 #[test]
 fn sarama_group_of_two_reads_an_idempotent_producers_records_exactly_once() {
     run_check(

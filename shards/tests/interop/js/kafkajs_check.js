@@ -4,7 +4,8 @@
 //   node kafkajs_check.js --bootstrap HOST:PORT CASE
 //
 // Prints `ok: CASE` and exits 0, or prints `FAIL: <what differs>` and exits 1.
-// Cases: roundtrip, pipelined_commits, admin. Driven by shards/tests/clients.rs.
+// Cases: roundtrip, pipelined_commits, admin, topic_rules, commit_during_rebalance. Driven by
+// shards/tests/clients.rs.
 'use strict'
 
 const { Kafka, logLevel, ConfigResourceTypes } = require('kafkajs')
@@ -420,9 +421,9 @@ async function admin(bootstrap) {
       await consumer.commitOffsets([{ topic: timed, partition: 0, offset: '3' }])
       const { groups } = await admin.describeGroups([groupId])
       expectEqual(
-        'describeGroups: [group, error, state, protocolType, protocol, member clientIds]',
-        groups.map(g => [g.groupId, g.errorCode, g.state, g.protocolType, g.protocol, g.members.map(m => m.clientId)]),
-        [[groupId, 0, 'Stable', 'consumer', 'RoundRobinAssigner', ['strata-js-member']]]
+        'describeGroups: [group, error, state, protocolType, protocol, members [clientId, clientHost]]',
+        groups.map(g => [g.groupId, g.errorCode, g.state, g.protocolType, g.protocol, g.members.map(m => [m.clientId, m.clientHost])]),
+        [[groupId, 0, 'Stable', 'consumer', 'RoundRobinAssigner', [['strata-js-member', '/127.0.0.1']]]]
       )
     } finally {
       await consumer.disconnect()
@@ -503,7 +504,91 @@ async function topicRules(bootstrap) {
   if (utype !== 'UNKNOWN_TOPIC_OR_PARTITION') fail(`setOffsets on an unknown topic: ${unknown && unknown.message} (${utype})`)
 }
 
-const CASES = { roundtrip, pipelined_commits: pipelinedCommits, admin, topic_rules: topicRules }
+// A member that is still processing when another joins commits what it processed (kafkajs
+// commits after each batch) while the group prepares the rebalance; Kafka accepts that commit.
+// Refused, the records would be read again by whoever owns the partition after the rebalance.
+async function commitDuringRebalance(bootstrap) {
+  const kafka = client(bootstrap, 'strata-js-rebalance-commit')
+  const admin = kafka.admin()
+  await admin.connect()
+  const topic = fresh('js-rc')
+  const groupId = fresh('js-rc-g')
+  const COUNT = 200
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
+  const producer = kafka.producer()
+  await producer.connect()
+  await producer.send({ topic, messages: Array.from({ length: COUNT }, (_, i) => ({ value: `r${i}` })) })
+  await producer.disconnect()
+
+  const settings = { groupId, sessionTimeout: 30000, rebalanceTimeout: 30000, heartbeatInterval: 300, maxWaitTimeInMs: 200 }
+  const first = kafka.consumer(settings)
+  const second = kafka.consumer(settings)
+  let release
+  const released = new Promise(resolve => {
+    release = resolve
+  })
+  let blocked = false
+  let read = 0
+  const states = []
+  try {
+    await first.connect()
+    await first.subscribe({ topics: [topic], fromBeginning: true })
+    await first.run({
+      autoCommit: true,
+      autoCommitInterval: 600000,
+      eachMessage: async () => {
+        blocked = true
+        await released
+        read += 1
+      },
+    })
+    await waitFor(30000, () => 'the first member to hold its first batch', async () => blocked)
+    // The second member's join puts the group into PreparingRebalance; the first one is still
+    // in its batch, so its commit after the batch comes in that state.
+    await second.connect()
+    await second.subscribe({ topics: [topic], fromBeginning: true })
+    // Not awaited: run() returns when the join is done, which waits for the first member.
+    const secondRunning = second.run({ autoCommit: true, eachMessage: async () => { read += 1 } })
+    await waitFor(30000, () => `the group to prepare a rebalance (states ${states})`, async () => {
+      const { groups } = await admin.describeGroups([groupId])
+      states.push(groups[0].state)
+      return groups[0].state === 'PreparingRebalance'
+    })
+    const before = await admin.fetchOffsets({ groupId, topics: [topic] })
+    expectEqual('offset committed before the rebalance', before[0].partitions[0].offset, '-1')
+    // The first member's next heartbeat hears of the rebalance; it commits what it has read
+    // (kafkajs commits on REBALANCE_IN_PROGRESS), then rejoins.
+    release()
+    await secondRunning
+    const committed = await waitFor(30000, () => 'the commit made during the rebalance', async () => {
+      const offsets = await admin.fetchOffsets({ groupId, topics: [topic] })
+      const o = offsets[0].partitions[0].offset
+      return o !== '-1' && Number(o)
+    })
+    if (!(committed >= 1 && committed <= COUNT)) fail(`committed offset ${committed}`)
+    // Whoever owns the partition after the rebalance starts at that commit: nothing is read
+    // twice, and the group ends at the end of the log.
+    await waitFor(30000, () => `${COUNT} records read (read ${read})`, async () => read >= COUNT)
+    await waitFor(30000, () => 'the final commit', async () => {
+      const offsets = await admin.fetchOffsets({ groupId, topics: [topic] })
+      return offsets[0].partitions[0].offset === String(COUNT)
+    })
+    expectEqual('records read by both members', read, COUNT)
+    return `first commit at ${committed}, made while the group prepared its rebalance`
+  } finally {
+    release()
+    await Promise.all([first.disconnect(), second.disconnect()])
+    await admin.disconnect()
+  }
+}
+
+const CASES = {
+  roundtrip,
+  pipelined_commits: pipelinedCommits,
+  admin,
+  topic_rules: topicRules,
+  commit_during_rebalance: commitDuringRebalance,
+}
 
 async function main() {
   const args = process.argv.slice(2)
