@@ -32,7 +32,10 @@ def main():
 
     if a.client == "confluent":
         from confluent_kafka import Consumer
+        # Each member its own client.id, as deployments have (librdkafka's cooperative-sticky
+        # assignor once looped forever on members sharing one: librdkafka#4783).
         conf = {"bootstrap.servers": a.bootstrap, "group.id": a.group, "auto.offset.reset": "earliest",
+                "client.id": f"member-{a.instance or os.getpid()}",
                 "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
                 "fetch.wait.max.ms": 100}
         if a.strategy:
