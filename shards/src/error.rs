@@ -90,6 +90,7 @@ pub fn topic_change_code(
         T::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
         T::Unknown(_) => ResponseError::UnknownTopicOrPartition,
         T::InvalidConfig(_) => ResponseError::InvalidConfig,
+        T::NotDynamic(_) => ResponseError::InvalidRequest,
         T::InvalidPartitions(_) => ResponseError::InvalidPartitions,
         T::OverFileBudget(_) => ResponseError::PolicyViolation,
         T::Storage(_) => ResponseError::KafkaStorageError,

@@ -5,6 +5,7 @@
 //! Never: touch a partition another shard owns, hold a lock around shared state, let one
 //! connection's bad request harm another connection, or acknowledge what is not stored.
 
+pub mod broker_configs;
 pub mod client_log;
 pub mod codec;
 pub mod config;

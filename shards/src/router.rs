@@ -122,6 +122,11 @@ pub enum AdminOp {
         change: crate::topic_configs::ConfigChange,
         validate_only: bool,
     },
+    /// The broker's dynamic settings (`crate::broker_configs`); its outcome is named "".
+    AlterBrokerConfigs {
+        change: crate::topic_configs::ConfigChange,
+        validate_only: bool,
+    },
 }
 
 /// Why a topic change was refused for one topic; the message is for the client.
@@ -133,6 +138,9 @@ pub enum TopicChangeError {
     Unknown(String),
     #[error("{0}")]
     InvalidConfig(String),
+    /// A broker setting that is read at start only.
+    #[error("{0}")]
+    NotDynamic(String),
     #[error("{0}")]
     InvalidPartitions(String),
     /// It would need more file descriptors than the limit leaves.

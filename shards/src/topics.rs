@@ -22,6 +22,9 @@ pub struct TopicSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicTable {
     pub topics: BTreeMap<String, TopicSpec>,
+    /// The broker's dynamic settings (`crate::broker_configs`), in the broker's names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub broker_configs: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -2,8 +2,17 @@
 //! checked through librdkafka (confluent-kafka) or kafka-python by `interop/compat.py`.
 
 mod common;
+#[path = "common/raw.rs"]
+mod raw;
 
 use std::process::Command;
+
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::{ApiKey, IncrementalAlterConfigsRequest, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+use raw::RawConn;
 
 use common::*;
 
@@ -135,4 +144,46 @@ fn kafka_python_sees_a_replaced_static_member_fenced() {
 #[test]
 fn clients_speaking_message_formats_v0_and_v1_produce_consume_and_commit() {
     check("old_message_formats");
+}
+
+#[test]
+fn the_brokers_log_settings_change_while_it_runs_and_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = BrokerProcess::start(&dir.path().join("data"));
+    run(&broker, "broker_dynamic_configs");
+    // 1.2 MB written after log.segment.bytes became 128 KiB: about nine segments, where the
+    // file's 1 GiB would have made one.
+    let segments = std::fs::read_dir(broker.data_dir.join("dyn-a-0"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .count();
+    assert!(segments >= 8, "{segments} segments");
+    // Names neither client sends: "" (the cluster-wide default, kafka-configs.sh
+    // --entity-default) is this broker's; another broker's id is refused.
+    let mut c = RawConn::connect(broker.addr);
+    let alter = |name: &'static str| {
+        IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(StrBytes::from_static_str(name))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(StrBytes::from_static_str("log.retention.ms"))
+                    .with_config_operation(0)
+                    .with_value(Some(StrBytes::from_static_str("10800000")))]),
+        ])
+    };
+    for (name, expected) in [("", 0), ("7", 42)] {
+        match c.request(ApiKey::IncrementalAlterConfigs, 1, &alter(name)) {
+            ResponseKind::IncrementalAlterConfigs(r) => {
+                assert_eq!(
+                    r.responses[0].error_code, expected,
+                    "broker {name:?}: {r:?}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    broker.restart();
+    run(&broker, "broker_dynamic_configs_after_restart");
 }

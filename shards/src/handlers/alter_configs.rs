@@ -1,6 +1,6 @@
-//! AlterConfigs: replaces a topic's configs (those left out go back to their defaults), saved
-//! with the topic table and applied to its open logs at once. Broker settings come from the
-//! config file at start and are refused here.
+//! AlterConfigs: replaces a topic's configs (those left out go back to their defaults), or the
+//! broker's dynamic settings (`crate::broker_configs`), saved with the topic table and applied
+//! to the open logs at once.
 
 use std::collections::BTreeMap;
 
@@ -72,18 +72,29 @@ pub async fn alter(
                 None => (ResponseError::UnknownServerError.code(), None),
             })
         }
+        // "" is the cluster-wide default; this broker's id names the one broker there is.
+        RESOURCE_BROKER if name.is_empty() || name == shard.identity.node_id.to_string() => {
+            let op = AdminOp::AlterBrokerConfigs {
+                change,
+                validate_only,
+            };
+            let outcome = shard.admin(op).await?.into_iter().next();
+            Ok(match outcome {
+                Some(o) => topic_change_code(&o.result),
+                None => (ResponseError::UnknownServerError.code(), None),
+            })
+        }
         RESOURCE_BROKER => Ok((
             ResponseError::InvalidRequest.code(),
-            Some(
-                "broker settings are read from the config file at start; they cannot be \
-                 changed while the broker runs"
-                    .into(),
-            ),
+            Some(format!(
+                "no broker {name} here: this is broker {}",
+                shard.identity.node_id
+            )),
         )),
         other => Ok((
             ResponseError::InvalidRequest.code(),
             Some(format!(
-                "resource type {other}: only topics (2) have configs to alter"
+                "resource type {other}: only topics (2) and the broker (4) have configs to alter"
             )),
         )),
     }

@@ -1,5 +1,6 @@
 //! DescribeConfigs for topics (every Kafka topic config, with its value, where the value comes
-//! from, and, when asked, its synonyms, type and documentation) and for this broker (its basics).
+//! from, and, when asked, its synonyms, type and documentation) and for this broker (its basics
+//! and its log settings, dynamic ones marked as such).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
@@ -8,6 +9,9 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use std::collections::BTreeMap;
+
+use crate::broker_configs;
 use crate::config::LogSettings;
 use crate::shard::Shard;
 use crate::topic_configs::{broker_value, TOPIC_CONFIGS};
@@ -17,6 +21,7 @@ const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 /// Kafka's ConfigSource values.
 const SOURCE_TOPIC: i8 = 1;
+const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 
@@ -44,20 +49,35 @@ fn synonym(name: &str, value: &str, source: i8) -> DescribeConfigsSynonym {
         .with_source(source)
 }
 
-/// Every topic config of `spec`: its own value, else the broker's, else Kafka's default.
+/// Where the broker's value of `setting` comes from.
+fn broker_source(setting: &str, dynamic: &BTreeMap<String, String>) -> i8 {
+    if dynamic.contains_key(setting) {
+        SOURCE_DYNAMIC_DEFAULT_BROKER
+    } else {
+        SOURCE_STATIC_BROKER
+    }
+}
+
+/// Every topic config of `spec`: its own value, else the broker's (dynamic or from its config
+/// file), else Kafka's default.
 fn topic_entries(
     spec: &TopicSpec,
     log: &LogSettings,
+    dynamic: &BTreeMap<String, String>,
     detail: Detail,
 ) -> Vec<DescribeConfigsResourceResult> {
     TOPIC_CONFIGS
         .iter()
         .map(|c| {
             let own = spec.configs.get(c.name);
-            let broker = broker_value(c, log).filter(|v| v != c.default);
+            let from_broker = c
+                .broker_setting
+                .map_or(SOURCE_STATIC_BROKER, |s| broker_source(s, dynamic));
+            let broker = broker_value(c, log)
+                .filter(|v| v != c.default || from_broker == SOURCE_DYNAMIC_DEFAULT_BROKER);
             let (value, source) = match (own, &broker) {
                 (Some(v), _) => (v.clone(), SOURCE_TOPIC),
-                (None, Some(v)) => (v.clone(), SOURCE_STATIC_BROKER),
+                (None, Some(v)) => (v.clone(), from_broker),
                 (None, None) => (c.default.to_string(), SOURCE_DEFAULT),
             };
             let mut e = entry(c.name, value, source).with_read_only(false);
@@ -67,7 +87,7 @@ fn topic_entries(
                     synonyms.push(synonym(c.name, v, SOURCE_TOPIC));
                 }
                 if let (Some(v), Some(setting)) = (&broker, c.broker_setting) {
-                    synonyms.push(synonym(setting, v, SOURCE_STATIC_BROKER));
+                    synonyms.push(synonym(setting, v, from_broker));
                 }
                 synonyms.push(synonym(
                     c.broker_setting.unwrap_or(c.name),
@@ -87,6 +107,23 @@ fn topic_entries(
         .collect()
 }
 
+/// The broker's log settings: those that can change while it runs are not read-only.
+fn broker_log_entries(
+    log: &LogSettings,
+    dynamic: &BTreeMap<String, String>,
+) -> Vec<DescribeConfigsResourceResult> {
+    broker_configs::DYNAMIC
+        .iter()
+        .filter_map(|setting| {
+            let c = TOPIC_CONFIGS
+                .iter()
+                .find(|c| c.broker_setting == Some(*setting))?;
+            let value = broker_value(c, log)?;
+            Some(entry(setting, value, broker_source(setting, dynamic)).with_read_only(false))
+        })
+        .collect()
+}
+
 pub fn handle(
     shard: &Shard,
     request: DescribeConfigsRequest,
@@ -97,8 +134,9 @@ pub fn handle(
         documentation: request.include_documentation,
         types: version >= 3,
     };
-    let log = &shard.config.log;
     let table = shard.topics();
+    let dynamic = &table.broker_configs;
+    let log = &broker_configs::effective(&shard.config.log, dynamic);
     let results = request
         .resources
         .iter()
@@ -116,9 +154,9 @@ pub fn handle(
                                 "no topic {name}"
                             ))))
                     }
-                    Some(t) => topic_entries(t, log, detail),
+                    Some(t) => topic_entries(t, log, dynamic, detail),
                 },
-                RESOURCE_BROKER => vec![
+                RESOURCE_BROKER => [
                     entry(
                         "broker.id",
                         shard.identity.node_id.to_string(),
@@ -134,27 +172,10 @@ pub fn handle(
                         shard.config.auto_create_topics.to_string(),
                         SOURCE_STATIC_BROKER,
                     ),
-                    entry(
-                        "log.segment.bytes",
-                        log.segment_bytes.to_string(),
-                        SOURCE_STATIC_BROKER,
-                    ),
-                    entry(
-                        "log.retention.ms",
-                        log.retention_ms.to_string(),
-                        SOURCE_STATIC_BROKER,
-                    ),
-                    entry(
-                        "log.retention.bytes",
-                        log.retention_bytes.to_string(),
-                        SOURCE_STATIC_BROKER,
-                    ),
-                    entry(
-                        "message.max.bytes",
-                        log.max_message_bytes.to_string(),
-                        SOURCE_STATIC_BROKER,
-                    ),
-                ],
+                ]
+                .into_iter()
+                .chain(broker_log_entries(log, dynamic))
+                .collect(),
                 _ => {
                     return result
                         .with_error_code(ResponseError::InvalidRequest.code())

@@ -7,12 +7,14 @@
 //! the error. Requests that would take more descriptors than the process may open are refused
 //! before anything is done.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use strata_engine::PartitionLog;
 
 use super::Shard;
+use crate::broker_configs::{self, BrokerConfigError};
 use crate::config::LogSettings;
 use crate::error::BrokerError;
 use crate::router::{
@@ -174,15 +176,14 @@ impl Shard {
                 if self.owner(&key) != self.id || self.logs.borrow().contains_key(&key) {
                     continue;
                 }
-                let log = self
-                    .open_log(spec, p)
-                    .await
-                    .map_err(|e| BrokerError::PartitionOpen {
+                let log = self.open_log(&table, spec, p).await.map_err(|e| {
+                    BrokerError::PartitionOpen {
                         shard: self.id,
                         topic: spec.name.clone(),
                         partition: p,
                         source: Box::new(e),
-                    })?;
+                    }
+                })?;
                 self.logs.borrow_mut().insert(key, log);
             }
         }
@@ -191,24 +192,33 @@ impl Shard {
         Ok(())
     }
 
-    /// Gives the open logs of topics whose configs `table` changes their new settings.
+    /// The `[log]` settings with the table's dynamic broker settings over them.
+    fn log_settings(&self, table: &TopicTable) -> LogSettings {
+        broker_configs::effective(&self.config.log, &table.broker_configs)
+    }
+
+    /// Gives the open logs of topics whose configs `table` changes (or all, when it changes the
+    /// broker's dynamic settings) their new settings.
     fn reconfigure_altered(&self, table: &TopicTable) -> Result<(), BrokerError> {
         let before = self.topics();
+        let broker_altered = before.broker_configs != table.broker_configs;
         for spec in table.topics.values() {
-            let altered = before
+            let own_altered = before
                 .topics
                 .get(&spec.name)
                 .is_some_and(|b| b.configs != spec.configs);
-            if !altered {
+            if !(own_altered || broker_altered) {
                 continue;
             }
-            let config = self.config.log.engine_config(&spec.configs)?;
+            let config = self.log_settings(table).engine_config(&spec.configs)?;
             for (key, log) in self.logs.borrow().iter() {
                 if key.topic == spec.name {
                     log.set_config(config)?;
                 }
             }
-            tracing::info!(topic = %spec.name, configs = ?spec.configs, "topic configs altered");
+            if own_altered {
+                tracing::info!(topic = %spec.name, configs = ?spec.configs, "topic configs altered");
+            }
         }
         Ok(())
     }
@@ -224,10 +234,11 @@ impl Shard {
 
     async fn open_log(
         &self,
+        table: &TopicTable,
         spec: &TopicSpec,
         partition: i32,
     ) -> Result<PartitionLog, BrokerError> {
-        let config = self.config.log.engine_config(&spec.configs)?;
+        let config = self.log_settings(table).engine_config(&spec.configs)?;
         let dir: PathBuf = partition_dir(&self.config.data_dir, &spec.name, partition);
         let (log, report) = PartitionLog::open(&dir, config, &self.caches).await?;
         if !report.truncations.is_empty() || !report.rebuilt_indexes.is_empty() {
@@ -238,7 +249,10 @@ impl Shard {
 }
 
 /// Applies the request to `table` as far as each topic allows; one result per topic.
-fn decide(table: &mut TopicTable, op: AdminOp, log: &LogSettings) -> AdminResult {
+/// Applies `op` to `table` (unless only validating). `file_log` is the config file's `[log]`;
+/// topics are checked against it with the table's dynamic broker settings over it.
+fn decide(table: &mut TopicTable, op: AdminOp, file_log: &LogSettings) -> AdminResult {
+    let log = &broker_configs::effective(file_log, &table.broker_configs);
     let mut results = Vec::new();
     let mut outcome = |name: &str, result| {
         results.push(TopicOutcome {
@@ -327,8 +341,45 @@ fn decide(table: &mut TopicTable, op: AdminOp, log: &LogSettings) -> AdminResult
                 }
             }
         },
+        AdminOp::AlterBrokerConfigs {
+            change,
+            validate_only,
+        } => match alter_broker_configs(table, &change, file_log) {
+            Err(e) => outcome("", Err(e)),
+            Ok(dynamic) => {
+                if !validate_only {
+                    tracing::info!(settings = ?dynamic, "the broker's dynamic settings altered");
+                    table.broker_configs = dynamic;
+                }
+                outcome("", Ok(()));
+            }
+        },
     }
     results
+}
+
+/// The dynamic broker settings after `change`, if every topic's log is still valid under them.
+fn alter_broker_configs(
+    table: &TopicTable,
+    change: &crate::topic_configs::ConfigChange,
+    file_log: &LogSettings,
+) -> Result<BTreeMap<String, String>, TopicChangeError> {
+    let dynamic = broker_configs::apply_broker_change(&table.broker_configs, change).map_err(
+        |e| match e {
+            BrokerConfigError::NotDynamic(_) => TopicChangeError::NotDynamic(e.to_string()),
+            BrokerConfigError::Invalid(why) => TopicChangeError::InvalidConfig(why),
+        },
+    )?;
+    let log = broker_configs::effective(file_log, &dynamic);
+    for spec in table.topics.values() {
+        if let Err(e) = log.engine_config(&spec.configs) {
+            return Err(TopicChangeError::InvalidConfig(format!(
+                "topic {} would be left invalid: {e}",
+                spec.name
+            )));
+        }
+    }
+    Ok(dynamic)
 }
 
 /// Every topic of the request that had no error of its own gets `error`.

@@ -652,6 +652,118 @@ def static_member_fenced_kafka_python(bootstrap, admin):
     new.close()
 
 
+def describe_broker(admin):
+    from confluent_kafka.admin import ConfigResource
+    res = ConfigResource(ConfigResource.Type.BROKER, "0")
+    return admin.describe_configs([res])[res].result()
+
+
+def expect_refused(what, code, call):
+    try:
+        call()
+        fail(f"{what} was accepted")
+    except KafkaException as e:
+        if e.args[0].code() != code:
+            fail(f"{what}: {e}")
+
+
+@case
+def broker_dynamic_configs(bootstrap, admin):
+    """The broker's log settings change while it runs (Kafka's cluster-wide dynamic broker
+    configs): topics without their own value take them at once, DescribeConfigs says they are
+    dynamic, settings read at start only are refused by name."""
+    from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource,
+                                       ConfigSource)
+    static = ConfigSource.STATIC_BROKER_CONFIG.value
+    dynamic = ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
+    broker = describe_broker(admin)
+    e = broker.get("log.retention.ms")
+    if e is None or e.source != static or e.is_read_only:
+        fail(f"log.retention.ms before: {e and (e.value, e.source, e.is_read_only)}")
+    if not broker["num.partitions"].is_read_only:
+        fail("num.partitions is not read-only")
+    create_topic(admin, "dyn-a", 1)
+    create_topic(admin, "dyn-b", 1, {"retention.ms": "1000"})
+
+    def alter(*entries, name="0"):
+        res = ConfigResource(ConfigResource.Type.BROKER, name, incremental_configs=[
+            ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET if v is not None
+                        else AlterConfigOpType.DELETE) for k, v in entries])
+        return lambda: admin.incremental_alter_configs([res])[res].result()
+
+    # A batch must fit in a segment here, so smaller segments come with smaller batches.
+    alter(("log.retention.ms", "3600000"), ("log.segment.bytes", "131072"),
+          ("message.max.bytes", "65536"))()
+    broker = describe_broker(admin)
+    got = {k: (broker[k].value, broker[k].source) for k in ["log.retention.ms",
+                                                             "log.segment.bytes", "log.roll.ms"]}
+    if got != {"log.retention.ms": ("3600000", dynamic), "log.segment.bytes": ("131072", dynamic),
+               "log.roll.ms": (got["log.roll.ms"][0], static)}:
+        fail(f"broker after IncrementalAlterConfigs: {got}")
+    a, b = describe_topic(admin, "dyn-a"), describe_topic(admin, "dyn-b")
+    got = [(a["retention.ms"].value, a["retention.ms"].source),
+           (a["segment.bytes"].value, a["segment.bytes"].source),
+           (b["retention.ms"].value, b["retention.ms"].source)]
+    if got != [("3600000", dynamic), ("131072", dynamic),
+               ("1000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value)]:
+        fail(f"topics after the broker's change: {got}")
+
+    # The running log takes the new segment size: 1.2 MB roll into about nine 128 KiB
+    # segments (the test counts them in the data directory).
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.size": 16384})
+    for i in range(1200):
+        p.produce("dyn-a", value=b"s" * 1000)
+    if p.flush(30) != 0:
+        fail("producing to dyn-a")
+
+    expect_refused("num.partitions", KafkaError.INVALID_REQUEST, alter(("num.partitions", "3")))
+    expect_refused("log.retention.ms -5", KafkaError.INVALID_CONFIG,
+                   alter(("log.retention.ms", "-5")))
+    expect_refused("log.segment.bytes 1000", KafkaError.INVALID_CONFIG,
+                   alter(("log.segment.bytes", "1000")))
+    expect_refused("message.max.bytes above the segment size", KafkaError.INVALID_CONFIG,
+                   alter(("message.max.bytes", "1000000")))
+
+    # AlterConfigs replaces the whole set: log.segment.bytes goes back to the file's.
+    import warnings
+    res = ConfigResource(ConfigResource.Type.BROKER, "0",
+                         set_config={"log.retention.ms": "7200000", "log.roll.ms": "86400000"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        admin.alter_configs([res])[res].result()
+    broker = describe_broker(admin)
+    got = {k: (broker[k].value, broker[k].source) for k in ["log.retention.ms", "log.roll.ms"]}
+    if got != {"log.retention.ms": ("7200000", dynamic), "log.roll.ms": ("86400000", dynamic)} \
+            or broker["log.segment.bytes"].source != static:
+        fail(f"broker after AlterConfigs: {got}, log.segment.bytes from {broker['log.segment.bytes'].source}")
+
+    # kafka-python sees the same.
+    from kafka.admin import KafkaAdminClient, ConfigResource as KRes, ConfigResourceType
+    k = KafkaAdminClient(bootstrap_servers=bootstrap)
+    k.alter_configs([KRes(ConfigResourceType.BROKER, "0",
+                          configs={"log.retention.ms": "10800000", "log.roll.ms": "86400000",
+                                   "log.retention.bytes": "50000000"})])
+    k.close()
+    a = describe_topic(admin, "dyn-a")
+    if (a["retention.ms"].value, a["retention.bytes"].value) != ("10800000", "50000000"):
+        fail(f"after kafka-python's AlterConfigs: {a['retention.ms'].value} "
+             f"{a['retention.bytes'].value}")
+
+
+@case
+def broker_dynamic_configs_after_restart(bootstrap, admin):
+    from confluent_kafka.admin import ConfigSource
+    broker = describe_broker(admin)
+    got = {k: (broker[k].value, broker[k].source) for k in ["log.retention.ms",
+                                                             "log.retention.bytes"]}
+    dynamic = ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
+    if got != {"log.retention.ms": ("10800000", dynamic),
+               "log.retention.bytes": ("50000000", dynamic)}:
+        fail(f"after a restart: {got}")
+    if describe_topic(admin, "dyn-a")["retention.ms"].value != "10800000":
+        fail("dyn-a's retention.ms after a restart")
+
+
 OLD_FORMATS = [("0.9.0", "magic 0"), ("0.10.0", "magic 1")]
 
 
