@@ -9,5 +9,5 @@ fuzz_target!(|data: &[u8]| {
         let prefix = [data[0], data[1], data[2], data[3]];
         let _ = strata_shards::codec::frame_len(prefix, 1 << 20);
     }
-    let _ = strata_shards::codec::decode_request(bytes::Bytes::copy_from_slice(data));
+    let _ = strata_shards::codec::decode_request(bytes::Bytes::copy_from_slice(data), 1 << 20);
 });

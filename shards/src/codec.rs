@@ -27,8 +27,9 @@ pub enum Decoded {
     },
 }
 
-/// Decodes one request frame (without its length prefix).
-pub fn decode_request(mut frame: Bytes) -> Result<Decoded, BrokerError> {
+/// Decodes one request frame (without its length prefix). An old-format compressed message in it
+/// may inflate to at most `max_inflated_bytes` (the broker's max_frame_bytes).
+pub fn decode_request(mut frame: Bytes, max_inflated_bytes: usize) -> Result<Decoded, BrokerError> {
     if frame.len() < 8 {
         return Err(BrokerError::BadRequest(format!(
             "frame of {} bytes is too short for a header",
@@ -63,7 +64,7 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded, BrokerError> {
     let mut header = RequestHeader::decode(&mut frame, api.request_header_version(version))
         .map_err(|e| BrokerError::BadRequest(format!("{api:?} v{version} header: {e}")))?;
     if legacy::serves(api, version) {
-        let (body, served_as, legacy) = legacy::decode(api, version, frame)?;
+        let (body, served_as, legacy) = legacy::decode(api, version, frame, max_inflated_bytes)?;
         header.request_api_version = served_as;
         let legacy = Some(legacy);
         return Ok(Decoded::Request(Box::new(Request {

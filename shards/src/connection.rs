@@ -106,7 +106,7 @@ pub async fn serve(
                 break;
             }
         };
-        let pending = match decode_request(frame.bytes) {
+        let pending = match decode_request(frame.bytes, config.max_frame_bytes) {
             Ok(decoded) => {
                 let shard = shard.clone();
                 let permits = frame.permits;

@@ -2,6 +2,8 @@
 //! crash, and never harms other connections.
 
 mod common;
+#[path = "common/legacy_wire.rs"]
+mod legacy_wire;
 #[path = "common/raw.rs"]
 mod raw;
 
@@ -350,4 +352,30 @@ fn group_requests_from_strangers_and_stale_members_get_group_error_codes() {
         panic!()
     };
     assert_eq!(d.results[0].error_code, 68, "NON_EMPTY_GROUP");
+}
+
+/// An old-format (Produce v2) compressed message that inflates past max_frame_bytes: refused
+/// for its partition (CORRUPT_MESSAGE) before it is all in memory; the connection goes on.
+#[test]
+fn an_old_format_message_that_inflates_past_the_frame_limit_is_refused() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start_with(&dir.path().join("data"), "max_frame_bytes = 1048576\n");
+    // One message holding 8 MiB of zeros, gzipped into a wrapper of a few KiB.
+    let inner = legacy_wire::message(1, &vec![0u8; 8 << 20]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&inner).unwrap();
+    let wrapped = gz.finish().unwrap();
+    assert!(wrapped.len() < 64 << 10, "{} bytes", wrapped.len());
+    let bomb = legacy_wire::message_with(1, 1, &wrapped);
+    let mut c = RawConn::connect(broker.addr);
+    for (set, expected) in [(bomb, 2), (legacy_wire::message(1, b"small"), 0)] {
+        let body = legacy_wire::produce_body(&set);
+        c.send_raw(&legacy_wire::frame(ApiKey::Produce, 2, 7, &body));
+        let mut answer = c.read_frame().expect("an answer, the connection open");
+        bytes::Buf::advance(&mut answer, 4);
+        let codes = legacy_wire::read_answer(ApiKey::Produce, 2, answer);
+        assert_eq!(codes, vec![expected], "{}", broker.log_text());
+    }
+    still_serves(&broker);
 }

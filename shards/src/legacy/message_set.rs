@@ -8,12 +8,12 @@
 //! value (i32 length, -1 for null). A compressed message's value is a whole inner message set.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use thiserror::Error;
 
+use super::inflate::inflate;
 use super::wire::{WireReader, WireWrite};
 
 /// Offset, size, crc, magic, attributes, key length, value length.
@@ -51,13 +51,14 @@ pub struct Unpacked {
     pub codec: Compression,
 }
 
-/// Reads a produced message set. Offsets are ignored: the log assigns them.
-pub fn unpack(set: Bytes) -> Result<Unpacked, MessageSetError> {
+/// Reads a produced message set. Offsets are ignored: the log assigns them. A compressed
+/// message may inflate to at most `max_inflated_bytes`.
+pub fn unpack(set: Bytes, max_inflated_bytes: usize) -> Result<Unpacked, MessageSetError> {
     let mut unpacked = Unpacked {
         messages: Vec::new(),
         codec: Compression::None,
     };
-    read_set(set, false, &mut unpacked)?;
+    read_set(set, false, max_inflated_bytes, &mut unpacked)?;
     if unpacked.messages.is_empty() {
         return Err(MessageSetError::Invalid(
             "the message set holds no message".into(),
@@ -73,7 +74,12 @@ fn corrupt(at: usize, reason: impl Into<String>) -> MessageSetError {
     }
 }
 
-fn read_set(set: Bytes, inner: bool, out: &mut Unpacked) -> Result<(), MessageSetError> {
+fn read_set(
+    set: Bytes,
+    inner: bool,
+    max_inflated_bytes: usize,
+    out: &mut Unpacked,
+) -> Result<(), MessageSetError> {
     let total = set.len();
     let mut r = WireReader::new(set);
     while r.remaining() > 0 {
@@ -89,7 +95,7 @@ fn read_set(set: Bytes, inner: bool, out: &mut Unpacked) -> Result<(), MessageSe
             .i32("message size")
             .map_err(|e| corrupt(at, e.to_string()))?;
         let body = take(&mut r, size).map_err(|e| corrupt(at, e))?;
-        read_message(body, inner, at, out)?;
+        read_message(body, inner, at, max_inflated_bytes, out)?;
     }
     Ok(())
 }
@@ -109,6 +115,7 @@ fn read_message(
     body: Bytes,
     inner: bool,
     at: usize,
+    max_inflated_bytes: usize,
     out: &mut Unpacked,
 ) -> Result<(), MessageSetError> {
     let expected_crc = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
@@ -166,24 +173,9 @@ fn read_message(
     if codec == Compression::Lz4 && magic == 0 {
         compressed = mend_lz4_header_checksum(compressed);
     }
-    let inner_set = decompress(&mut compressed, codec).map_err(|e| corrupt(at, e))?;
+    let inner_set = inflate(&compressed, codec, max_inflated_bytes).map_err(|e| corrupt(at, e))?;
     out.codec = codec;
-    read_set(inner_set, true, out)
-}
-
-fn decompress(compressed: &mut Bytes, codec: Compression) -> Result<Bytes, String> {
-    let copy = |b: &mut Bytes| Ok(b.clone());
-    let result = match codec {
-        Compression::Gzip => Gzip::decompress(compressed, copy),
-        Compression::Snappy => Snappy::decompress(compressed, copy),
-        Compression::Lz4 => Lz4::decompress(compressed, copy),
-        _ => {
-            return Err(format!(
-                "codec {codec:?} is not one of message formats v0/v1"
-            ))
-        }
-    };
-    result.map_err(|e| format!("{codec:?} decompression: {e:#}"))
+    read_set(inner_set, true, max_inflated_bytes, out)
 }
 
 /// Clients of message format v0 (Kafka 0.9's Java client, librdkafka as to 0.9) write LZ4 frames

@@ -7,6 +7,7 @@
 
 mod create_topics;
 mod fetch;
+mod inflate;
 mod list_offsets;
 mod message_set;
 mod offset_commit;
@@ -57,17 +58,19 @@ pub fn serves(api: ApiKey, version: i16) -> bool {
 }
 
 /// Decodes an old request's body into the modern request that serves it, the version to serve it
-/// as, and what its answer needs.
+/// as, and what its answer needs. A compressed old-format message may inflate to at most
+/// `max_inflated_bytes`.
 pub fn decode(
     api: ApiKey,
     version: i16,
     body: Bytes,
+    max_inflated_bytes: usize,
 ) -> Result<(RequestKind, i16, Legacy), BrokerError> {
     let r = WireReader::new(body);
     let bad = |e: wire::WireError| BrokerError::BadRequest(format!("{api:?} v{version} body: {e}"));
     match api {
         ApiKey::Produce => {
-            let (request, refused) = produce::decode(r).map_err(bad)?;
+            let (request, refused) = produce::decode(r, max_inflated_bytes).map_err(bad)?;
             // v3 is the modern Produce's lowest; the converted batches are v2 as it expects.
             let legacy = Legacy::Produce { version, refused };
             Ok((RequestKind::Produce(request), 3, legacy))

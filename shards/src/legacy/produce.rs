@@ -23,7 +23,11 @@ pub struct Refused {
     pub error_code: i16,
 }
 
-pub fn decode(mut r: WireReader) -> Result<(ProduceRequest, Vec<Refused>), WireError> {
+/// A compressed message may inflate to at most `max_inflated_bytes`.
+pub fn decode(
+    mut r: WireReader,
+    max_inflated_bytes: usize,
+) -> Result<(ProduceRequest, Vec<Refused>), WireError> {
     let acks = r.i16("acks")?;
     let timeout_ms = r.i32("timeout_ms")?;
     let mut refused = Vec::new();
@@ -36,8 +40,9 @@ pub fn decode(mut r: WireReader) -> Result<(ProduceRequest, Vec<Refused>), WireE
         for _ in 0..partition_count {
             let index = r.i32("partition")?;
             let set = r.nullable_bytes("records")?;
-            let converted =
-                set.map(|set| message_set::unpack(set).and_then(|u| message_set::to_batch(&u)));
+            let converted = set.map(|set| {
+                message_set::unpack(set, max_inflated_bytes).and_then(|u| message_set::to_batch(&u))
+            });
             match converted {
                 Some(Err(e)) => {
                     tracing::debug!(topic = %name, partition = index, "old-format produce refused: {e}");

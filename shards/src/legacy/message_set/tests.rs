@@ -4,6 +4,8 @@ use kafka_protocol::records::{Compression, RecordBatchDecoder, TimestampType};
 
 use super::*;
 
+const LIMIT: usize = 1 << 20;
+
 /// A message of `magic` at `offset`, as an old client writes it.
 fn message(offset: i64, magic: i8, attributes: i8, key: Option<&[u8]>, value: &[u8]) -> BytesMut {
     let mut body = BytesMut::new();
@@ -55,7 +57,7 @@ fn compressed(codec: Compression, inner: &[u8]) -> Bytes {
 #[test]
 fn a_plain_set_of_either_magic_becomes_one_v2_batch_with_the_same_records() {
     for magic in [0, 1] {
-        let unpacked = unpack(plain_set(magic, 3).freeze()).unwrap();
+        let unpacked = unpack(plain_set(magic, 3).freeze(), LIMIT).unwrap();
         assert_eq!(unpacked.codec, Compression::None);
         let batch = to_batch(&unpacked).unwrap();
         strata_record::batch::validate(&batch, usize::MAX).unwrap();
@@ -86,7 +88,7 @@ fn compressed_wrappers_are_opened_and_the_batch_keeps_their_codec() {
         let mut set = message(4, 1, codec as i8, None, &compressed(codec, &inner));
         // A plain message may follow a compressed one in the same set.
         set.extend_from_slice(&message(5, 1, 0, None, b"after"));
-        let unpacked = unpack(set.freeze()).unwrap();
+        let unpacked = unpack(set.freeze(), LIMIT).unwrap();
         assert_eq!(unpacked.codec, codec);
         assert_eq!(unpacked.messages.len(), 6);
         assert_eq!(unpacked.messages[5].value.as_deref(), Some(&b"after"[..]));
@@ -102,26 +104,26 @@ fn broken_sets_are_refused_with_what_is_wrong() {
     let last = bad_crc.len() - 1;
     bad_crc[last] ^= 1;
     assert!(matches!(
-        unpack(bad_crc.freeze()),
+        unpack(bad_crc.freeze(), LIMIT),
         Err(MessageSetError::Corrupt { .. })
     ));
 
     let mut cut = plain_set(1, 2);
     cut.truncate(cut.len() - 3);
     assert!(matches!(
-        unpack(cut.freeze()),
+        unpack(cut.freeze(), LIMIT),
         Err(MessageSetError::Corrupt { .. })
     ));
 
     let magic2 = message(0, 2, 0, None, b"x");
     assert!(matches!(
-        unpack(magic2.freeze()),
+        unpack(magic2.freeze(), LIMIT),
         Err(MessageSetError::Invalid(_))
     ));
 
     let codec7 = message(0, 1, 7, None, b"x");
     assert!(matches!(
-        unpack(codec7.freeze()),
+        unpack(codec7.freeze(), LIMIT),
         Err(MessageSetError::Invalid(_))
     ));
 
@@ -140,25 +142,25 @@ fn broken_sets_are_refused_with_what_is_wrong() {
         &compressed(Compression::Gzip, &inner),
     );
     assert!(matches!(
-        unpack(nested.freeze()),
+        unpack(nested.freeze(), LIMIT),
         Err(MessageSetError::Invalid(_))
     ));
 
     let not_gzip = message(0, 1, Compression::Gzip as i8, None, b"not gzip at all");
     assert!(matches!(
-        unpack(not_gzip.freeze()),
+        unpack(not_gzip.freeze(), LIMIT),
         Err(MessageSetError::Corrupt { .. })
     ));
 
     assert!(matches!(
-        unpack(Bytes::new()),
+        unpack(Bytes::new(), LIMIT),
         Err(MessageSetError::Invalid(_))
     ));
 }
 
 /// Two stored batches, the second compressed, offsets 10..16.
 fn stored() -> BytesMut {
-    let mut first = to_batch(&unpack(plain_set(1, 3).freeze()).unwrap()).unwrap();
+    let mut first = to_batch(&unpack(plain_set(1, 3).freeze(), LIMIT).unwrap()).unwrap();
     strata_record::batch::set_base_offset(&mut first, 10);
     let inner = plain_set(1, 4);
     let wrapped = message(
@@ -168,7 +170,7 @@ fn stored() -> BytesMut {
         None,
         &compressed(Compression::Lz4, &inner),
     );
-    let mut second = to_batch(&unpack(wrapped.freeze()).unwrap()).unwrap();
+    let mut second = to_batch(&unpack(wrapped.freeze(), LIMIT).unwrap()).unwrap();
     strata_record::batch::set_base_offset(&mut second, 13);
     first.extend_from_slice(&second);
     first
@@ -195,7 +197,11 @@ fn stored_batches_read_back_as_plain_messages_of_the_fetch_magic() {
         assert_eq!(offsets, vec![11, 12, 13, 14, 15, 16], "magic {magic}");
     }
     // And what comes back parses as a produced set would.
-    let again = unpack(from_batches(&batches, 1, 0, usize::MAX).unwrap().freeze()).unwrap();
+    let again = unpack(
+        from_batches(&batches, 1, 0, usize::MAX).unwrap().freeze(),
+        LIMIT,
+    )
+    .unwrap();
     assert_eq!(again.messages.len(), 7);
     assert_eq!(again.messages[6].key.as_deref(), Some(&b"k3"[..]));
 }
@@ -204,9 +210,9 @@ fn stored_batches_read_back_as_plain_messages_of_the_fetch_magic() {
 fn the_fetch_limit_is_kept_but_one_message_always_goes_out() {
     let batches = stored();
     let one = from_batches(&batches, 1, 10, 1).unwrap();
-    assert_eq!(unpack(one.freeze()).unwrap().messages.len(), 1);
+    assert_eq!(unpack(one.freeze(), LIMIT).unwrap().messages.len(), 1);
     let some = from_batches(&batches, 1, 10, 250).unwrap();
-    let n = unpack(some.clone().freeze()).unwrap().messages.len();
+    let n = unpack(some.clone().freeze(), LIMIT).unwrap().messages.len();
     assert!(
         some.len() <= 250 && (2..7).contains(&n),
         "{n} messages in {} bytes",
@@ -220,7 +226,7 @@ fn a_partial_last_batch_and_control_records_are_left_out() {
     let whole = batches.len();
     batches.truncate(whole - 5);
     let set = from_batches(&batches, 1, 0, usize::MAX).unwrap();
-    assert_eq!(unpack(set.freeze()).unwrap().messages.len(), 3);
+    assert_eq!(unpack(set.freeze(), LIMIT).unwrap().messages.len(), 3);
 
     let control = Record {
         transactional: true,
@@ -256,11 +262,11 @@ fn magic_0_lz4_frames_with_kafka_1493_header_checksums_are_read() {
         6 + if flags & 0x08 != 0 { 8 } else { 0 } + if flags & 0x01 != 0 { 4 } else { 0 };
     frame[checksum_at] = (xxhash_rust::xxh32::xxh32(&frame[..checksum_at], 0) >> 8) as u8;
     let old = message(1, 0, Compression::Lz4 as i8, None, &frame);
-    assert_eq!(unpack(old.freeze()).unwrap().messages.len(), 2);
+    assert_eq!(unpack(old.freeze(), LIMIT).unwrap().messages.len(), 2);
     // Message format v1 has no such excuse.
     let v1 = message(1, 1, Compression::Lz4 as i8, None, &frame);
     assert!(matches!(
-        unpack(v1.freeze()),
+        unpack(v1.freeze(), LIMIT),
         Err(MessageSetError::Corrupt { .. })
     ));
 }
