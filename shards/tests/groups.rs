@@ -54,7 +54,10 @@ fn member_with(
             .arg("--stop")
             .arg(stop)
             .args(extra)
-            .stderr(Stdio::null())
+            // librdkafka's log (STRATA_MEMBER_DEBUG=cgrp,... adds its debug contexts), kept
+            // next to the member's output for a failure message.
+            .env("STRATA_MEMBER_DEBUG", "cgrp")
+            .stderr(std::fs::File::create(out.with_extension("log")).expect("member log"))
             .spawn()
             .expect("consumer starts"),
     )
@@ -108,6 +111,37 @@ fn a_cooperative_group_of_static_members_does_the_same() {
     // Unpaced: paced like the eager group, it stalled at about half the records under a loaded
     // machine (two runs in six); see the closing note of issue 10.
     group_scenario(["confluent"; 4], &["--strategy", "cooperative-sticky"], 0);
+}
+
+/// A member's librdkafka log from 40 lines before it began to close, runs of one repeated line
+/// (librdkafka's termination loop logs the same line) told once with their count.
+fn log_around_close(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    // Not closing yet: the last 150 lines.
+    let closing = lines
+        .iter()
+        .position(|l| *l == "closing")
+        .unwrap_or(lines.len().saturating_sub(110));
+    let mut out: Vec<String> = Vec::new();
+    let mut last: Option<(&str, usize)> = None;
+    for line in &lines[closing.saturating_sub(40)..] {
+        // The timestamp (second field) differs between repeats.
+        let text = line.splitn(3, '|').nth(2).unwrap_or(line);
+        match &mut last {
+            Some((prev, n)) if *prev == text => *n += 1,
+            _ => {
+                if let Some((_, n)) = last.filter(|(_, n)| *n > 1) {
+                    out.push(format!("    (the line above {n} times)"));
+                }
+                out.push(line.to_string());
+                last = Some((text, 1));
+            }
+        }
+    }
+    if let Some((_, n)) = last.filter(|(_, n)| *n > 1) {
+        out.push(format!("    (the line above {n} times)"));
+    }
+    out.into_iter().take(200).collect::<Vec<_>>().join("\n")
 }
 
 fn group_scenario(clients: [&str; 4], extra: &[&str], pace_ms: u32) {
@@ -202,15 +236,32 @@ fn group_scenario(clients: [&str; 4], extra: &[&str], pace_ms: u32) {
     }
     std::fs::write(&stop, b"").unwrap();
     for (i, m) in members.iter_mut().enumerate().skip(1) {
-        // Once (cooperative-sticky, static members) two librdkafka members spun in close()
-        // for minutes with the group already Empty: bounded, that shows as a failure.
+        // A member whose script died (an uncaught commit error, since caught) left librdkafka
+        // spinning in its destroy for minutes: bounded, such a stall shows as a failure.
         let limit = Duration::from_secs(90);
-        assert!(
-            m.wait_at_most(limit).is_some(),
-            "member {i} did not close within {limit:?} of the stop file\n{}",
-            broker.log_text()
-        );
+        if m.wait_at_most(limit).is_none() {
+            let log = std::fs::read_to_string(outs[i].with_extension("log")).unwrap_or_default();
+            let kept = std::env::temp_dir().join(format!("strata-groups-member-{i}.log"));
+            let _ = std::fs::write(&kept, &log);
+            panic!(
+                "member {i} did not close within {limit:?} of the stop file (its whole log: \
+                 {})\nits librdkafka log from 40 lines before its close:\n{}\nbroker:\n{}",
+                kept.display(),
+                log_around_close(&log),
+                broker.log_text()
+            );
+        }
     }
+    let failed_commits: usize = outs
+        .iter()
+        .map(|o| {
+            let log = std::fs::read_to_string(o.with_extension("log")).unwrap_or_default();
+            log.lines()
+                .filter(|l| l.starts_with("commit failed"))
+                .count()
+        })
+        .sum();
+    println!("commits that failed (and were carried on from): {failed_commits}");
     let outputs = read_outputs(&outs);
     assert!(
         killed_at < RECORDS as usize,

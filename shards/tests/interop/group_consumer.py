@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A consumer-group member for shards/tests/groups.rs: subscribes to a topic in a group, writes
 "partition offset value" for every record it processes to OUT (flushed), then commits
-synchronously, and repeats until the file STOP exists; then closes (leaving the group).
+synchronously (a failed commit is logged and consumption goes on, as applications do), and
+repeats until the file STOP exists; then closes (leaving the group).
 
   group_consumer.py --client confluent|kafka-python --bootstrap B --topic T --group G --out OUT --stop STOP
 """
@@ -31,9 +32,8 @@ def main():
         os.fsync(out.fileno())
 
     if a.client == "confluent":
-        from confluent_kafka import Consumer
-        # Each member its own client.id, as deployments have (librdkafka's cooperative-sticky
-        # assignor once looped forever on members sharing one: librdkafka#4783).
+        from confluent_kafka import Consumer, KafkaException
+        # Each member its own client.id, as deployments have, so that its log names it.
         conf = {"bootstrap.servers": a.bootstrap, "group.id": a.group, "auto.offset.reset": "earliest",
                 "client.id": f"member-{a.instance or os.getpid()}",
                 "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
@@ -42,16 +42,27 @@ def main():
             conf["partition.assignment.strategy"] = a.strategy
         if a.instance:
             conf["group.instance.id"] = a.instance
+        if os.environ.get("STRATA_MEMBER_DEBUG"):
+            conf["debug"] = os.environ["STRATA_MEMBER_DEBUG"]
         c = Consumer(conf)
         c.subscribe([a.topic])
         while not os.path.exists(a.stop):
             msgs = [m for m in c.consume(1000, 0.2) if not m.error()]
             if msgs:
                 write([(m.partition(), m.offset(), m.value()) for m in msgs])
-                c.commit(asynchronous=False)
+                try:
+                    c.commit(asynchronous=False)
+                except KafkaException as e:
+                    # A commit sent just before a rebalance ends can name the old generation
+                    # (ILLEGAL_GENERATION, as Kafka answers); the next owner re-reads from the
+                    # last commit. Uncaught, it ended this script, and librdkafka's destroy
+                    # then spun forever waiting for an assign call no one would make.
+                    print(f"commit failed: {e}", file=sys.stderr, flush=True)
+        print("closing", file=sys.stderr, flush=True)
         c.close()
     else:
         from kafka import KafkaConsumer
+        from kafka.errors import KafkaError
         c = KafkaConsumer(a.topic, bootstrap_servers=a.bootstrap, group_id=a.group, auto_offset_reset="earliest",
                           enable_auto_commit=False, session_timeout_ms=6000, heartbeat_interval_ms=500,
                           fetch_max_wait_ms=100)
@@ -60,7 +71,10 @@ def main():
             records = [(tp.partition, m.offset, m.value) for tp, ms in batch.items() for m in ms]
             if records:
                 write(records)
-                c.commit()
+                try:
+                    c.commit()
+                except KafkaError as e:
+                    print(f"commit failed: {e}", file=sys.stderr, flush=True)
         c.close()
     print("closed", file=sys.stderr)
 
