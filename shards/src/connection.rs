@@ -204,7 +204,16 @@ async fn respond(
             let legacy = request.legacy.take();
             match (handlers::handle(shard, *request, peer).await?, legacy) {
                 (Some((body, _)), Some(legacy)) => {
-                    crate::legacy::encode_response(&legacy, correlation_id, &body).map(Some)
+                    let table = shard.topics();
+                    let keeps_format = |topic: &str| {
+                        table.topics.get(topic).is_some_and(|t| {
+                            t.configs
+                                .get("message.downconversion.enable")
+                                .is_some_and(|v| v == "false")
+                        })
+                    };
+                    crate::legacy::encode_response(&legacy, correlation_id, &body, &keeps_format)
+                        .map(Some)
                 }
                 (Some((body, hint)), None) => {
                     encode_response(api, version, correlation_id, &body, hint).map(Some)

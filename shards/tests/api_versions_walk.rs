@@ -187,3 +187,54 @@ fn every_advertised_api_answers_a_minimal_request_at_every_advertised_version() 
     }
     println!("{served} (API, version) pairs answered");
 }
+
+/// A topic with message.downconversion.enable=false answers fetches that would need its batches
+/// converted (v0-v3) with UNSUPPORTED_VERSION, as Kafka does; modern fetches read it as usual.
+#[test]
+fn a_topic_that_refuses_down_conversion_answers_old_fetches_unsupported_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(&dir.path().join("data"));
+    let mut c = RawConn::connect(broker.addr);
+    let s = StrBytes::from_static_str;
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(s("kept-format")))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![
+                create_topics_request::CreatableTopicConfig::default()
+                    .with_name(s("message.downconversion.enable"))
+                    .with_value(Some(s("false"))),
+            ])]);
+    match c.request(ApiKey::CreateTopics, 5, &create) {
+        ResponseKind::CreateTopics(r) => assert_eq!(r.topics[0].error_code, 0, "{r:?}"),
+        other => panic!("{other:?}"),
+    }
+    let batch = strata_record::batch::build(&[b"kept"], 1);
+    assert_eq!(c.produce("kept-format", 0, batch, 1).0, 0);
+    for version in 0..=3 {
+        let body = legacy_wire::fetch_body(version, "kept-format");
+        c.send_raw(&legacy_wire::frame(ApiKey::Fetch, version, 9, &body));
+        let mut answer = c.read_frame().expect("an answer");
+        assert_eq!(answer.get_i32(), 9);
+        let codes = legacy_wire::read_answer(ApiKey::Fetch, version, answer);
+        assert_eq!(codes, vec![35], "Fetch v{version}: UNSUPPORTED_VERSION");
+    }
+    let fetch = FetchRequest::default()
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(TopicName(s("kept-format")))
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    match c.request(ApiKey::Fetch, 11, &fetch) {
+        ResponseKind::Fetch(r) => {
+            let p = &r.responses[0].partitions[0];
+            assert_eq!(p.error_code, 0);
+            assert!(p.records.as_ref().is_some_and(|r| !r.is_empty()));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -75,7 +75,15 @@ pub fn decode(version: i16, mut r: WireReader) -> Result<(FetchRequest, Reads), 
     Ok((request, reads))
 }
 
-pub fn encode(out: &mut BytesMut, version: i16, response: &FetchResponse, reads: &Reads) {
+/// `keeps_format(topic)`: the topic refuses down-conversion; its partitions get
+/// UNSUPPORTED_VERSION, as Kafka answers.
+pub fn encode(
+    out: &mut BytesMut,
+    version: i16,
+    response: &FetchResponse,
+    reads: &Reads,
+    keeps_format: &dyn Fn(&str) -> bool,
+) {
     let magic = if version >= 2 { 1 } else { 0 };
     if version >= 1 {
         out.put_i32(response.throttle_time_ms);
@@ -83,6 +91,7 @@ pub fn encode(out: &mut BytesMut, version: i16, response: &FetchResponse, reads:
     out.array_len(response.responses.len());
     for topic in &response.responses {
         let name = topic.topic.0.as_str();
+        let refused = keeps_format(name);
         out.string(name);
         out.array_len(topic.partitions.len());
         for p in &topic.partitions {
@@ -92,18 +101,23 @@ pub fn encode(out: &mut BytesMut, version: i16, response: &FetchResponse, reads:
                 .copied()
                 .unwrap_or((0, usize::MAX));
             let stored = p.records.as_deref().unwrap_or_default();
-            let (error_code, records) =
-                match message_set::from_batches(stored, magic, fetch_offset, max_bytes) {
-                    Ok(records) => (p.error_code, records),
-                    Err(e) => {
-                        tracing::warn!(
-                            topic = name,
-                            partition = p.partition_index,
-                            "down-converting for an old fetch: {e}"
-                        );
-                        (ResponseError::CorruptMessage.code(), BytesMut::new())
-                    }
-                };
+            let converted = if refused {
+                Err(None)
+            } else {
+                message_set::from_batches(stored, magic, fetch_offset, max_bytes).map_err(Some)
+            };
+            let (error_code, records) = match converted {
+                Ok(records) => (p.error_code, records),
+                Err(None) => (ResponseError::UnsupportedVersion.code(), BytesMut::new()),
+                Err(Some(e)) => {
+                    tracing::warn!(
+                        topic = name,
+                        partition = p.partition_index,
+                        "down-converting for an old fetch: {e}"
+                    );
+                    (ResponseError::CorruptMessage.code(), BytesMut::new())
+                }
+            };
             out.put_i32(p.partition_index);
             out.put_i16(error_code);
             out.put_i64(p.high_watermark);

@@ -114,10 +114,13 @@ pub fn decode(
 }
 
 /// Encodes the handler's answer to an old request, length prefix and header (v0) included.
+/// `keeps_format(topic)` says whether a topic refuses down-conversion
+/// (`message.downconversion.enable=false`): an old fetch of it gets UNSUPPORTED_VERSION.
 pub fn encode_response(
     legacy: &Legacy,
     correlation_id: i32,
     body: &ResponseKind,
+    keeps_format: &dyn Fn(&str) -> bool,
 ) -> Result<Bytes, BrokerError> {
     let mut out = BytesMut::with_capacity(512);
     out.put_i32(0);
@@ -127,7 +130,7 @@ pub fn encode_response(
             produce::encode(&mut out, *version, r, refused)
         }
         (Legacy::Fetch { version, reads }, ResponseKind::Fetch(r)) => {
-            fetch::encode(&mut out, *version, r, reads)
+            fetch::encode(&mut out, *version, r, reads, keeps_format)
         }
         (Legacy::ListOffsets, ResponseKind::ListOffsets(r)) => list_offsets::encode(&mut out, r),
         (Legacy::OffsetCommit, ResponseKind::OffsetCommit(_)) => {

@@ -73,6 +73,24 @@ pub fn produce_body(set: &[u8]) -> BytesMut {
     b
 }
 
+/// A Fetch v0-v3 body reading partition 0 of `topic` from offset 0, without waiting.
+pub fn fetch_body(version: i16, topic: &str) -> BytesMut {
+    let mut b = BytesMut::new();
+    b.put_i32(-1);
+    b.put_i32(0);
+    b.put_i32(0);
+    if version >= 3 {
+        b.put_i32(1 << 20);
+    }
+    b.put_i32(1);
+    put_str(&mut b, topic);
+    b.put_i32(1);
+    b.put_i32(0);
+    b.put_i64(0);
+    b.put_i32(1 << 20);
+    b
+}
+
 /// The body of a minimal valid request for an old version, or None if `api` has no old version
 /// here.
 pub fn minimal(api: ApiKey, version: i16) -> Option<BytesMut> {
@@ -82,20 +100,7 @@ pub fn minimal(api: ApiKey, version: i16) -> Option<BytesMut> {
             let set = message(if version >= 2 { 1 } else { 0 }, b"walked");
             return Some(produce_body(&set));
         }
-        ApiKey::Fetch => {
-            b.put_i32(-1);
-            b.put_i32(0);
-            b.put_i32(0);
-            if version >= 3 {
-                b.put_i32(1 << 20);
-            }
-            b.put_i32(1);
-            put_str(&mut b, TOPIC);
-            b.put_i32(1);
-            b.put_i32(0);
-            b.put_i64(0);
-            b.put_i32(1 << 20);
-        }
+        ApiKey::Fetch => return Some(fetch_body(version, TOPIC)),
         ApiKey::ListOffsets => {
             b.put_i32(-1);
             b.put_i32(1);
@@ -171,7 +176,8 @@ pub fn read_answer(api: ApiKey, version: i16, mut b: Bytes) -> Vec<i16> {
                     let len = b.get_i32();
                     let records = b.split_to(len as usize);
                     let magic = if version >= 2 { 1 } else { 0 };
-                    assert!(read_messages(records, magic) >= 1, "records");
+                    let expected = usize::from(codes.last() == Some(&0));
+                    assert!(read_messages(records, magic) >= expected, "records");
                 }
                 ApiKey::ListOffsets => {
                     assert_eq!(b.get_i32(), 1, "one offset");
