@@ -15,6 +15,7 @@ pub mod exclusive;
 pub mod frame_read;
 pub mod groups;
 pub mod handlers;
+pub mod inflate;
 pub mod legacy;
 pub mod open_files;
 pub mod producer_ids;

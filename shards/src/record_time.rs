@@ -1,10 +1,10 @@
 //! Finding the record at a timestamp inside a stored batch. Kafka's ListOffsets answers with the
 //! first record whose timestamp is at or after the target, not the first offset of the batch
-//! that holds it, so the batch's records are decoded (decompressed if need be) with
-//! kafka-protocol's record decoder.
+//! that holds it, so the batch's records are decoded (decompressed if need be, within a bound)
+//! with kafka-protocol's record decoder.
 
+use crate::inflate::decode_batch;
 use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
 use strata_record::batch::BatchHeader;
 
 /// Attribute bit of a batch whose timestamps the broker set at append (LogAppendTime).
@@ -19,12 +19,14 @@ pub struct UndecodableBatch {
 }
 
 /// (offset, timestamp) of the first record of `batch` at or after `target`, at or after
-/// `from_offset` (the log start may fall inside a batch); `None` when no record is.
+/// `from_offset` (the log start may fall inside a batch); `None` when no record is. Compressed
+/// records may inflate to at most `max_inflated_bytes`.
 pub fn first_record_at(
     header: &BatchHeader,
     mut batch: Bytes,
     target: i64,
     from_offset: i64,
+    max_inflated_bytes: usize,
 ) -> Result<Option<(i64, i64)>, UndecodableBatch> {
     if header.attributes & LOG_APPEND_TIME != 0 {
         // Every record carries the batch's time.
@@ -32,7 +34,7 @@ pub fn first_record_at(
         let reached = header.max_timestamp >= target && first <= header.last_offset();
         return Ok(reached.then_some((first, header.max_timestamp)));
     }
-    let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| UndecodableBatch {
+    let set = decode_batch(&mut batch, max_inflated_bytes).map_err(|e| UndecodableBatch {
         base_offset: header.base_offset,
         reason: e.to_string(),
     })?;

@@ -4,11 +4,10 @@
 //! another, as Kafka does. Topics with neither (the default) pass their batches through untouched.
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-};
+use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
 use strata_record::batch;
 
+use crate::inflate::decode_batch;
 use crate::topics::TopicSpec;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,8 +54,13 @@ impl TopicPolicy {
 
     /// The batches to append: `records` itself when nothing is to be done, else checked and
     /// (where the codec differs) encoded again. Batches that fail their own checks are passed on
-    /// untouched, for the log to refuse them with its precise error.
-    pub fn apply(&self, records: Bytes) -> Result<BytesMut, PolicyError> {
+    /// untouched, for the log to refuse them with its precise error. Compressed records may
+    /// inflate to at most `max_inflated_bytes`.
+    pub fn apply(
+        &self,
+        records: Bytes,
+        max_inflated_bytes: usize,
+    ) -> Result<BytesMut, PolicyError> {
         if self.passes_through() {
             return Ok(BytesMut::from(&records[..]));
         }
@@ -76,7 +80,7 @@ impl TopicPolicy {
                 out.extend_from_slice(&one);
                 continue;
             }
-            let set = RecordBatchDecoder::decode(&mut one.clone())
+            let set = decode_batch(&mut one.clone(), max_inflated_bytes)
                 .map_err(|e| PolicyError::Undecodable(e.to_string()))?;
             if self.keys_required {
                 if let Some(r) = set.records.iter().find(|r| r.key.is_none()) {
@@ -102,7 +106,7 @@ impl TopicPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{Record, TimestampType};
+    use kafka_protocol::records::{Record, RecordBatchDecoder, TimestampType};
     use std::collections::BTreeMap;
 
     fn spec(configs: &[(&str, &str)]) -> TopicSpec {
@@ -152,17 +156,17 @@ mod tests {
         let b = batch_of(&[None, None], Compression::Lz4);
         let p = TopicPolicy::of(&spec(&[("retention.ms", "1000")]));
         assert!(p.passes_through());
-        assert_eq!(&p.apply(b.clone()).unwrap()[..], &b[..]);
+        assert_eq!(&p.apply(b.clone(), usize::MAX).unwrap()[..], &b[..]);
     }
 
     #[test]
     fn compacted_topics_refuse_records_without_a_key() {
         let p = TopicPolicy::of(&spec(&[("cleanup.policy", "compact,delete")]));
         let keyed = batch_of(&[Some(b"a"), Some(b"b")], Compression::Gzip);
-        assert_eq!(&p.apply(keyed.clone()).unwrap()[..], &keyed[..]);
+        assert_eq!(&p.apply(keyed.clone(), usize::MAX).unwrap()[..], &keyed[..]);
         let one_missing = batch_of(&[Some(b"a"), None], Compression::None);
         assert!(matches!(
-            p.apply(one_missing),
+            p.apply(one_missing, usize::MAX),
             Err(PolicyError::MissingKey(1))
         ));
     }
@@ -171,7 +175,7 @@ mod tests {
     fn batches_in_another_codec_are_stored_in_the_topics_and_read_back_the_same() {
         let p = TopicPolicy::of(&spec(&[("compression.type", "zstd")]));
         let sent = batch_of(&[Some(b"a"), None, Some(b"c")], Compression::None);
-        let stored = p.apply(sent.clone()).unwrap().freeze();
+        let stored = p.apply(sent.clone(), usize::MAX).unwrap().freeze();
         let header = batch::validate(&stored, usize::MAX).unwrap();
         assert_eq!(header.compression(), Compression::Zstd as i16);
         assert_eq!((header.records_count, header.base_sequence), (3, -1));
@@ -180,6 +184,9 @@ mod tests {
         let before = RecordBatchDecoder::decode(&mut sent.clone()).unwrap();
         assert_eq!(back.records, before.records);
         // Already in the topic's codec: untouched.
-        assert_eq!(&p.apply(stored.clone()).unwrap()[..], &stored[..]);
+        assert_eq!(
+            &p.apply(stored.clone(), usize::MAX).unwrap()[..],
+            &stored[..]
+        );
     }
 }

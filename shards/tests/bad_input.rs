@@ -379,3 +379,85 @@ fn an_old_format_message_that_inflates_past_the_frame_limit_is_refused() {
     }
     still_serves(&broker);
 }
+
+/// v2 batches that inflate past max_frame_bytes: a topic that re-encodes batches refuses one
+/// (CORRUPT_MESSAGE) instead of inflating it; one stored as sent (nothing decodes it on the way
+/// in) gets an error from ListOffsets by timestamp, which must look inside it. The broker serves
+/// on.
+#[test]
+fn batches_that_inflate_past_the_frame_limit_are_not_inflated() {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start_with(&dir.path().join("data"), "max_frame_bytes = 1048576\n");
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1_000,
+        key: Some(bytes::Bytes::from_static(b"k")),
+        value: Some(bytes::Bytes::from(vec![0u8; 8 << 20])),
+        headers: Default::default(),
+    };
+    let mut bomb = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::Gzip,
+    };
+    RecordBatchEncoder::encode(&mut bomb, [&record], &options).unwrap();
+    assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+    let mut c = RawConn::connect(broker.addr);
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(topic_name("recoded"))
+                .with_num_partitions(1)
+                .with_replication_factor(1)
+                .with_configs(vec![CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_static_str("compression.type"))
+                    .with_value(Some(StrBytes::from_static_str("lz4")))]),
+            CreatableTopic::default()
+                .with_name(topic_name("as-sent"))
+                .with_num_partitions(1)
+                .with_replication_factor(1),
+        ]);
+    match c.request(ApiKey::CreateTopics, 5, &create) {
+        ResponseKind::CreateTopics(r) => {
+            assert!(r.topics.iter().all(|t| t.error_code == 0), "{r:?}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        produce(&mut c, "recoded", 0, bomb.to_vec()),
+        2,
+        "CORRUPT_MESSAGE"
+    );
+    assert_eq!(produce(&mut c, "as-sent", 0, bomb.to_vec()), 0);
+    let list = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name("as-sent"))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(500)])]);
+    match c.request(ApiKey::ListOffsets, 7, &list) {
+        ResponseKind::ListOffsets(r) => {
+            let code = r.topics[0].partitions[0].error_code;
+            assert_ne!(
+                code, 0,
+                "a batch that inflates past the limit is not looked into"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    still_serves(&broker);
+}

@@ -37,6 +37,7 @@ pub async fn handle(
         .collect();
     let table = ensure_topics(shard, &names, true).await;
 
+    let max_inflated = shard.config.max_frame_bytes;
     let mut calls = Vec::new();
     for topic in &request.topic_data {
         let name = topic.name.0.to_string();
@@ -54,7 +55,7 @@ pub async fn handle(
                 match (known, records) {
                     _ if bad_name => Err(ResponseError::InvalidTopicException.code()),
                     (Some(n), Some(records)) if (0..n).contains(&key.partition) => {
-                        let records = policy.apply(records).map_err(|e| {
+                        let records = policy.apply(records, max_inflated).map_err(|e| {
                             tracing::debug!(topic = %key.topic, "produce refused: {e}");
                             match e {
                                 PolicyError::MissingKey(_) => ResponseError::InvalidRecord.code(),

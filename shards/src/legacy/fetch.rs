@@ -23,12 +23,19 @@ pub const SERVED_AS: i16 = 4;
 
 /// What encoding the answer needs from the request: where each partition's read starts and
 /// how much of it the client takes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Reads {
     by_partition: HashMap<(String, i32), (i64, usize)>,
+    /// How far a stored batch may inflate when it is converted.
+    max_inflated_bytes: usize,
 }
 
-pub fn decode(version: i16, mut r: WireReader) -> Result<(FetchRequest, Reads), WireError> {
+/// A stored batch may inflate to at most `max_inflated_bytes` when it is converted.
+pub fn decode(
+    version: i16,
+    mut r: WireReader,
+    max_inflated_bytes: usize,
+) -> Result<(FetchRequest, Reads), WireError> {
     let replica_id = r.i32("replica_id")?;
     let max_wait_ms = r.i32("max_wait_ms")?;
     let min_bytes = r.i32("min_bytes")?;
@@ -37,7 +44,10 @@ pub fn decode(version: i16, mut r: WireReader) -> Result<(FetchRequest, Reads), 
     } else {
         i32::MAX
     };
-    let mut reads = Reads::default();
+    let mut reads = Reads {
+        by_partition: HashMap::new(),
+        max_inflated_bytes,
+    };
     let topic_count = r.array_len("topics", 2 + 4)?;
     let mut topics = Vec::with_capacity(topic_count);
     for _ in 0..topic_count {
@@ -104,7 +114,9 @@ pub fn encode(
             let converted = if refused {
                 Err(None)
             } else {
-                message_set::from_batches(stored, magic, fetch_offset, max_bytes).map_err(Some)
+                let limit = reads.max_inflated_bytes;
+                message_set::from_batches(stored, magic, fetch_offset, max_bytes, limit)
+                    .map_err(Some)
             };
             let (error_code, records) = match converted {
                 Ok(records) => (p.error_code, records),

@@ -9,12 +9,12 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use thiserror::Error;
 
-use super::inflate::inflate;
 use super::wire::{WireReader, WireWrite};
+use crate::inflate::{decode_batch, inflate};
 
 /// Offset, size, crc, magic, attributes, key length, value length.
 const MIN_ENTRY_BYTES: usize = 8 + 4 + 4 + 1 + 1 + 4 + 4;
@@ -244,6 +244,7 @@ pub fn from_batches(
     magic: i8,
     fetch_offset: i64,
     max_bytes: usize,
+    max_inflated_bytes: usize,
 ) -> Result<BytesMut, MessageSetError> {
     let mut out = BytesMut::new();
     let mut pos = 0;
@@ -254,7 +255,7 @@ pub fn from_batches(
         }
         let mut one = Bytes::copy_from_slice(&batches[pos..pos + size]);
         pos += size;
-        let set = RecordBatchDecoder::decode(&mut one)
+        let set = decode_batch(&mut one, max_inflated_bytes)
             .map_err(|e| MessageSetError::Stored(format!("{e:#}")))?;
         for record in set.records.iter().filter(|r| !r.control) {
             if record.offset < fetch_offset {

@@ -7,7 +7,6 @@
 
 mod create_topics;
 mod fetch;
-mod inflate;
 mod list_offsets;
 mod message_set;
 mod offset_commit;
@@ -58,8 +57,8 @@ pub fn serves(api: ApiKey, version: i16) -> bool {
 }
 
 /// Decodes an old request's body into the modern request that serves it, the version to serve it
-/// as, and what its answer needs. A compressed old-format message may inflate to at most
-/// `max_inflated_bytes`.
+/// as, and what its answer needs. Compressed records (produced messages, stored batches an old
+/// fetch converts) may inflate to at most `max_inflated_bytes`.
 pub fn decode(
     api: ApiKey,
     version: i16,
@@ -76,7 +75,7 @@ pub fn decode(
             Ok((RequestKind::Produce(request), 3, legacy))
         }
         ApiKey::Fetch => {
-            let (request, reads) = fetch::decode(version, r).map_err(bad)?;
+            let (request, reads) = fetch::decode(version, r, max_inflated_bytes).map_err(bad)?;
             let legacy = Legacy::Fetch { version, reads };
             Ok((RequestKind::Fetch(request), fetch::SERVED_AS, legacy))
         }

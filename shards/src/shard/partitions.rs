@@ -211,9 +211,9 @@ impl Shard {
         Ok(match query {
             OffsetQuery::Earliest => at(log.log_start_offset()),
             OffsetQuery::Latest => at(log.high_watermark()),
-            OffsetQuery::AtTime(ts) => record_at(&log, ts).await?,
+            OffsetQuery::AtTime(ts) => record_at(&log, ts, self.config.max_frame_bytes).await?,
             OffsetQuery::MaxTimestamp => match log.max_timestamp() {
-                Some(max) => record_at(&log, max).await?,
+                Some(max) => record_at(&log, max, self.config.max_frame_bytes).await?,
                 None => None,
             },
         })
@@ -269,11 +269,16 @@ impl Shard {
 }
 
 /// The first record of `log` at or after timestamp `ts`, inside the batch that reaches it.
-async fn record_at(log: &PartitionLog, ts: i64) -> Result<Option<FoundOffset>, PartitionError> {
+async fn record_at(
+    log: &PartitionLog,
+    ts: i64,
+    max_inflated_bytes: usize,
+) -> Result<Option<FoundOffset>, PartitionError> {
     let Some((header, batch)) = log.batch_at_timestamp(ts).await? else {
         return Ok(None);
     };
-    let found = crate::record_time::first_record_at(&header, batch, ts, log.log_start_offset())?;
+    let start = log.log_start_offset();
+    let found = crate::record_time::first_record_at(&header, batch, ts, start, max_inflated_bytes)?;
     Ok(found.map(|(offset, timestamp)| FoundOffset {
         timestamp: Some(timestamp),
         offset,

@@ -180,7 +180,7 @@ fn stored() -> BytesMut {
 fn stored_batches_read_back_as_plain_messages_of_the_fetch_magic() {
     let batches = stored();
     for magic in [0, 1] {
-        let set = from_batches(&batches, magic, 11, usize::MAX).unwrap();
+        let set = from_batches(&batches, magic, 11, usize::MAX, LIMIT).unwrap();
         let mut r = WireReader::new(set.freeze());
         let mut offsets = Vec::new();
         while r.remaining() > 0 {
@@ -198,7 +198,9 @@ fn stored_batches_read_back_as_plain_messages_of_the_fetch_magic() {
     }
     // And what comes back parses as a produced set would.
     let again = unpack(
-        from_batches(&batches, 1, 0, usize::MAX).unwrap().freeze(),
+        from_batches(&batches, 1, 0, usize::MAX, LIMIT)
+            .unwrap()
+            .freeze(),
         LIMIT,
     )
     .unwrap();
@@ -209,9 +211,9 @@ fn stored_batches_read_back_as_plain_messages_of_the_fetch_magic() {
 #[test]
 fn the_fetch_limit_is_kept_but_one_message_always_goes_out() {
     let batches = stored();
-    let one = from_batches(&batches, 1, 10, 1).unwrap();
+    let one = from_batches(&batches, 1, 10, 1, LIMIT).unwrap();
     assert_eq!(unpack(one.freeze(), LIMIT).unwrap().messages.len(), 1);
-    let some = from_batches(&batches, 1, 10, 250).unwrap();
+    let some = from_batches(&batches, 1, 10, 250, LIMIT).unwrap();
     let n = unpack(some.clone().freeze(), LIMIT).unwrap().messages.len();
     assert!(
         some.len() <= 250 && (2..7).contains(&n),
@@ -225,7 +227,7 @@ fn a_partial_last_batch_and_control_records_are_left_out() {
     let mut batches = stored();
     let whole = batches.len();
     batches.truncate(whole - 5);
-    let set = from_batches(&batches, 1, 0, usize::MAX).unwrap();
+    let set = from_batches(&batches, 1, 0, usize::MAX, LIMIT).unwrap();
     assert_eq!(unpack(set.freeze(), LIMIT).unwrap().messages.len(), 3);
 
     let control = Record {
@@ -249,7 +251,9 @@ fn a_partial_last_batch_and_control_records_are_left_out() {
         compression: Compression::None,
     };
     RecordBatchEncoder::encode(&mut out, [&control], &options).unwrap();
-    assert!(from_batches(&out, 1, 0, usize::MAX).unwrap().is_empty());
+    assert!(from_batches(&out, 1, 0, usize::MAX, LIMIT)
+        .unwrap()
+        .is_empty());
 }
 
 #[test]

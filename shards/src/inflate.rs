@@ -1,12 +1,13 @@
-//! Decompressing an old-format wrapper message, within a bound: a small message that inflates
-//! to gigabytes is refused once it passes the bound, before it is all in memory. Gzip and LZ4
-//! are read as streams and cut at the bound; snappy says each block's size before it is
-//! decompressed.
+//! Decompressing records within a bound: a batch (or an old-format wrapper message) of a few
+//! KiB that inflates to gigabytes is refused once it passes the bound, before it is all in
+//! memory. Gzip, LZ4 and zstd are read as streams and cut at the bound; snappy says each block's
+//! size before it is decompressed. kafka-protocol's own decompressors have no bound, so every
+//! decode of compressed records in the broker goes through `decode_batch` or `inflate`.
 
 use std::io::Read;
 
 use bytes::Bytes;
-use kafka_protocol::records::Compression;
+use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordSet};
 
 /// snappy-java's stream header ("\x82SNAPPY\0", then two version ints), which Kafka's clients
 /// put before the blocks of a snappy message set.
@@ -22,10 +23,25 @@ pub fn inflate(compressed: &[u8], codec: Compression, limit: usize) -> Result<By
             read_bounded(decoder, limit)
         }
         Compression::Snappy => snappy(compressed, limit),
-        other => Err(format!(
-            "codec {other:?} is not one of message formats v0/v1"
-        )),
+        Compression::Zstd => {
+            let decoder =
+                zstd::stream::read::Decoder::new(compressed).map_err(|e| format!("zstd: {e}"))?;
+            read_bounded(decoder, limit)
+        }
+        Compression::None if compressed.len() > limit => Err(too_large(limit)),
+        Compression::None => Ok(Bytes::copy_from_slice(compressed)),
     }
+}
+
+/// One v2 batch's records, its compressed ones inflated to at most `limit` bytes.
+pub fn decode_batch(batch: &mut Bytes, limit: usize) -> anyhow::Result<RecordSet> {
+    let bounded = |records: &mut Bytes, codec: Compression| -> anyhow::Result<Bytes> {
+        if codec == Compression::None {
+            return Ok(records.clone());
+        }
+        inflate(records, codec, limit).map_err(|e| anyhow::anyhow!(e))
+    };
+    RecordBatchDecoder::decode_with_custom_compression(batch, Some(bounded))
 }
 
 fn too_large(limit: usize) -> String {
@@ -35,7 +51,7 @@ fn too_large(limit: usize) -> String {
 fn read_bounded(reader: impl Read, limit: usize) -> Result<Bytes, String> {
     let mut out = Vec::new();
     reader
-        .take(limit as u64 + 1)
+        .take((limit as u64).saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| e.to_string())?;
     if out.len() > limit {
@@ -47,7 +63,7 @@ fn read_bounded(reader: impl Read, limit: usize) -> Result<Bytes, String> {
 fn snappy(compressed: &[u8], limit: usize) -> Result<Bytes, String> {
     let raw = |block: &[u8], out: &mut Vec<u8>| -> Result<(), String> {
         let len = snap::raw::decompress_len(block).map_err(|e| format!("snappy: {e}"))?;
-        if out.len() + len > limit {
+        if len > limit.saturating_sub(out.len()) {
             return Err(too_large(limit));
         }
         let at = out.len();
@@ -84,7 +100,8 @@ fn snappy(compressed: &[u8], limit: usize) -> Result<Bytes, String> {
 mod tests {
     use super::*;
     use bytes::BytesMut;
-    use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy};
+    use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
     fn compress(codec: Compression, data: &[u8]) -> Bytes {
         let mut out = BytesMut::new();
@@ -96,6 +113,7 @@ mod tests {
             Compression::Gzip => Gzip::compress(&mut out, fill).unwrap(),
             Compression::Snappy => Snappy::compress(&mut out, fill).unwrap(),
             Compression::Lz4 => Lz4::compress(&mut out, fill).unwrap(),
+            Compression::Zstd => Zstd::compress(&mut out, fill).unwrap(),
             _ => unreachable!(),
         }
         out.freeze()
@@ -105,7 +123,12 @@ mod tests {
     fn what_fits_the_bound_comes_back_whole_and_what_does_not_is_refused() {
         // 4 MiB of zeros compress to a few KiB in every codec.
         let zeros = vec![0u8; 4 << 20];
-        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4] {
+        for codec in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let small = compress(codec, &zeros);
             assert!(small.len() < 256 << 10, "{codec:?}: {}", small.len());
             assert_eq!(
@@ -125,5 +148,42 @@ mod tests {
             inflate(&raw, Compression::Snappy, 4 << 20).unwrap().len(),
             4 << 20
         );
+    }
+
+    #[test]
+    fn a_batch_whose_records_inflate_past_the_bound_does_not_decode() {
+        let record = Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 1,
+            key: None,
+            value: Some(Bytes::from(vec![0u8; 2 << 20])),
+            headers: Default::default(),
+        };
+        for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let mut batch = BytesMut::new();
+            let options = RecordEncodeOptions {
+                version: 2,
+                compression,
+            };
+            RecordBatchEncoder::encode(&mut batch, [&record], &options).unwrap();
+            let batch = batch.freeze();
+            let set = decode_batch(&mut batch.clone(), 4 << 20).unwrap();
+            assert_eq!(set.records[0].value.as_ref().unwrap().len(), 2 << 20);
+            if compression != Compression::None {
+                let refused = decode_batch(&mut batch.clone(), 1 << 20).unwrap_err();
+                assert!(
+                    refused.to_string().contains("more than"),
+                    "{compression:?}: {refused}"
+                );
+            }
+        }
     }
 }
