@@ -21,7 +21,9 @@ pub struct BrokerConfig {
     pub data_dir: PathBuf,
     /// Shards (pinned executors); 0 means one per core.
     pub shards: usize,
-    /// Largest request frame accepted, checked before the frame is read.
+    /// Largest request frame accepted, checked before the frame is read. Also the most one
+    /// batch's (or old-format message's) records may inflate to when the broker decompresses
+    /// them (`crate::inflate`).
     pub max_frame_bytes: usize,
     /// Requests read ahead on one connection before its responses are written.
     pub max_in_flight_requests_per_connection: usize,
