@@ -2,11 +2,17 @@
 //! by the controller quorum, that every broker applies in order to an image (`image`) of
 //! brokers, topics, partitions and their leaders, configs and producer-id blocks.
 //!
-//! This crate is pure: no I/O, no runtime, no clock. The Raft driver (raft-rs), the log's
-//! storage and the hand-over of images to shards build on it (docs/proposals/issue-14-cluster.md).
+//! `replica` runs the log on raft-rs: a node's `RawNode` and the image its committed entries
+//! build, driven step by step by its caller (ticks, messages, proposals).
+//!
+//! This crate does no I/O, and has no runtime and no clock. The log's durable storage, the
+//! transport between controller nodes and the hand-over of images to shards build on it
+//! (docs/proposals/issue-14-cluster.md).
 
 pub mod image;
+mod log_drain;
 pub mod records;
+pub mod replica;
 
 pub use image::{ApplyError, BrokerImage, MetadataImage, PartitionImage, TopicImage};
 pub use records::{ConfigResource, Endpoint, MetadataBatch, MetadataRecord};
