@@ -13,6 +13,7 @@ pub mod image;
 mod log_drain;
 pub mod records;
 pub mod replica;
+pub mod wal_format;
 
 pub use image::{ApplyError, BrokerImage, MetadataImage, PartitionImage, TopicImage};
 pub use records::{ConfigResource, Endpoint, MetadataBatch, MetadataRecord};
