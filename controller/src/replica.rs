@@ -3,16 +3,19 @@
 //! messages may go at once; entries and the hard state are stored before any message that
 //! depends on them (`persisted_messages`) leaves; committed entries are applied in log order.
 //!
-//! Storage is raft-rs's `MemStorage` for now: nothing here survives a restart yet. The log's
-//! durable storage (a write-ahead file, fsync before the persisted messages go) is the next step
-//! of issue 14 (docs/proposals/issue-14-cluster.md, step 3).
+//! raft-rs reads the log from its `MemStorage`; durability is the caller's: `ready` hands out
+//! the records to write to the log's file (`wal_format`) and sync, and `stored` then releases
+//! the messages that waited for them. `restore` starts from a file read back. The file itself
+//! (appends and syncs off the shard thread) is the next step of issue 14
+//! (docs/proposals/issue-14-cluster.md, step 3).
 
 use raft::eraftpb::{Entry, EntryType, Message};
 use raft::storage::MemStorage;
-use raft::{Config, RawNode, StateRole};
+use raft::{Config, RawNode, Ready, StateRole};
 
 use crate::image::{ApplyError, MetadataImage};
 use crate::records::{DecodeError, MetadataBatch};
+use crate::wal_format::{Recovered, WalRecord};
 
 /// Raft ids are node ids + 1: raft-rs reserves id 0, and Strata's first node is 0.
 pub fn raft_id(node_id: i32) -> u64 {
@@ -37,11 +40,33 @@ pub enum ReplicaError {
 pub struct Replica {
     node: RawNode<MemStorage>,
     image: MetadataImage,
+    /// A Ready taken whose records are being stored.
+    pending: Option<Ready>,
+    /// The commit index moved after the last hard state handed out for storing.
+    commit_unsaved: bool,
+}
+
+/// What a Ready asks of the caller: send `send_now` (in order), write `to_store` to the log's
+/// file and sync it, then call `Replica::stored`.
+#[derive(Debug)]
+pub struct ReadyToStore {
+    pub send_now: Vec<Message>,
+    pub to_store: Vec<WalRecord>,
 }
 
 impl Replica {
     /// A replica of node `node_id` in a quorum of `voters` (node ids), starting empty.
     pub fn new(node_id: i32, voters: &[i32]) -> Result<Replica, ReplicaError> {
+        Self::restore(node_id, voters, Recovered::default())
+    }
+
+    /// A replica of node `node_id` whose log file read back as `recovered`: raft-rs hands its
+    /// committed entries out again, and they rebuild the image.
+    pub fn restore(
+        node_id: i32,
+        voters: &[i32],
+        recovered: Recovered,
+    ) -> Result<Replica, ReplicaError> {
         let config = Config {
             id: raft_id(node_id),
             // Ticks of the driver's timer: an election after 10-20 quiet ticks, heartbeats
@@ -55,10 +80,16 @@ impl Replica {
         config.validate()?;
         let ids: Vec<u64> = voters.iter().map(|v| raft_id(*v)).collect();
         let storage = MemStorage::new_with_conf_state((ids, vec![]));
+        storage.wl().append(&recovered.entries)?;
+        if let Some(hard_state) = recovered.hard_state {
+            storage.wl().set_hardstate(hard_state);
+        }
         let node = RawNode::new(&config, storage, &crate::log_drain::logger())?;
         Ok(Replica {
             node,
             image: MetadataImage::default(),
+            pending: None,
+            commit_unsaved: false,
         })
     }
 
@@ -105,28 +136,53 @@ impl Replica {
         Ok(self.node.step(message)?)
     }
 
-    /// Handles what raft-rs has ready, if anything; returns the messages to send, in order.
-    pub fn handle_ready(&mut self) -> Result<Vec<Message>, ReplicaError> {
-        if !self.node.has_ready() {
-            return Ok(Vec::new());
+    /// Takes what raft-rs has ready, if anything: the messages that may go now, and the records
+    /// to write to the log's file and sync. Once they are synced, `stored` gives the messages
+    /// that depend on them; until then this replica takes no other Ready.
+    pub fn ready(&mut self) -> Result<Option<ReadyToStore>, ReplicaError> {
+        if self.pending.is_some() || !self.node.has_ready() {
+            return Ok(None);
         }
         let mut ready = self.node.ready();
         // A leader's messages do not depend on what this Ready stores.
-        let mut out = ready.take_messages();
+        let send_now = ready.take_messages();
         if !ready.snapshot().is_empty() {
             // Snapshots arrive with step 6 (compaction); until then none is ever made.
             let snapshot = ready.snapshot().clone();
             self.node.mut_store().wl().apply_snapshot(snapshot)?;
         }
         self.apply(ready.take_committed_entries())?;
-        // Stored before the messages that depend on them (votes, append answers) leave. With
-        // the durable log, this is where its fsync goes.
+        let mut to_store: Vec<WalRecord> = ready
+            .entries()
+            .iter()
+            .map(|e| WalRecord::Entry(e.clone()))
+            .collect();
         let store = self.node.mut_store();
         store.wl().append(ready.entries())?;
-        if let Some(hard_state) = ready.hs() {
-            store.wl().set_hardstate(hard_state.clone());
+        match ready.hs() {
+            Some(hard_state) => {
+                store.wl().set_hardstate(hard_state.clone());
+                to_store.push(WalRecord::HardState(hard_state.clone()));
+            }
+            // A commit index learnt after the last Ready: saved with this one, so that a
+            // restart re-applies what was committed (not needed for safety, hence no sync
+            // of its own).
+            None if self.commit_unsaved => {
+                to_store.push(WalRecord::HardState(store.rl().hard_state().clone()));
+            }
+            None => {}
         }
-        out.extend(ready.take_persisted_messages());
+        self.commit_unsaved = false;
+        self.pending = Some(ready);
+        Ok(Some(ReadyToStore { send_now, to_store }))
+    }
+
+    /// The records of the last `ready` are synced: the messages that waited for them, in order.
+    pub fn stored(&mut self) -> Result<Vec<Message>, ReplicaError> {
+        let Some(mut ready) = self.pending.take() else {
+            return Ok(Vec::new());
+        };
+        let mut out = ready.take_persisted_messages();
         let mut light = self.node.advance(ready);
         if let Some(commit) = light.commit_index() {
             self.node
@@ -134,11 +190,26 @@ impl Replica {
                 .wl()
                 .mut_hard_state()
                 .set_commit(commit);
+            self.commit_unsaved = true;
         }
         out.extend(light.take_messages());
         self.apply(light.take_committed_entries())?;
         self.node.advance_apply();
         Ok(out)
+    }
+
+    /// `ready` and `stored` at once, for a replica whose log is only in memory; the messages
+    /// to send, in order, and the records a file would have been given.
+    pub fn handle_ready(&mut self) -> Result<(Vec<Message>, Vec<WalRecord>), ReplicaError> {
+        let Some(ReadyToStore {
+            mut send_now,
+            to_store,
+        }) = self.ready()?
+        else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        send_now.extend(self.stored()?);
+        Ok((send_now, to_store))
     }
 
     fn apply(&mut self, entries: Vec<Entry>) -> Result<(), ReplicaError> {
