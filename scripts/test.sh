@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README.md): installs what the tests need, checks formatting and lints,
-# then runs every test. Needs: the Rust toolchain, kcat, e2fsprogs and protobuf-compiler
-# (Debian; protoc builds raft-rs's messages), root (the
+# then runs every test. Needs: the Rust toolchain, kcat and e2fsprogs (Debian), root (the
 # full-disk test loop-mounts a small ext4, the power-loss test mounts a FUSE fault disk and an
 # ext4 on a loop device over it), a Python venv in .venv with kafka-python and
 # confluent-kafka (PyPI), and kafkajs, sarama and kafka-go (scripts/install-clients.sh).
@@ -16,11 +15,6 @@ if ! command -v mkfs.ext4 >/dev/null; then
   echo "installing e2fsprogs (the full-disk test makes a small ext4)"
   apt-get install -y e2fsprogs >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y e2fsprogs >/dev/null; }
 fi
-if ! command -v protoc >/dev/null; then
-  echo "installing protobuf-compiler (raft-rs's build generates its messages with protoc)"
-  apt-get install -y protobuf-compiler >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y protobuf-compiler >/dev/null; }
-fi
-export PROTOC="${PROTOC:-$(command -v protoc)}"
 if ! .venv/bin/python -c 'import kafka, confluent_kafka' 2>/dev/null; then
   echo "installing the Python Kafka clients into .venv"
   python3 -m venv .venv

@@ -103,3 +103,68 @@ pub async fn space(path: &Path) -> io::Result<DiskSpace> {
     })
     .await
 }
+
+/// A file written only at its end and synced whole, such as a write-ahead log: its appends,
+/// syncs and truncations run on the blocking-call thread. Appends are positional (at the
+/// length this handle knows), so nothing depends on the file's cursor.
+pub struct AppendFile {
+    file: std::sync::Arc<std::fs::File>,
+    len: u64,
+}
+
+impl AppendFile {
+    /// Opens `path`, creating it empty if it is not there; the handle and what the file holds.
+    pub async fn open(path: &Path) -> io::Result<(AppendFile, Vec<u8>)> {
+        let path = path.to_path_buf();
+        blocking(move || {
+            use std::io::Read;
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)?;
+            let len = bytes.len() as u64;
+            let file = std::sync::Arc::new(file);
+            Ok((AppendFile { file, len }, bytes))
+        })
+        .await
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes `bytes` at the end and syncs the file's data: once this returns, they survive a
+    /// crash or a power cut.
+    pub async fn append_synced(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        let (file, at) = (self.file.clone(), self.len);
+        let added = bytes.len() as u64;
+        blocking(move || {
+            use std::os::unix::fs::FileExt;
+            file.write_all_at(&bytes, at)?;
+            file.sync_data()
+        })
+        .await?;
+        self.len += added;
+        Ok(())
+    }
+
+    /// Cuts the file to `len` bytes (a torn end found when it was read back) and syncs it.
+    pub async fn truncate(&mut self, len: u64) -> io::Result<()> {
+        let file = self.file.clone();
+        blocking(move || {
+            file.set_len(len)?;
+            file.sync_all()
+        })
+        .await?;
+        self.len = len;
+        Ok(())
+    }
+}

@@ -7,6 +7,7 @@
 
 pub mod broker_configs;
 pub mod client_log;
+pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod connection;
