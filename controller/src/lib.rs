@@ -9,8 +9,10 @@
 //! transport between controller nodes and the hand-over of images to shards build on it
 //! (docs/proposals/issue-14-cluster.md).
 
+pub mod coordinator;
 pub mod image;
 mod log_drain;
+pub mod placement;
 pub mod records;
 pub mod replica;
 pub mod wal_format;
