@@ -1,0 +1,175 @@
+//! Which brokers are alive, as the active controller sees it: each heartbeat restarts a
+//! broker's session; a broker whose session (`broker_session_timeout_ms`) runs out is fenced,
+//! and the partitions it leads get another in-sync, unfenced leader, or none (offline, which
+//! clients see as LEADER_NOT_AVAILABLE) when it was their only replica. Time is passed in, so
+//! the decisions are pure and tested without waiting.
+//!
+//! The sessions live in the active controller's memory only: a new leader of the quorum
+//! `restart`s them, giving every broker a full session before it can be fenced.
+
+use std::collections::BTreeMap;
+
+use crate::image::MetadataImage;
+use crate::records::MetadataRecord;
+
+pub struct Liveness {
+    session_timeout_ms: u64,
+    /// Broker id -> the time of its last heartbeat.
+    last_heard: BTreeMap<i32, u64>,
+}
+
+impl Liveness {
+    pub fn new(session_timeout_ms: u64) -> Liveness {
+        Liveness {
+            session_timeout_ms,
+            last_heard: BTreeMap::new(),
+        }
+    }
+
+    /// Every registered broker starts a full session at `now_ms` (this node just became the
+    /// active controller and has heard no one yet).
+    pub fn restart(&mut self, image: &MetadataImage, now_ms: u64) {
+        self.last_heard = image.brokers.keys().map(|id| (*id, now_ms)).collect();
+    }
+
+    pub fn heartbeat(&mut self, broker_id: i32, now_ms: u64) {
+        self.last_heard.insert(broker_id, now_ms);
+    }
+
+    /// The records that fence every unfenced broker whose session ran out by `now_ms` and move
+    /// the leadership of its partitions, in one batch.
+    pub fn expired(&self, image: &MetadataImage, now_ms: u64) -> Vec<MetadataRecord> {
+        let lost: Vec<i32> = image
+            .brokers
+            .iter()
+            .filter(|(id, b)| {
+                !b.fenced
+                    && self
+                        .last_heard
+                        .get(id)
+                        .is_none_or(|heard| now_ms.saturating_sub(*heard) > self.session_timeout_ms)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut records: Vec<MetadataRecord> = lost
+            .iter()
+            .map(|id| MetadataRecord::FenceBroker {
+                broker_id: *id,
+                epoch: image.brokers[id].epoch,
+            })
+            .collect();
+        let usable = |b: &i32| !lost.contains(b) && image.brokers.get(b).is_some_and(|x| !x.fenced);
+        for topic in image.topics.values() {
+            for (partition, p) in &topic.partitions {
+                if !lost.contains(&p.leader) {
+                    continue;
+                }
+                let isr: Vec<i32> = p.isr.iter().copied().filter(|r| usable(r)).collect();
+                let leader = isr.first().copied().unwrap_or(-1);
+                // With no one else in sync, the ISR keeps the last leader: it holds every
+                // acknowledged record, so only it may lead again (no unclean election).
+                let isr = if isr.is_empty() { p.isr.clone() } else { isr };
+                records.push(MetadataRecord::PartitionChange {
+                    topic_id: topic.topic_id.clone(),
+                    partition: *partition,
+                    leader: Some(leader),
+                    isr: Some(isr),
+                    replicas: None,
+                });
+            }
+        }
+        if lost.is_empty() {
+            Vec::new()
+        } else {
+            records
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{Endpoint, MetadataBatch};
+
+    fn image() -> MetadataImage {
+        let mut image = MetadataImage::default();
+        let mut records = Vec::new();
+        for b in 0..3 {
+            records.push(MetadataRecord::RegisterBroker {
+                broker_id: b,
+                incarnation: format!("i{b}"),
+                epoch: 1,
+                endpoint: Endpoint {
+                    host: "127.0.0.1".into(),
+                    port: 9092,
+                },
+                rack: None,
+                shards: 2,
+            });
+            records.push(MetadataRecord::UnfenceBroker {
+                broker_id: b,
+                epoch: 1,
+            });
+        }
+        records.push(MetadataRecord::Topic {
+            name: "t".into(),
+            topic_id: "t-id".into(),
+        });
+        // Partition 0 on broker 1 alone; partition 1 led by 1 with 2 in sync; 2 led by 0.
+        for (p, replicas, leader) in [(0, vec![1], 1), (1, vec![1, 2], 1), (2, vec![0, 1], 0)] {
+            records.push(MetadataRecord::Partition {
+                topic_id: "t-id".into(),
+                partition: p,
+                replicas: replicas.clone(),
+                isr: replicas,
+                leader,
+            });
+        }
+        image.apply(1, &MetadataBatch::new(records)).unwrap();
+        image
+    }
+
+    #[test]
+    fn a_broker_that_stops_heartbeating_is_fenced_and_its_partitions_move_or_go_offline() {
+        let mut image = image();
+        let mut live = Liveness::new(9_000);
+        live.restart(&image, 0);
+        assert!(
+            live.expired(&image, 9_000).is_empty(),
+            "a full session first"
+        );
+        live.heartbeat(0, 5_000);
+        live.heartbeat(2, 5_000);
+        let records = live.expired(&image, 12_000);
+        assert!(matches!(
+            records[0],
+            MetadataRecord::FenceBroker {
+                broker_id: 1,
+                epoch: 1
+            }
+        ));
+        image.apply(2, &MetadataBatch::new(records)).unwrap();
+        assert!(image.brokers[&1].fenced);
+        let t = image.topic_by_name("t").unwrap();
+        let (p0, p1, p2) = (&t.partitions[&0], &t.partitions[&1], &t.partitions[&2]);
+        assert_eq!(
+            (p0.leader, p0.isr.clone()),
+            (-1, vec![1]),
+            "its only replica: offline"
+        );
+        assert_eq!(
+            (p1.leader, p1.isr.clone(), p1.leader_epoch),
+            (2, vec![2], 1)
+        );
+        assert_eq!(
+            (p2.leader, p2.leader_epoch),
+            (0, 0),
+            "led elsewhere: untouched"
+        );
+        // Fenced already: not fenced again.
+        assert!(live
+            .expired(&image, 20_000)
+            .iter()
+            .all(|r| !matches!(r, MetadataRecord::FenceBroker { broker_id: 1, .. })));
+    }
+}
