@@ -17,6 +17,7 @@ pub mod placement;
 pub mod records;
 pub mod replica;
 pub mod wal_format;
+pub mod wire;
 
 pub use image::{ApplyError, BrokerImage, MetadataImage, PartitionImage, TopicImage};
 pub use records::{ConfigResource, Endpoint, MetadataBatch, MetadataRecord};
