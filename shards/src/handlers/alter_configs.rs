@@ -66,11 +66,7 @@ pub async fn alter(
                 change,
                 validate_only,
             };
-            let outcome = shard.admin(op).await?.into_iter().next();
-            Ok(match outcome {
-                Some(o) => topic_change_code(&o.result),
-                None => (ResponseError::UnknownServerError.code(), None),
-            })
+            one_outcome(shard, op).await
         }
         // "" is the cluster-wide default; this broker's id names the one broker there is.
         RESOURCE_BROKER if name.is_empty() || name == shard.identity.node_id.to_string() => {
@@ -78,11 +74,7 @@ pub async fn alter(
                 change,
                 validate_only,
             };
-            let outcome = shard.admin(op).await?.into_iter().next();
-            Ok(match outcome {
-                Some(o) => topic_change_code(&o.result),
-                None => (ResponseError::UnknownServerError.code(), None),
-            })
+            one_outcome(shard, op).await
         }
         RESOURCE_BROKER => Ok((
             ResponseError::InvalidRequest.code(),
@@ -98,4 +90,13 @@ pub async fn alter(
             )),
         )),
     }
+}
+
+/// Runs an admin operation on one resource: its Kafka error code and message.
+async fn one_outcome(shard: &Shard, op: AdminOp) -> Result<(i16, Option<String>), BrokerError> {
+    let outcome = shard.admin(op).await?.into_iter().next();
+    Ok(match outcome {
+        Some(o) => topic_change_code(&o.result),
+        None => (ResponseError::UnknownServerError.code(), None),
+    })
 }
