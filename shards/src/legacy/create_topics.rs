@@ -18,47 +18,31 @@ use super::wire::{WireError, WireReader, WireWrite};
 pub const SERVED_AS: i16 = 2;
 
 pub fn decode(version: i16, mut r: WireReader) -> Result<CreateTopicsRequest, WireError> {
-    let topic_count = r.array_len("topics", 2 + 4 + 2 + 4 + 4)?;
-    let mut topics = Vec::with_capacity(topic_count);
-    for _ in 0..topic_count {
+    let topics = r.array("topics", 2 + 4 + 2 + 4 + 4, |r| {
         let name = r.string("topic")?;
         let num_partitions = r.i32("num_partitions")?;
         let replication_factor = r.i16("replication_factor")?;
-        let assignment_count = r.array_len("assignments", 4 + 4)?;
-        let mut assignments = Vec::with_capacity(assignment_count);
-        for _ in 0..assignment_count {
+        let assignments = r.array("assignments", 4 + 4, |r| {
             let partition_index = r.i32("partition")?;
-            let broker_count = r.array_len("broker_ids", 4)?;
-            let mut broker_ids = Vec::with_capacity(broker_count);
-            for _ in 0..broker_count {
-                broker_ids.push(BrokerId(r.i32("broker_id")?));
-            }
-            assignments.push(
-                CreatableReplicaAssignment::default()
-                    .with_partition_index(partition_index)
-                    .with_broker_ids(broker_ids),
-            );
-        }
-        let config_count = r.array_len("configs", 2 + 2)?;
-        let mut configs = Vec::with_capacity(config_count);
-        for _ in 0..config_count {
+            let broker_ids = r.array("broker_ids", 4, |r| Ok(BrokerId(r.i32("broker_id")?)))?;
+            Ok(CreatableReplicaAssignment::default()
+                .with_partition_index(partition_index)
+                .with_broker_ids(broker_ids))
+        })?;
+        let configs = r.array("configs", 2 + 2, |r| {
             let config_name = r.string("config name")?;
             let value = r.nullable_string("config value")?;
-            configs.push(
-                CreatableTopicConfig::default()
-                    .with_name(StrBytes::from_string(config_name))
-                    .with_value(value.map(StrBytes::from_string)),
-            );
-        }
-        topics.push(
-            CreatableTopic::default()
-                .with_name(TopicName(StrBytes::from_string(name)))
-                .with_num_partitions(num_partitions)
-                .with_replication_factor(replication_factor)
-                .with_assignments(assignments)
-                .with_configs(configs),
-        );
-    }
+            Ok(CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(config_name))
+                .with_value(value.map(StrBytes::from_string)))
+        })?;
+        Ok(CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name)))
+            .with_num_partitions(num_partitions)
+            .with_replication_factor(replication_factor)
+            .with_assignments(assignments)
+            .with_configs(configs))
+    })?;
     let timeout_ms = r.i32("timeout_ms")?;
     let validate_only = if version >= 1 {
         r.bool("validate_only")?

@@ -48,13 +48,9 @@ pub fn decode(
         by_partition: HashMap::new(),
         max_inflated_bytes,
     };
-    let topic_count = r.array_len("topics", 2 + 4)?;
-    let mut topics = Vec::with_capacity(topic_count);
-    for _ in 0..topic_count {
+    let topics = r.array("topics", 2 + 4, |r| {
         let name = r.string("topic")?;
-        let partition_count = r.array_len("partitions", 4 + 8 + 4)?;
-        let mut partitions = Vec::with_capacity(partition_count);
-        for _ in 0..partition_count {
+        let partitions = r.array("partitions", 4 + 8 + 4, |r| {
             let partition = r.i32("partition")?;
             let fetch_offset = r.i64("fetch_offset")?;
             let partition_max_bytes = r.i32("partition_max_bytes")?;
@@ -62,19 +58,15 @@ pub fn decode(
                 (name.clone(), partition),
                 (fetch_offset, partition_max_bytes.max(0) as usize),
             );
-            partitions.push(
-                FetchPartition::default()
-                    .with_partition(partition)
-                    .with_fetch_offset(fetch_offset)
-                    .with_partition_max_bytes(partition_max_bytes),
-            );
-        }
-        topics.push(
-            FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_string(name)))
-                .with_partitions(partitions),
-        );
-    }
+            Ok(FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(fetch_offset)
+                .with_partition_max_bytes(partition_max_bytes))
+        })?;
+        Ok(FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(name)))
+            .with_partitions(partitions))
+    })?;
     r.finish()?;
     let request = FetchRequest::default()
         .with_replica_id(replica_id.into())

@@ -19,29 +19,21 @@ pub const SERVED_AS: i16 = 1;
 
 pub fn decode(mut r: WireReader) -> Result<ListOffsetsRequest, WireError> {
     let replica_id = r.i32("replica_id")?;
-    let topic_count = r.array_len("topics", 2 + 4)?;
-    let mut topics = Vec::with_capacity(topic_count);
-    for _ in 0..topic_count {
+    let topics = r.array("topics", 2 + 4, |r| {
         let name = r.string("topic")?;
-        let partition_count = r.array_len("partitions", 4 + 8 + 4)?;
-        let mut partitions = Vec::with_capacity(partition_count);
-        for _ in 0..partition_count {
+        let partitions = r.array("partitions", 4 + 8 + 4, |r| {
             let partition_index = r.i32("partition")?;
             let timestamp = r.i64("timestamp")?;
             let _max_num_offsets = r.i32("max_num_offsets")?;
-            partitions.push(
-                ListOffsetsPartition::default()
-                    .with_partition_index(partition_index)
-                    .with_current_leader_epoch(-1)
-                    .with_timestamp(timestamp),
-            );
-        }
-        topics.push(
-            ListOffsetsTopic::default()
-                .with_name(TopicName(StrBytes::from_string(name)))
-                .with_partitions(partitions),
-        );
-    }
+            Ok(ListOffsetsPartition::default()
+                .with_partition_index(partition_index)
+                .with_current_leader_epoch(-1)
+                .with_timestamp(timestamp))
+        })?;
+        Ok(ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name)))
+            .with_partitions(partitions))
+    })?;
     r.finish()?;
     Ok(ListOffsetsRequest::default()
         .with_replica_id(replica_id.into())

@@ -26,33 +26,25 @@ pub fn decode(version: i16, mut r: WireReader) -> Result<OffsetCommitRequest, Wi
     } else {
         (-1, String::new())
     };
-    let topic_count = r.array_len("topics", 2 + 4)?;
-    let mut topics = Vec::with_capacity(topic_count);
-    for _ in 0..topic_count {
+    let topics = r.array("topics", 2 + 4, |r| {
         let name = r.string("topic")?;
-        let partition_count = r.array_len("partitions", 4 + 8 + 2)?;
-        let mut partitions = Vec::with_capacity(partition_count);
-        for _ in 0..partition_count {
+        let partitions = r.array("partitions", 4 + 8 + 2, |r| {
             let partition_index = r.i32("partition")?;
             let committed_offset = r.i64("offset")?;
             if version >= 1 {
                 let _commit_timestamp = r.i64("timestamp")?;
             }
             let metadata = r.nullable_string("metadata")?;
-            partitions.push(
-                OffsetCommitRequestPartition::default()
-                    .with_partition_index(partition_index)
-                    .with_committed_offset(committed_offset)
-                    .with_committed_leader_epoch(-1)
-                    .with_committed_metadata(metadata.map(StrBytes::from_string)),
-            );
-        }
-        topics.push(
-            OffsetCommitRequestTopic::default()
-                .with_name(TopicName(StrBytes::from_string(name)))
-                .with_partitions(partitions),
-        );
-    }
+            Ok(OffsetCommitRequestPartition::default()
+                .with_partition_index(partition_index)
+                .with_committed_offset(committed_offset)
+                .with_committed_leader_epoch(-1)
+                .with_committed_metadata(metadata.map(StrBytes::from_string)))
+        })?;
+        Ok(OffsetCommitRequestTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name)))
+            .with_partitions(partitions))
+    })?;
     r.finish()?;
     Ok(OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group_id)))

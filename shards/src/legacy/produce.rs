@@ -31,19 +31,15 @@ pub fn decode(
     let acks = r.i16("acks")?;
     let timeout_ms = r.i32("timeout_ms")?;
     let mut refused = Vec::new();
-    let topic_count = r.array_len("topics", 2 + 4)?;
-    let mut topics = Vec::with_capacity(topic_count);
-    for _ in 0..topic_count {
+    let topics = r.array("topics", 2 + 4, |r| {
         let name = r.string("topic")?;
-        let partition_count = r.array_len("partitions", 4 + 4)?;
-        let mut partitions = Vec::with_capacity(partition_count);
-        for _ in 0..partition_count {
+        let partitions = r.array("partitions", 4 + 4, |r| {
             let index = r.i32("partition")?;
             let set = r.nullable_bytes("records")?;
             let converted = set.map(|set| {
                 message_set::unpack(set, max_inflated_bytes).and_then(|u| message_set::to_batch(&u))
             });
-            match converted {
+            Ok(match converted {
                 Some(Err(e)) => {
                     tracing::debug!(topic = %name, partition = index, "old-format produce refused: {e}");
                     refused.push(Refused {
@@ -51,20 +47,19 @@ pub fn decode(
                         partition: index,
                         error_code: error_code(&e),
                     });
+                    None
                 }
-                converted => partitions.push(
+                converted => Some(
                     PartitionProduceData::default()
                         .with_index(index)
                         .with_records(converted.and_then(Result::ok).map(BytesMut::freeze)),
                 ),
-            }
-        }
-        topics.push(
-            TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_string(name)))
-                .with_partition_data(partitions),
-        );
-    }
+            })
+        })?;
+        Ok(TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(name)))
+            .with_partition_data(partitions.into_iter().flatten().collect()))
+    })?;
     r.finish()?;
     let request = ProduceRequest::default()
         .with_acks(acks)

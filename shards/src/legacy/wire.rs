@@ -138,6 +138,22 @@ impl WireReader {
         Ok(len as usize)
     }
 
+    /// An array: its count (checked as `array_len` checks it), then each element read by
+    /// `element`.
+    pub fn array<T>(
+        &mut self,
+        what: &'static str,
+        min_element_bytes: usize,
+        mut element: impl FnMut(&mut Self) -> Result<T, WireError>,
+    ) -> Result<Vec<T>, WireError> {
+        let count = self.array_len(what, min_element_bytes)?;
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            out.push(element(self)?);
+        }
+        Ok(out)
+    }
+
     pub fn remaining(&self) -> usize {
         self.buf.remaining()
     }
