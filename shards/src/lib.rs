@@ -25,6 +25,8 @@ pub mod replica_assignment;
 pub mod router;
 pub mod server;
 pub mod shard;
+#[cfg(test)]
+mod test_executor;
 pub mod topic_configs;
 pub mod topic_policy;
 pub mod topics;

@@ -188,14 +188,7 @@ impl ProducerIds {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
-        let settings = strata_runtime::ExecutorSettings {
-            io_memory_bytes: 64 << 10,
-            ..Default::default()
-        };
-        strata_runtime::block_on(&settings, f).unwrap()
-    }
+    use crate::test_executor::run;
 
     #[test]
     fn ids_are_unique_across_shards_and_restarts() {

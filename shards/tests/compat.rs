@@ -40,6 +40,15 @@ fn run(broker: &BrokerProcess, case: &str) {
     );
 }
 
+/// The segment files (`.log`) in a partition's directory.
+fn segment_files(partition_dir: &std::path::Path) -> usize {
+    std::fs::read_dir(partition_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .count()
+}
+
 #[test]
 fn pipelined_async_commits_are_applied_in_request_order() {
     check("pipelined_commits");
@@ -113,14 +122,7 @@ fn delete_records_moves_the_log_start_frees_whole_segments_and_survives_a_restar
     let mut broker = BrokerProcess::start(&dir.path().join("data"));
     run(&broker, "delete_records");
     // 3,000 records in 64 KiB segments: those wholly below offset 2,500 are gone.
-    let segments = || {
-        std::fs::read_dir(broker.data_dir.join("dr-0"))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
-            .count()
-    };
-    let left = segments();
+    let left = segment_files(&broker.data_dir.join("dr-0"));
     assert!((1..=2).contains(&left), "{left} segments left");
     broker.restart();
     run(&broker, "delete_records_after_restart");
@@ -153,11 +155,7 @@ fn the_brokers_log_settings_change_while_it_runs_and_after_a_restart() {
     run(&broker, "broker_dynamic_configs");
     // 1.2 MB written after log.segment.bytes became 128 KiB: about nine segments, where the
     // file's 1 GiB would have made one.
-    let segments = std::fs::read_dir(broker.data_dir.join("dyn-a-0"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
-        .count();
+    let segments = segment_files(&broker.data_dir.join("dyn-a-0"));
     assert!(segments >= 8, "{segments} segments");
     // Names neither client sends: "" (the cluster-wide default, kafka-configs.sh
     // --entity-default) is this broker's; another broker's id is refused.

@@ -10,6 +10,16 @@ fn topic(name: &str) -> MetadataBatch {
     }])
 }
 
+/// Handles `replica`'s Ready, writing its records to `disk` (synced once written): the
+/// messages to send.
+fn handle_and_store(replica: &mut Replica, disk: &mut Vec<u8>) -> Vec<Message> {
+    let (messages, records) = replica.handle_ready().unwrap();
+    for r in &records {
+        crate::wal_format::encode(r, disk);
+    }
+    messages
+}
+
 /// Replicas exchanging messages in memory, each with a "disk" (its log file's bytes, synced
 /// when written); `cut` nodes neither send nor receive.
 struct Network {
@@ -46,12 +56,8 @@ impl Network {
     fn settle(&mut self) {
         for _ in 0..10_000 {
             for (n, replica) in self.replicas.iter_mut() {
-                let (messages, records) = replica.handle_ready().unwrap();
                 let disk = self.disks.get_mut(n).unwrap();
-                for r in &records {
-                    crate::wal_format::encode(r, disk);
-                }
-                self.in_flight.extend(messages);
+                self.in_flight.extend(handle_and_store(replica, disk));
             }
             let Some(m) = self.in_flight.pop_front() else {
                 return;
@@ -72,6 +78,15 @@ impl Network {
             }
             self.settle();
         }
+    }
+
+    /// Proposes a topic of `name` on `node`, which must take it.
+    fn propose(&mut self, node: i32, name: &str) {
+        self.replicas
+            .get_mut(&node)
+            .unwrap()
+            .propose(&topic(name))
+            .unwrap();
     }
 
     /// Ticks until a leader is reachable (elections are randomised; a split vote takes
@@ -120,11 +135,7 @@ fn three_replicas_elect_one_leader_and_apply_the_same_entries() {
     let mut net = Network::new(&[0, 1, 2]);
     let leader = net.elect();
     for name in ["a", "b", "c"] {
-        net.replicas
-            .get_mut(&leader)
-            .unwrap()
-            .propose(&topic(name))
-            .unwrap();
+        net.propose(leader, name);
     }
     net.settle();
     // Followers learn the commit index with the next append or heartbeat.
@@ -151,19 +162,11 @@ fn a_cut_off_leader_is_replaced_and_its_lone_proposal_never_commits() {
     let old = net.elect();
     net.cut = vec![old];
     // Still leader as far as it knows: it takes the proposal, but no one hears of it.
-    net.replicas
-        .get_mut(&old)
-        .unwrap()
-        .propose(&topic("lost"))
-        .unwrap();
+    net.propose(old, "lost");
     net.tick_all(20);
     let new = net.elect();
     assert_ne!(new, old);
-    net.replicas
-        .get_mut(&new)
-        .unwrap()
-        .propose(&topic("kept"))
-        .unwrap();
+    net.propose(new, "kept");
     net.settle();
     net.cut.clear();
     net.tick_all(40);
@@ -181,10 +184,10 @@ fn a_cut_off_leader_is_replaced_and_its_lone_proposal_never_commits() {
 fn a_quorum_of_one_restarts_from_its_file_with_what_it_committed() {
     let mut disk = Vec::new();
     let run = |replica: &mut Replica, disk: &mut Vec<u8>| {
-        let (_, records) = replica.handle_ready().unwrap();
-        for r in &records {
-            crate::wal_format::encode(r, disk);
-        }
+        assert!(
+            handle_and_store(replica, disk).is_empty(),
+            "a quorum of one sends nothing"
+        );
     };
     let mut replica = Replica::new(0, &[0]).unwrap();
     replica.campaign().unwrap();
@@ -211,11 +214,7 @@ fn replicas_restarted_from_their_files_catch_up_and_agree() {
     let mut net = Network::new(&[0, 1, 2]);
     let leader = net.elect();
     for name in ["a", "b"] {
-        net.replicas
-            .get_mut(&leader)
-            .unwrap()
-            .propose(&topic(name))
-            .unwrap();
+        net.propose(leader, name);
     }
     net.settle();
     net.tick_all(3);
@@ -223,11 +222,7 @@ fn replicas_restarted_from_their_files_catch_up_and_agree() {
     // (the crash came before the sync): only what it sent before storing went out.
     let follower = *net.replicas.keys().find(|n| **n != leader).unwrap();
     net.restart(follower);
-    net.replicas
-        .get_mut(&leader)
-        .unwrap()
-        .propose(&topic("c"))
-        .unwrap();
+    net.propose(leader, "c");
     let taken = net.replicas.get_mut(&leader).unwrap().ready().unwrap();
     if let Some(taken) = taken {
         net.in_flight.extend(taken.send_now);
@@ -235,11 +230,7 @@ fn replicas_restarted_from_their_files_catch_up_and_agree() {
     net.restart(leader);
     net.tick_all(20);
     let new_leader = net.elect();
-    net.replicas
-        .get_mut(&new_leader)
-        .unwrap()
-        .propose(&topic("d"))
-        .unwrap();
+    net.propose(new_leader, "d");
     net.settle();
     net.tick_all(5);
     let images: Vec<&MetadataImage> = net.replicas.values().map(|r| r.image()).collect();

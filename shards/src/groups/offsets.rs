@@ -238,15 +238,7 @@ fn apply(entries: &mut BTreeMap<OffsetKey, Committed>, c: Change) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_runtime::{self as rt, ExecutorSettings};
-
-    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
-        let settings = ExecutorSettings {
-            io_memory_bytes: 256 << 10,
-            ..Default::default()
-        };
-        rt::block_on(&settings, f).unwrap()
-    }
+    use crate::test_executor::run;
 
     #[test]
     fn offsets_survive_reopen_and_compaction_keeps_only_the_latest() {

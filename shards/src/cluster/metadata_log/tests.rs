@@ -1,17 +1,7 @@
 use strata_controller::MetadataRecord;
-use strata_runtime::{block_on, ExecutorSettings};
 
 use super::*;
-
-fn run<T>(f: impl std::future::Future<Output = T>) -> T {
-    let settings = ExecutorSettings {
-        name: "test".into(),
-        io_memory_bytes: 512 << 10,
-        ring_depth: 64,
-        ..Default::default()
-    };
-    block_on(&settings, f).expect("executor starts")
-}
+use crate::test_executor::run;
 
 fn topic(name: &str) -> MetadataBatch {
     MetadataBatch::new(vec![MetadataRecord::Topic {
