@@ -148,6 +148,23 @@ fn clients_speaking_message_formats_v0_and_v1_produce_consume_and_commit() {
     check("old_message_formats");
 }
 
+/// Old-format records cross segment rolls (64 KiB segments; 20,000 lz4-compressed records make
+/// a few per partition) and a restart, and read back through down-conversion (decompressing)
+/// from sealed segments.
+#[test]
+fn old_format_records_read_back_across_segment_rolls_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = BrokerProcess::start_with(
+        &dir.path().join("data"),
+        "[log]\nsegment_bytes = 65536\nmax_message_bytes = 65536\n",
+    );
+    run(&broker, "old_format_before_restart");
+    let segments = segment_files(&broker.data_dir.join("old-restart-0"));
+    assert!(segments >= 3, "{segments} segments");
+    broker.restart();
+    run(&broker, "old_format_after_restart");
+}
+
 #[test]
 fn the_brokers_log_settings_change_while_it_runs_and_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();

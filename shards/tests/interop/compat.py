@@ -859,6 +859,44 @@ def old_message_formats(bootstrap, admin):
         cons.close()
 
 
+RESTART_TOPIC, RESTART_COUNT, RESTART_PARTITIONS = "old-restart", 20000, 2
+
+
+@case
+def old_format_before_restart(bootstrap, admin):
+    """librdkafka as to Kafka 0.10 (message format v1, lz4) writes 20,000 records; the test
+    restarts the broker (64 KiB segments: the records cross several rolls) before
+    old_format_after_restart reads them."""
+    create_topic(admin, RESTART_TOPIC, RESTART_PARTITIONS)
+    failures = []
+    p = Producer({"bootstrap.servers": bootstrap, "compression.codec": "lz4", "linger.ms": 20,
+                  "batch.size": 16384, **old_format_client("0.10.0")})
+    for i in range(RESTART_COUNT):
+        p.produce(RESTART_TOPIC, key=f"k{i}", value=old_value(i), partition=i % RESTART_PARTITIONS,
+                  on_delivery=lambda err, _m: err and failures.append(err))
+        p.poll(0)
+    if p.flush(60) != 0 or failures:
+        fail(f"produce: {failures[:3]}")
+
+
+@case
+def old_format_after_restart(bootstrap, admin):
+    """Every record written before the restart reads back through the old format, in order."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": fresh("old-restart"),
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  **old_format_client("0.10.0")})
+    c.subscribe([RESTART_TOPIC])
+    got = []
+    end = time.time() + 90
+    while len(got) < RESTART_COUNT and time.time() < end:
+        for m in c.consume(1000, 0.5):
+            if m.error():
+                fail(f"consume: {m.error()}")
+            got.append((m.partition(), m.offset(), m.key(), m.value()))
+    c.close()
+    check_records(got, RESTART_COUNT, RESTART_PARTITIONS, "message format v1 after a restart")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)
