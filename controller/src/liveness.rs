@@ -86,6 +86,27 @@ impl Liveness {
     }
 }
 
+/// What unfencing `broker_id` (caught up after registering at `epoch`) writes: the unfence, and
+/// the leadership back for every partition left without a leader that has it in its ISR (with
+/// one replica, the partitions it took offline when it was lost).
+pub fn unfence(image: &MetadataImage, broker_id: i32, epoch: i64) -> Vec<MetadataRecord> {
+    let mut records = vec![MetadataRecord::UnfenceBroker { broker_id, epoch }];
+    for topic in image.topics.values() {
+        for (partition, p) in &topic.partitions {
+            if p.leader == -1 && p.isr.contains(&broker_id) {
+                records.push(MetadataRecord::PartitionChange {
+                    topic_id: topic.topic_id.clone(),
+                    partition: *partition,
+                    leader: Some(broker_id),
+                    isr: None,
+                    replicas: None,
+                });
+            }
+        }
+    }
+    records
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

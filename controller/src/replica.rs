@@ -109,6 +109,20 @@ impl Replica {
         }
     }
 
+    /// The index the next proposal gets, and the current term: a proposal made now is
+    /// committed as proposed when the entry at that index later has this term.
+    pub fn next_index_and_term(&self) -> (u64, u64) {
+        (
+            self.node.raft.raft_log.last_index() + 1,
+            self.node.raft.term,
+        )
+    }
+
+    /// The term of the entry at `index`, if the log still has it.
+    pub fn term_at(&self, index: u64) -> Option<u64> {
+        self.node.raft.raft_log.term(index).ok()
+    }
+
     pub fn tick(&mut self) {
         self.node.tick();
     }

@@ -60,6 +60,21 @@ pub struct BrokerConfig {
     pub offsets_compact_above_bytes: u64,
     /// Idempotent producers idle this long are forgotten (Kafka's producer.id.expiration.ms).
     pub producer_id_expiry_ms: u64,
+    /// The controller quorum's voters, `ID@HOST:PORT,...` (`crate::cluster::quorum`); each voter
+    /// serves the controller on its own address there. Empty: this node alone is its quorum.
+    pub controller_quorum: String,
+    /// This node runs no controller: it registers with the quorum's and follows its metadata.
+    pub broker_only: bool,
+    /// How often a broker heartbeats to the controller (Kafka's broker.heartbeat.interval.ms).
+    pub broker_heartbeat_interval_ms: u64,
+    /// A broker not heard from for this long is fenced; the partitions it leads go offline until
+    /// it returns (Kafka's broker.session.timeout.ms).
+    pub broker_session_timeout_ms: u64,
+    /// Partitions of the internal offsets topic that spreads group coordinators over brokers
+    /// (Kafka's offsets.topic.num.partitions); fixed once the topic exists.
+    pub offsets_topic_num_partitions: i32,
+    /// How long a topic change waits for the controller quorum before REQUEST_TIMED_OUT.
+    pub controller_request_timeout_ms: u64,
     pub log: LogSettings,
 }
 
@@ -109,6 +124,12 @@ impl Default for BrokerConfig {
             group_max_members: 1_000,
             offsets_compact_above_bytes: 64 << 20,
             producer_id_expiry_ms: 86_400_000,
+            controller_quorum: String::new(),
+            broker_only: false,
+            broker_heartbeat_interval_ms: 2_000,
+            broker_session_timeout_ms: 9_000,
+            offsets_topic_num_partitions: 50,
+            controller_request_timeout_ms: 30_000,
             log: LogSettings::default(),
         }
     }
@@ -205,6 +226,42 @@ impl BrokerConfig {
         }
         if self.retention_check_interval_ms == 0 {
             return bad("retention_check_interval_ms", "must be positive");
+        }
+        let voters = crate::cluster::quorum::parse(&self.controller_quorum)?;
+        let named = voters.iter().any(|v| v.node_id == self.node_id);
+        if !voters.is_empty() && !named && !self.broker_only {
+            return bad(
+                "controller_quorum",
+                &format!(
+                    "node {} is not one of its voters; a broker that runs no controller says \
+                     broker_only = true (--broker-only)",
+                    self.node_id
+                ),
+            );
+        }
+        if self.broker_only && (voters.is_empty() || named) {
+            return bad(
+                "broker_only",
+                "needs a controller_quorum that does not name this node",
+            );
+        }
+        if self.broker_heartbeat_interval_ms == 0 {
+            return bad("broker_heartbeat_interval_ms", "must be positive");
+        }
+        if self.broker_session_timeout_ms <= self.broker_heartbeat_interval_ms {
+            return bad(
+                "broker_session_timeout_ms",
+                "must be longer than broker_heartbeat_interval_ms",
+            );
+        }
+        if self.offsets_topic_num_partitions < 1 || self.offsets_topic_num_partitions > max {
+            return bad(
+                "offsets_topic_num_partitions",
+                &format!("must be within [1, {max}]"),
+            );
+        }
+        if self.controller_request_timeout_ms == 0 {
+            return bad("controller_request_timeout_ms", "must be positive");
         }
         if self.io_memory_bytes_per_shard < 64 * 1024 {
             return bad("io_memory_bytes_per_shard", "must be at least 65536");

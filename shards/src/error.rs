@@ -94,6 +94,9 @@ pub fn topic_change_code(
         T::InvalidPartitions(_) => ResponseError::InvalidPartitions,
         T::OverFileBudget(_) => ResponseError::PolicyViolation,
         T::Storage(_) => ResponseError::KafkaStorageError,
+        T::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        T::NotController(_) => ResponseError::NotController,
+        T::TimedOut(_) => ResponseError::RequestTimedOut,
     };
     (code.code(), Some(e.to_string()))
 }
@@ -104,6 +107,8 @@ pub fn partition_error_code(e: &crate::router::PartitionError) -> i16 {
     match e {
         P::Unknown => ResponseError::UnknownTopicOrPartition.code(),
         P::OwnerGone => ResponseError::NotLeaderOrFollower.code(),
+        P::NotLeader { .. } => ResponseError::NotLeaderOrFollower.code(),
+        P::LeaderNotAvailable => ResponseError::LeaderNotAvailable.code(),
         P::Engine(e) => error_code(e),
         P::UndecodableBatch(_) => ResponseError::CorruptMessage.code(),
     }
@@ -152,6 +157,7 @@ pub fn group_error_code(result: Result<(), crate::groups::error::GroupError>) ->
         G::NotFound => ResponseError::GroupIdNotFound,
         G::SubscribedToTopic => ResponseError::GroupSubscribedToTopic,
         G::Storage => ResponseError::KafkaStorageError,
+        G::NotCoordinator => ResponseError::NotCoordinator,
     };
     r.code()
 }

@@ -38,6 +38,12 @@ struct ServeArgs {
     /// This broker's node id [default: 0].
     #[arg(long)]
     node_id: Option<i32>,
+    /// The controller quorum, ID@HOST:PORT,... [default: this node alone].
+    #[arg(long)]
+    controller_quorum: Option<String>,
+    /// Run no controller: register with the quorum's and follow its metadata.
+    #[arg(long)]
+    broker_only: bool,
 }
 
 fn config_from(args: ServeArgs) -> Result<BrokerConfig, String> {
@@ -59,6 +65,12 @@ fn config_from(args: ServeArgs) -> Result<BrokerConfig, String> {
     }
     if let Some(v) = args.node_id {
         config.node_id = v;
+    }
+    if let Some(v) = args.controller_quorum {
+        config.controller_quorum = v;
+    }
+    if args.broker_only {
+        config.broker_only = true;
     }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)

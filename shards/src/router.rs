@@ -42,6 +42,12 @@ pub enum Acks {
 pub enum PartitionError {
     #[error("no such topic or partition here")]
     Unknown,
+    /// Another broker leads it (clients refresh their metadata and go there).
+    #[error("broker {leader} leads this partition, not this one")]
+    NotLeader { leader: i32 },
+    /// No live broker leads it: it is offline until its broker returns.
+    #[error("the partition has no live leader")]
+    LeaderNotAvailable,
     #[error("the shard that owns the partition is gone (shutting down)")]
     OwnerGone,
     #[error(transparent)]
@@ -103,7 +109,7 @@ pub struct PartitionReadResult {
 }
 
 /// Topic changes, decided by shard 0.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum AdminOp {
     CreateTopics {
         topics: Vec<TopicSpec>,
@@ -127,10 +133,26 @@ pub enum AdminOp {
         change: crate::topic_configs::ConfigChange,
         validate_only: bool,
     },
+    /// The internal offsets topic, placed over the live brokers, unless it exists (no outcome).
+    CreateOffsetsTopic,
+}
+
+impl AdminOp {
+    /// The topics the operation names, in its order ("" for the broker's settings).
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            AdminOp::CreateTopics { topics, .. } => topics.iter().map(|t| t.name.clone()).collect(),
+            AdminOp::DeleteTopics { names } => names.clone(),
+            AdminOp::CreatePartitions { name, .. } => vec![name.clone()],
+            AdminOp::AlterConfigs { topic, .. } => vec![topic.clone()],
+            AdminOp::AlterBrokerConfigs { .. } => vec![String::new()],
+            AdminOp::CreateOffsetsTopic => Vec::new(),
+        }
+    }
 }
 
 /// Why a topic change was refused for one topic; the message is for the client.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum TopicChangeError {
     #[error("topic {0} exists")]
     AlreadyExists(String),
@@ -149,10 +171,19 @@ pub enum TopicChangeError {
     /// The table could not be saved, or a partition could not be opened.
     #[error("{0}")]
     Storage(String),
+    /// More replicas than live brokers, or none.
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    /// The controller quorum has no leader, or lost it before the change was committed.
+    #[error("{0}")]
+    NotController(String),
+    /// The controller did not answer in time (no quorum).
+    #[error("{0}")]
+    TimedOut(String),
 }
 
 /// What a topic change did to one topic it names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TopicOutcome {
     pub name: String,
     pub result: Result<(), TopicChangeError>,

@@ -39,7 +39,11 @@ impl Broker {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| BrokerError::io(format!("create {}", config.data_dir.display()), e))?;
         let data_dir_lock = crate::exclusive::lock_data_dir(&config.data_dir)?;
-        let identity = load_identity(&config.data_dir, config.node_id)?;
+        let voters = crate::cluster::quorum::parse(&config.controller_quorum)?;
+        let shared_id =
+            (!voters.is_empty()).then(|| crate::cluster::quorum::cluster_id_of(&voters));
+        let identity = load_identity(&config.data_dir, config.node_id, shared_id.as_deref())?;
+        // Topics of a broker from before the metadata log: migrated into it at start.
         let table = Arc::new(TopicStore::new(&config.data_dir).load()?);
         let shards = config.shard_count();
         crate::open_files::log_open_file_budget(config.max_open_sealed_segments_per_shard, shards);
@@ -195,7 +199,6 @@ async fn run_shard(
             }
         });
     }
-    shard.apply_topics(table, Default::default()).await?;
     let offsets = crate::groups::offsets::OffsetStore::open(
         &config.data_dir,
         id,
@@ -240,6 +243,11 @@ async fn run_shard(
                 shard.enforce_retention().await;
             }
         });
+    }
+    // Shard 0 runs this node's part in the cluster; its first metadata opens every shard's
+    // partitions before any serves.
+    if id == 0 {
+        crate::cluster::start(shard.clone(), table).await?;
     }
     // Wait for every shard, so that no request is forwarded to a shard still opening its logs.
     started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

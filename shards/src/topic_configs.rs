@@ -230,13 +230,13 @@ fn unavailable(name: &str, value: &str) -> Option<String> {
 
 /// A change of a topic's configs: AlterConfigs replaces them all (the ones it leaves out go back
 /// to their defaults); IncrementalAlterConfigs edits some.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ConfigChange {
     Replace(BTreeMap<String, String>),
     Edit(Vec<ConfigEdit>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConfigEdit {
     pub name: String,
     pub op: EditOp,
@@ -244,7 +244,7 @@ pub struct ConfigEdit {
 }
 
 /// IncrementalAlterConfigs' operations (their Kafka codes are 0 to 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EditOp {
     Set,
     Delete,

@@ -17,6 +17,65 @@ pub struct TopicSpec {
     pub topic_id: uuid::Uuid,
     /// Overrides of the log defaults, in Kafka's names (`retention.ms`, ...).
     pub configs: BTreeMap<String, String>,
+    /// Where each partition lives, from the cluster's metadata (empty in a request to create,
+    /// unless it assigns replicas itself).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub places: Vec<PartitionPlace>,
+}
+
+/// Where a partition lives: its replicas, its leader (-1: none, the partition is offline) and
+/// the leader's epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionPlace {
+    pub replicas: Vec<i32>,
+    pub leader: i32,
+    pub leader_epoch: i32,
+}
+
+impl TopicSpec {
+    /// A topic to create: no places yet (the controller places it).
+    pub fn new(name: String, partitions: i32, configs: BTreeMap<String, String>) -> TopicSpec {
+        TopicSpec {
+            name,
+            partitions,
+            topic_id: uuid::Uuid::new_v4(),
+            configs,
+            places: Vec::new(),
+        }
+    }
+
+    /// Whether `node` keeps a replica of `partition` (and so its log).
+    pub fn has_replica(&self, partition: i32, node: i32) -> bool {
+        self.place(partition)
+            .is_some_and(|p| p.replicas.contains(&node))
+    }
+
+    pub fn place(&self, partition: i32) -> Option<&PartitionPlace> {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.places.get(p))
+    }
+}
+
+/// The cluster around the topics: live brokers, the controller, the group coordinators.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterView {
+    /// Unfenced brokers by id: where clients reach them.
+    pub brokers: BTreeMap<i32, BrokerAddress>,
+    /// The controller quorum's leader, -1 while there is none.
+    pub controller_id: i32,
+    /// The leader of each partition of the offsets topic (group coordinators); empty until the
+    /// topic exists.
+    pub offsets_leaders: Vec<i32>,
+    /// The metadata log's entry this view is of.
+    pub applied_index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddress {
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +84,9 @@ pub struct TopicTable {
     /// The broker's dynamic settings (`crate::broker_configs`), in the broker's names.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub broker_configs: BTreeMap<String, String>,
+    /// From the cluster's metadata; never in topics.json.
+    #[serde(skip)]
+    pub cluster: ClusterView,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,7 +194,13 @@ impl TopicStore {
 
 /// Loads the cluster identity, creating it on first start. A node id that differs from the
 /// configured one is refused: the directory belongs to another broker.
-pub fn load_identity(data_dir: &Path, node_id: i32) -> Result<ClusterIdentity, BrokerError> {
+/// `cluster_id` is the id a quorum's nodes share (`crate::cluster::quorum::cluster_id_of`); a
+/// node alone makes one up at its first start.
+pub fn load_identity(
+    data_dir: &Path,
+    node_id: i32,
+    cluster_id: Option<&str>,
+) -> Result<ClusterIdentity, BrokerError> {
     let path = data_dir.join("cluster.json");
     match read_if_exists(&path)? {
         Some(bytes) => {
@@ -145,11 +213,22 @@ pub fn load_identity(data_dir: &Path, node_id: i32) -> Result<ClusterIdentity, B
                     id.node_id
                 )));
             }
+            if let Some(wanted) = cluster_id.filter(|w| *w != id.cluster_id) {
+                return Err(BrokerError::Config(format!(
+                    "{} belongs to cluster {}, but controller_quorum makes this cluster {wanted} \
+                     (another quorum): start it with its own quorum, or from an empty data_dir",
+                    data_dir.display(),
+                    id.cluster_id
+                )));
+            }
             Ok(id)
         }
         None => {
             let id = ClusterIdentity {
-                cluster_id: uuid::Uuid::new_v4().simple().to_string()[..22].to_string(),
+                cluster_id: cluster_id.map_or_else(
+                    || uuid::Uuid::new_v4().simple().to_string()[..22].to_string(),
+                    str::to_string,
+                ),
                 node_id,
             };
             let bytes =
@@ -238,6 +317,7 @@ mod tests {
                 partitions: 3,
                 topic_id: uuid::Uuid::new_v4(),
                 configs: Default::default(),
+                places: Vec::new(),
             },
         );
         let settings = rt::ExecutorSettings {
@@ -246,11 +326,12 @@ mod tests {
         };
         rt::block_on(&settings, store.save(&t)).unwrap().unwrap();
         assert_eq!(store.load().unwrap(), t);
-        let id = load_identity(dir.path(), 1).unwrap();
+        let id = load_identity(dir.path(), 1, None).unwrap();
         assert_eq!(
-            load_identity(dir.path(), 1).unwrap().cluster_id,
+            load_identity(dir.path(), 1, None).unwrap().cluster_id,
             id.cluster_id
         );
-        assert!(load_identity(dir.path(), 2).is_err());
+        assert!(load_identity(dir.path(), 2, None).is_err());
+        assert!(load_identity(dir.path(), 1, Some("another")).is_err());
     }
 }

@@ -1,5 +1,240 @@
-//! The cluster (issue 14): the metadata log this node keeps, on the controller quorum's Raft
-//! (`strata_controller`). Not yet what the broker reads its topics from: today that is still
-//! `topics.json` (plan: docs/proposals/issue-14-cluster.md).
+//! The cluster: this node's part in the controller quorum and its membership as a broker.
+//!
+//! - `quorum`: the configured voters; `metadata_log`: this node's durable replica of the log;
+//!   `node`: the Raft loop on shard 0 (proposals, liveness); `peers` and `listener`: Raft
+//!   messages and calls between nodes (`frames`, `calls`).
+//! - `publish` and `view`: applied metadata handed to the shards as the topic table;
+//!   `changes`: topic changes as metadata records; `membership`: registration and heartbeats.
+//!
+//! Everything here runs on shard 0; the other shards see the cluster through their table.
 
+pub mod calls;
+pub mod changes;
+pub mod frames;
+pub mod listener;
+pub mod membership;
 pub mod metadata_log;
+pub mod node;
+pub mod peers;
+pub mod publish;
+pub mod quorum;
+mod startup;
+pub mod view;
+
+pub use startup::start;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use strata_controller::wire::Hello;
+
+use self::calls::{AdminAnswer, Answer, Call, CallError, ImageAnswer};
+use self::node::{NodeHandle, ProposeError, Registration};
+use self::publish::{ImageSink, Published};
+use self::quorum::Voter;
+use crate::shard::Shard;
+
+/// Kafka's error codes the controller answers registrations and heartbeats with.
+const NOT_CONTROLLER: i16 = 41;
+const INVALID_REQUEST: i16 = 42;
+const STALE_BROKER_EPOCH: i16 = 77;
+
+pub struct Cluster {
+    pub me: i32,
+    pub voters: Vec<Voter>,
+    pub cluster_id: String,
+    /// This node's controller; None on a broker that runs none.
+    pub node: Option<NodeHandle>,
+    pub published: Rc<Published>,
+    pub sink: ImageSink,
+    /// The voter that last answered as the controller's leader.
+    leader_hint: Cell<Option<i32>>,
+    pub timeout: Duration,
+    max_frame_bytes: usize,
+    /// Topic changes are decided one at a time, on the leader.
+    pub admin_lock: futures::lock::Mutex<()>,
+}
+
+impl Cluster {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        me: i32,
+        voters: Vec<Voter>,
+        cluster_id: String,
+        node: Option<NodeHandle>,
+        published: Rc<Published>,
+        sink: ImageSink,
+        timeout: Duration,
+        max_frame_bytes: usize,
+    ) -> Cluster {
+        Cluster {
+            me,
+            voters,
+            cluster_id,
+            node,
+            published,
+            sink,
+            leader_hint: Cell::new(None),
+            timeout,
+            max_frame_bytes,
+            admin_lock: futures::lock::Mutex::new(()),
+        }
+    }
+
+    pub fn is_voter(&self, node_id: i32) -> bool {
+        self.voters.iter().any(|v| v.node_id == node_id)
+    }
+
+    fn hello(&self) -> Hello {
+        Hello {
+            cluster_id: self.cluster_id.clone(),
+            node_id: self.me,
+        }
+    }
+
+    /// The controller quorum's leader as this node knows it.
+    pub fn controller(&self) -> Option<i32> {
+        match &self.node {
+            Some(node) => node.state.leader.get(),
+            None => self.leader_hint.get(),
+        }
+    }
+
+    /// Sends `call` to the quorum's leader: this node's controller when it leads, else the
+    /// voters, the last known leader first. Voters that are not the leader are skipped.
+    pub async fn call(&self, shard: &Shard, call: Call) -> Result<Answer, CallError> {
+        if self.node.as_ref().is_some_and(|n| n.is_leader(self.me)) {
+            let answer = self.answer(shard, call).await;
+            if !is_not_controller(&answer) {
+                return Ok(answer);
+            }
+            return Err(CallError::Undecodable("leadership changed".into()));
+        }
+        let hint = self.controller().or(self.leader_hint.get());
+        let mut order: Vec<&Voter> = self
+            .voters
+            .iter()
+            .filter(|v| v.node_id != self.me)
+            .collect();
+        order.sort_by_key(|v| Some(v.node_id) != hint);
+        let mut last = CallError::Closed;
+        for voter in order {
+            match calls::call(
+                &voter.addr,
+                &self.hello(),
+                &call,
+                self.timeout.min(Duration::from_secs(5)),
+                self.max_frame_bytes,
+            )
+            .await
+            {
+                Ok(answer) if is_not_controller(&answer) => {
+                    last = CallError::Undecodable(format!(
+                        "node {} is not the controller",
+                        voter.node_id
+                    ));
+                }
+                Ok(answer) => {
+                    self.leader_hint.set(Some(voter.node_id));
+                    return Ok(answer);
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Answers a call as this node's controller.
+    pub async fn answer(&self, shard: &Shard, call: Call) -> Answer {
+        use kafka_protocol::messages::{BrokerHeartbeatResponse, BrokerRegistrationResponse};
+        let Some(node) = &self.node else {
+            return not_controller(&call, None);
+        };
+        match call {
+            Call::Register(r) => {
+                let listener = r.listeners.first();
+                let registration = Registration {
+                    broker_id: r.broker_id.0,
+                    incarnation: r.incarnation_id.to_string(),
+                    endpoint: strata_controller::Endpoint {
+                        host: listener.map(|l| l.host.to_string()).unwrap_or_default(),
+                        port: listener.map_or(0, |l| l.port),
+                    },
+                    rack: r.rack.as_ref().map(|r| r.to_string()),
+                    shards: r
+                        .features
+                        .iter()
+                        .find(|f| f.name.as_str() == membership::SHARDS_FEATURE)
+                        .map_or(0, |f| f.max_supported_version as u32),
+                };
+                let response = BrokerRegistrationResponse::default();
+                Answer::Register(match node.register(registration).await {
+                    Ok(epoch) => response.with_broker_epoch(epoch as i64),
+                    Err(ProposeError::NotController { .. } | ProposeError::Stopped) => {
+                        response.with_error_code(NOT_CONTROLLER)
+                    }
+                    Err(e) => {
+                        tracing::warn!("refused a broker's registration: {e}");
+                        response.with_error_code(INVALID_REQUEST)
+                    }
+                })
+            }
+            Call::Heartbeat(h) => {
+                let response = BrokerHeartbeatResponse::default();
+                let applied = u64::try_from(h.current_metadata_offset).unwrap_or(0);
+                Answer::Heartbeat(
+                    match node.heartbeat(h.broker_id.0, h.broker_epoch, applied).await {
+                        Ok(a) => response
+                            .with_is_fenced(a.fenced)
+                            .with_is_caught_up(!a.fenced),
+                        Err(ProposeError::StaleEpoch { .. }) => {
+                            response.with_error_code(STALE_BROKER_EPOCH)
+                        }
+                        Err(_) => response.with_error_code(NOT_CONTROLLER),
+                    },
+                )
+            }
+            Call::Admin(op) => {
+                if !node.is_leader(self.me) {
+                    return not_controller(&Call::Admin(op), node.state.leader.get());
+                }
+                let (outcomes, index) = shard.decide_and_commit(self, op).await;
+                Answer::Admin(AdminAnswer::Done { outcomes, index })
+            }
+            Call::FetchImage { since } => {
+                let image = node.state.image.borrow().clone();
+                Answer::Image(ImageAnswer {
+                    controller: node.state.leader.get().unwrap_or(-1),
+                    image: (image.applied_index > since).then(|| (*image).clone()),
+                })
+            }
+        }
+    }
+}
+
+fn not_controller(call: &Call, leader: Option<i32>) -> Answer {
+    use kafka_protocol::messages::{BrokerHeartbeatResponse, BrokerRegistrationResponse};
+    match call {
+        Call::Register(_) => {
+            Answer::Register(BrokerRegistrationResponse::default().with_error_code(NOT_CONTROLLER))
+        }
+        Call::Heartbeat(_) => {
+            Answer::Heartbeat(BrokerHeartbeatResponse::default().with_error_code(NOT_CONTROLLER))
+        }
+        Call::Admin(_) => Answer::Admin(AdminAnswer::NotController { leader }),
+        Call::FetchImage { .. } => Answer::Image(ImageAnswer {
+            controller: -1,
+            image: None,
+        }),
+    }
+}
+
+fn is_not_controller(answer: &Answer) -> bool {
+    match answer {
+        Answer::Register(r) => r.error_code == NOT_CONTROLLER,
+        Answer::Heartbeat(h) => h.error_code == NOT_CONTROLLER,
+        Answer::Admin(a) => matches!(a, AdminAnswer::NotController { .. }),
+        Answer::Image(_) => false,
+    }
+}

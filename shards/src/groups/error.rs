@@ -36,6 +36,9 @@ pub enum GroupError {
     /// OffsetDelete on a group that has members (and so may use the offsets).
     #[error("the group is subscribed to the topic")]
     SubscribedToTopic,
+    /// Another broker coordinates the group (by the offsets topic's leaders).
+    #[error("another broker coordinates this group")]
+    NotCoordinator,
     /// Committed offsets could not be written.
     #[error("committed offsets could not be stored")]
     Storage,

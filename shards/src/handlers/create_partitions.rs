@@ -64,7 +64,7 @@ fn check_new_partitions(
             assignments.len()
         ));
     }
-    let brokers = [shard.identity.node_id];
+    let brokers = shard.live_brokers();
     for (i, a) in assignments.iter().enumerate() {
         let replicas: Vec<i32> = a.broker_ids.iter().map(|b| b.0).collect();
         check_replicas(existing + i as i32, &replicas, &brokers)?;

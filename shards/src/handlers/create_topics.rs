@@ -14,7 +14,7 @@ use crate::replica_assignment::check_topic;
 use crate::router::AdminOp;
 use crate::shard::Shard;
 use crate::topics::MAX_PARTITIONS_PER_TOPIC;
-use crate::topics::{invalid_topic_config, invalid_topic_name, TopicSpec};
+use crate::topics::{invalid_topic_config, invalid_topic_name, PartitionPlace, TopicSpec};
 
 pub async fn handle(
     shard: &Shard,
@@ -31,7 +31,7 @@ pub async fn handle(
                 .with_error_code(e.code())
                 .with_error_message((version >= 1).then(|| StrBytes::from_string(msg)))
         };
-        let brokers = [shard.identity.node_id];
+        let brokers = shard.live_brokers();
         let manual: Vec<(i32, Vec<i32>)> = t
             .assignments
             .iter()
@@ -43,6 +43,18 @@ pub async fn handle(
             })
             .collect();
         let assigned = (!manual.is_empty()).then(|| check_topic(&manual, &brokers));
+        let places: Vec<PartitionPlace> = {
+            let mut sorted = manual.clone();
+            sorted.sort_by_key(|(p, _)| *p);
+            sorted
+                .into_iter()
+                .map(|(_, replicas)| PartitionPlace {
+                    leader: replicas.first().copied().unwrap_or(-1),
+                    leader_epoch: 0,
+                    replicas,
+                })
+                .collect()
+        };
         let partitions = match &assigned {
             Some(Ok(count)) => *count,
             _ if t.num_partitions == -1 => shard.config.default_partitions,
@@ -85,12 +97,9 @@ pub async fn handle(
         } else if let Some(msg) = config_error {
             results.push(refuse(ResponseError::InvalidConfig, msg));
         } else {
-            to_create.push(TopicSpec {
-                name,
-                partitions,
-                topic_id: uuid::Uuid::new_v4(),
-                configs,
-            });
+            let mut spec = TopicSpec::new(name, partitions, configs);
+            spec.places = places;
+            to_create.push(spec);
             let result = CreatableTopicResult::default().with_name(t.name.clone());
             // num_partitions and replication_factor exist from v5 on.
             results.push(if version >= 5 {

@@ -1,4 +1,4 @@
-//! DescribeCluster: the cluster id, the controller and the brokers (one, this one, for now);
+//! DescribeCluster: the cluster id, the controller and the live brokers;
 //! what admin tools and web UIs ask first. Brokers answer for the broker endpoint type only,
 //! as in Kafka (controllers have their own endpoint).
 
@@ -27,15 +27,21 @@ pub fn handle(shard: &Shard, r: DescribeClusterRequest, version: i16) -> Describ
                 "this is a broker endpoint: ask it for brokers (endpoint type 1)",
             )));
     }
-    let node = BrokerId(shard.identity.node_id);
-    let (host, port) = &shard.advertised;
+    let brokers = shard
+        .broker_addresses()
+        .into_iter()
+        .map(|(id, a)| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(id))
+                .with_host(StrBytes::from_string(a.host))
+                .with_port(a.port)
+                .with_rack(a.rack.map(StrBytes::from_string))
+        })
+        .collect();
     response
         .with_cluster_id(StrBytes::from_string(shard.identity.cluster_id.clone()))
-        .with_controller_id(node)
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(node)
-            .with_host(StrBytes::from_string(host.clone()))
-            .with_port(*port)])
+        .with_controller_id(BrokerId(shard.controller_id()))
+        .with_brokers(brokers)
         .with_cluster_authorized_operations(authorized::cluster(
             r.include_cluster_authorized_operations,
         ))

@@ -1,5 +1,6 @@
-//! Metadata: this broker, and the topics asked for (all when none are named), auto-creating
-//! unknown ones when allowed. Every partition is led by this broker.
+//! Metadata: the live brokers, the controller, and the topics asked for (all when none are
+//! named), auto-creating unknown ones when allowed. Each partition names its leader, or
+//! LEADER_NOT_AVAILABLE while its leader is fenced (offline until it returns).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -30,15 +31,27 @@ pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> Me
         Some(names) => ensure_topics(shard, names, allow_create).await,
         None => shard.topics(),
     };
+    let live = &table.cluster.brokers;
     let topic = |spec: &TopicSpec| {
         let partitions = (0..spec.partitions)
             .map(|p| {
+                let (leader, epoch, replicas) = match spec.place(p) {
+                    Some(place) => (place.leader, place.leader_epoch, place.replicas.clone()),
+                    None => (node.0, 0, vec![node.0]),
+                };
+                let online = leader >= 0 && (live.is_empty() || live.contains_key(&leader));
+                let ids = |v: Vec<i32>| v.into_iter().map(BrokerId).collect::<Vec<_>>();
                 MetadataResponsePartition::default()
+                    .with_error_code(if online {
+                        0
+                    } else {
+                        ResponseError::LeaderNotAvailable.code()
+                    })
                     .with_partition_index(p)
-                    .with_leader_id(node)
-                    .with_leader_epoch(if version >= 7 { 0 } else { -1 })
-                    .with_replica_nodes(vec![node])
-                    .with_isr_nodes(vec![node])
+                    .with_leader_id(BrokerId(if online { leader } else { -1 }))
+                    .with_leader_epoch(if version >= 7 { epoch } else { -1 })
+                    .with_isr_nodes(ids(if online { vec![leader] } else { Vec::new() }))
+                    .with_replica_nodes(ids(replicas))
             })
             .collect();
         MetadataResponseTopic::default()
@@ -75,16 +88,31 @@ pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> Me
             })
             .collect(),
     };
-    let (host, port) = &shard.advertised;
+    let brokers = shard
+        .broker_addresses()
+        .into_iter()
+        .map(|(id, a)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(id))
+                .with_host(StrBytes::from_string(a.host))
+                .with_port(a.port)
+                .with_rack(if version >= 1 {
+                    a.rack.map(StrBytes::from_string)
+                } else {
+                    None
+                })
+        })
+        .collect();
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(node)
-            .with_host(StrBytes::from_string(host.clone()))
-            .with_port(*port)])
+        .with_brokers(brokers)
         .with_cluster_id(
             (version >= 2).then(|| StrBytes::from_string(shard.identity.cluster_id.clone())),
         )
-        .with_controller_id(if version >= 1 { node } else { BrokerId(-1) })
+        .with_controller_id(BrokerId(if version >= 1 {
+            shard.controller_id()
+        } else {
+            -1
+        }))
         .with_cluster_authorized_operations(if (8..=10).contains(&version) {
             authorized::cluster(include_cluster_operations)
         } else {

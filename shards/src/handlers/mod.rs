@@ -106,7 +106,7 @@ pub async fn handle(
             describe_cluster::handle(shard, r, v),
         )),
         RequestKind::FindCoordinator(r) => small(ResponseKind::FindCoordinator(
-            find_coordinator::handle(shard, r, v),
+            find_coordinator::handle(shard, r, v).await,
         )),
         RequestKind::JoinGroup(r) => small(ResponseKind::JoinGroup(
             join_group::handle(shard, r, v, client()).await,
@@ -161,12 +161,7 @@ pub async fn ensure_topics(shard: &Shard, names: &[String], allowed: bool) -> Ar
     let missing: Vec<TopicSpec> = names
         .iter()
         .filter(|n| !table.topics.contains_key(*n) && invalid_topic_name(n).is_none())
-        .map(|n| TopicSpec {
-            name: n.clone(),
-            partitions: shard.config.default_partitions,
-            topic_id: uuid::Uuid::new_v4(),
-            configs: BTreeMap::new(),
-        })
+        .map(|n| TopicSpec::new(n.clone(), shard.config.default_partitions, BTreeMap::new()))
         .collect();
     if missing.is_empty() {
         return table;

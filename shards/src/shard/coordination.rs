@@ -46,6 +46,9 @@ impl Shard {
 
     /// Runs a group request on the shard that owns the group.
     pub async fn group(&self, group: &str, op: GroupOp) -> GroupAnswer {
+        if !matches!(op, GroupOp::List) && !self.coordinates(group) {
+            return GroupAnswer::Done(Err(GroupError::NotCoordinator));
+        }
         let owner = owner_shard(group, 0, self.count);
         if owner == self.id {
             return self.group_local(group, op).await;
@@ -54,6 +57,31 @@ impl Shard {
         self.ask(owner, |reply| ShardMsg::Group { group, op, reply })
             .await
             .unwrap_or(GroupAnswer::Done(Err(GroupError::CoordinatorGone)))
+    }
+
+    /// The broker that coordinates `group`: the leader of its partition of the offsets topic
+    /// (Kafka's hash of the id), -1 while that leader is not live; None before the topic
+    /// exists.
+    pub fn coordinator_of(&self, group: &str) -> Option<i32> {
+        let table = self.topics();
+        let leaders = &table.cluster.offsets_leaders;
+        if leaders.is_empty() {
+            return None;
+        }
+        let p = strata_controller::coordinator::offsets_partition(group, leaders.len() as i32);
+        let leader = leaders[p as usize];
+        Some(if table.cluster.brokers.contains_key(&leader) {
+            leader
+        } else {
+            -1
+        })
+    }
+
+    /// Whether this broker coordinates `group` (also while the offsets topic does not exist
+    /// yet: a broker alone, or clients that skip FindCoordinator).
+    fn coordinates(&self, group: &str) -> bool {
+        self.coordinator_of(group)
+            .is_none_or(|c| c == self.identity.node_id)
     }
 
     /// Every shard's groups (ListGroups).

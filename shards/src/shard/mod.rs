@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use futures::channel::oneshot;
@@ -14,7 +15,7 @@ use strata_engine::{LogCaches, PartitionLog};
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::router::{owner_shard, PartitionKey, ShardMsg};
-use crate::topics::{ClusterIdentity, TopicStore, TopicTable};
+use crate::topics::{ClusterIdentity, TopicTable};
 use strata_runtime::ShardSenders;
 
 mod coordination;
@@ -32,8 +33,8 @@ pub struct Shard {
     logs: RefCell<HashMap<PartitionKey, PartitionLog>>,
     caches: LogCaches,
     peers: ShardSenders<ShardMsg>,
-    /// Shard 0 only: the topic file, and a lock that makes topic changes one at a time.
-    store: Option<(TopicStore, futures::lock::Mutex<()>)>,
+    /// Shard 0 only: this node's part in the cluster (controller, membership); set at start.
+    cluster: std::cell::OnceCell<Rc<crate::cluster::Cluster>>,
     /// Idempotent producers' ids handed out by this shard.
     pub producer_ids: crate::producer_ids::ProducerIds,
     /// The groups this shard coordinates; set once at start.
@@ -50,12 +51,6 @@ impl Shard {
         let id = peers.my_id();
         let advertised = config.advertised()?;
         let data_dir = config.data_dir.clone();
-        let store = (id == 0).then(|| {
-            (
-                TopicStore::new(&config.data_dir),
-                futures::lock::Mutex::new(()),
-            )
-        });
         Ok(Shard {
             id,
             count,
@@ -72,7 +67,7 @@ impl Shard {
             topics: RefCell::new(Arc::new(TopicTable::default())),
             logs: RefCell::new(HashMap::new()),
             peers,
-            store,
+            cluster: std::cell::OnceCell::new(),
             groups: std::cell::OnceCell::new(),
             producer_ids: crate::producer_ids::ProducerIds::new(&data_dir, id),
         })
@@ -82,12 +77,84 @@ impl Shard {
         self.topics.borrow().clone()
     }
 
+    /// This node's part in the cluster; shard 0 only, once started.
+    pub fn cluster(&self) -> Option<&Rc<crate::cluster::Cluster>> {
+        self.cluster.get()
+    }
+
+    pub fn set_cluster(&self, cluster: Rc<crate::cluster::Cluster>) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    /// The brokers that may be given partitions: the live ones (this one, before it knows).
+    pub fn live_brokers(&self) -> Vec<i32> {
+        let table = self.topics();
+        if table.cluster.brokers.is_empty() {
+            return vec![self.identity.node_id];
+        }
+        table.cluster.brokers.keys().copied().collect()
+    }
+
+    /// The live brokers as clients reach them: id, host, port, rack (this broker alone, before
+    /// it has the cluster's metadata).
+    pub fn broker_addresses(&self) -> Vec<(i32, crate::topics::BrokerAddress)> {
+        let table = self.topics();
+        if table.cluster.brokers.is_empty() {
+            let (host, port) = self.advertised.clone();
+            return vec![(
+                self.identity.node_id,
+                crate::topics::BrokerAddress {
+                    host,
+                    port,
+                    rack: None,
+                },
+            )];
+        }
+        table
+            .cluster
+            .brokers
+            .iter()
+            .map(|(id, a)| (*id, a.clone()))
+            .collect()
+    }
+
+    /// The controller quorum's leader as this broker last heard (-1: none).
+    pub fn controller_id(&self) -> i32 {
+        self.topics().cluster.controller_id
+    }
+
+    /// Whether this broker leads the partition (by its table): else why not.
+    pub fn leads(&self, key: &PartitionKey) -> Result<(), crate::router::PartitionError> {
+        use crate::router::PartitionError;
+        let table = self.topics();
+        let place = table
+            .topics
+            .get(&key.topic)
+            .and_then(|t| t.place(key.partition))
+            .ok_or(PartitionError::Unknown)?;
+        if place.leader == self.identity.node_id {
+            Ok(())
+        } else if place.leader < 0 || !table.cluster.brokers.contains_key(&place.leader) {
+            Err(PartitionError::LeaderNotAvailable)
+        } else {
+            Err(PartitionError::NotLeader {
+                leader: place.leader,
+            })
+        }
+    }
+
     pub fn owner(&self, key: &PartitionKey) -> usize {
         owner_shard(&key.topic, key.partition, self.count)
     }
 
     fn log(&self, key: &PartitionKey) -> Option<PartitionLog> {
         self.logs.borrow().get(key).cloned()
+    }
+
+    /// The log of a partition this broker leads, or why there is none to serve.
+    fn led_log(&self, key: &PartitionKey) -> Result<PartitionLog, crate::router::PartitionError> {
+        self.leads(key)?;
+        self.log(key).ok_or(crate::router::PartitionError::Unknown)
     }
 
     pub fn owned_logs(&self) -> Vec<(PartitionKey, PartitionLog)> {

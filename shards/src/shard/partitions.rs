@@ -43,7 +43,7 @@ impl Shard {
         records: BytesMut,
         acks: Acks,
     ) -> ProduceOutcome {
-        let log = self.log(key).ok_or(PartitionError::Unknown)?;
+        let log = self.led_log(key)?;
         let appended = log.append(records).await.inspect_err(|e| {
             tracing::debug!(topic = %key.topic, partition = key.partition, "append refused: {e}");
         })?;
@@ -103,12 +103,15 @@ impl Shard {
     pub(super) async fn read_local(&self, reads: Vec<PartitionRead>) -> Vec<PartitionReadResult> {
         let mut out = Vec::with_capacity(reads.len());
         for r in reads {
-            let Some(log) = self.log(&r.key) else {
-                out.push(PartitionReadResult {
-                    error: Some(PartitionError::Unknown),
-                    ..Default::default()
-                });
-                continue;
+            let log = match self.led_log(&r.key) {
+                Ok(log) => log,
+                Err(e) => {
+                    out.push(PartitionReadResult {
+                        error: Some(e),
+                        ..Default::default()
+                    });
+                    continue;
+                }
             };
             let mut result = PartitionReadResult {
                 error: None,
@@ -201,7 +204,7 @@ impl Shard {
                 .await
                 .unwrap_or(Err(PartitionError::OwnerGone));
         }
-        let log = self.log(&key).ok_or(PartitionError::Unknown)?;
+        let log = self.led_log(&key)?;
         let at = |offset| {
             Some(FoundOffset {
                 timestamp: None,
@@ -256,7 +259,7 @@ impl Shard {
                 .await
                 .unwrap_or(Err(PartitionError::OwnerGone));
         }
-        let log = self.log(&key).ok_or(PartitionError::Unknown)?;
+        let log = self.led_log(&key)?;
         let before = if before == -1 {
             log.high_watermark()
         } else {

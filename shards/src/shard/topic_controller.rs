@@ -15,6 +15,11 @@ use strata_engine::PartitionLog;
 
 use super::Shard;
 use crate::broker_configs::{self, BrokerConfigError};
+use crate::cluster::calls::{AdminAnswer, Answer, Call};
+use crate::cluster::changes;
+use crate::cluster::node::ProposeError;
+use crate::cluster::view::{table_of, OFFSETS_TOPIC};
+use crate::cluster::Cluster;
 use crate::config::LogSettings;
 use crate::error::BrokerError;
 use crate::router::{
@@ -67,50 +72,93 @@ impl Shard {
         self.ask(0, |reply| ShardMsg::Admin { op, reply }).await
     }
 
+    /// A topic change, on shard 0: sent to the controller quorum's leader (this node's own
+    /// controller when it leads), answered once this node's shards have applied it.
     pub(super) async fn admin_local(&self, op: AdminOp) -> AdminResult {
-        let Some((store, lock)) = &self.store else {
+        let Some(cluster) = self.cluster() else {
             return Vec::new();
         };
-        let _one_at_a_time = lock.lock().await;
-        let old = self.topics();
-        let mut table = (*old).clone();
-        let mut results = decide(&mut table, op, &self.config.log);
-        if table == *old {
-            return results;
-        }
-        let added = partitions_beyond(&table, &old);
-        if let Some(why) = over_file_budget(
-            added.len() as u64,
-            self.count as u64 * self.caches.sealed_files.max_open() as u64,
-        ) {
-            return refuse_all(results, TopicChangeError::OverFileBudget(why));
-        }
-        let change = TopicChange {
-            removed: partitions_beyond(&old, &table),
-            added: added.clone(),
-        };
-        if let Err(e) = store.save(&table).await {
-            tracing::error!("saving the topic table failed: {e}");
-            return refuse_all(results, TopicChangeError::Storage(e.to_string()));
-        }
-        if let Err(e) = self.broadcast_topics(Arc::new(table), change).await {
-            tracing::error!("applying a topic change failed, undoing it: {e}");
-            let undone = match store.save(&old).await {
-                Ok(()) => {
-                    let undo = TopicChange {
-                        removed: added,
-                        added: Vec::new(),
-                    };
-                    self.broadcast_topics(old, undo).await
+        let names = op.names();
+        let answer = cluster.call(self, Call::Admin(op)).await;
+        match answer {
+            Ok(Answer::Admin(AdminAnswer::Done { outcomes, index })) => {
+                if !cluster.published.wait_for(index, cluster.timeout).await {
+                    return refuse_all(
+                        outcomes,
+                        TopicChangeError::TimedOut(format!(
+                            "the change is committed (metadata entry {index}) but this broker \
+                             has not applied it yet"
+                        )),
+                    );
                 }
-                Err(save) => Err(save),
-            };
-            if let Err(u) = undone {
-                tracing::error!("undoing the topic change failed: {u}");
+                outcomes
             }
-            results = refuse_all(results, TopicChangeError::Storage(e.to_string()));
+            Ok(_) => refuse_names(
+                names,
+                TopicChangeError::NotController("no controller of the quorum answered".into()),
+            ),
+            Err(e) => refuse_names(
+                names,
+                TopicChangeError::NotController(format!(
+                    "no controller of the quorum answered: {e}"
+                )),
+            ),
         }
-        results
+    }
+
+    /// Decides `op` on the committed metadata and commits what it changes, on the quorum's
+    /// leader: the outcomes, and the entry that holds the change (0 when nothing changed).
+    pub async fn decide_and_commit(&self, cluster: &Cluster, op: AdminOp) -> (AdminResult, u64) {
+        let Some(node) = &cluster.node else {
+            return (Vec::new(), 0);
+        };
+        let _one_at_a_time = cluster.admin_lock.lock().await;
+        let image = node.state.image.borrow().clone();
+        let old = table_of(&image, cluster.me);
+        let records = if let AdminOp::CreateOffsetsTopic = op {
+            if image.topic_by_name(OFFSETS_TOPIC).is_some() {
+                return (Vec::new(), 0);
+            }
+            match changes::offsets_topic(&image, self.config.offsets_topic_num_partitions) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("creating the offsets topic: {e}");
+                    return (Vec::new(), 0);
+                }
+            }
+        } else {
+            let mut table = old.clone();
+            let results = decide(&mut table, op, &self.config.log);
+            if table == old {
+                return (results, 0);
+            }
+            let added = partitions_beyond(&table, &old);
+            if let Some(why) = over_file_budget(
+                added.len() as u64,
+                self.count as u64 * self.caches.sealed_files.max_open() as u64,
+            ) {
+                return (
+                    refuse_all(results, TopicChangeError::OverFileBudget(why)),
+                    0,
+                );
+            }
+            match changes::records_between(&old, &table, &image) {
+                Ok(records) => {
+                    return match node.propose(records).await {
+                        Ok(index) => (results, index),
+                        Err(e) => (refuse_all(results, propose_error(e)), 0),
+                    }
+                }
+                Err(e) => return (refuse_all(results, e), 0),
+            }
+        };
+        match node.propose(records).await {
+            Ok(index) => (Vec::new(), index),
+            Err(e) => {
+                tracing::warn!("creating the offsets topic: {e}");
+                (Vec::new(), 0)
+            }
+        }
     }
 
     /// Gives every shard the new table and waits until each has applied the change.
@@ -173,7 +221,10 @@ impl Shard {
                     topic: spec.name.clone(),
                     partition: p,
                 };
-                if self.owner(&key) != self.id || self.logs.borrow().contains_key(&key) {
+                if self.owner(&key) != self.id
+                    || !spec.has_replica(p, self.identity.node_id)
+                    || self.logs.borrow().contains_key(&key)
+                {
                     continue;
                 }
                 let log = self.open_log(&table, spec, p).await.map_err(|e| {
@@ -266,7 +317,7 @@ fn decide(table: &mut TopicTable, op: AdminOp, file_log: &LogSettings) -> AdminR
             validate_only,
         } => {
             for t in topics {
-                if table.topics.contains_key(&t.name) {
+                if table.topics.contains_key(&t.name) || t.name == OFFSETS_TOPIC {
                     outcome(
                         &t.name,
                         Err(TopicChangeError::AlreadyExists(t.name.clone())),
@@ -341,6 +392,7 @@ fn decide(table: &mut TopicTable, op: AdminOp, file_log: &LogSettings) -> AdminR
                 }
             }
         },
+        AdminOp::CreateOffsetsTopic => {}
         AdminOp::AlterBrokerConfigs {
             change,
             validate_only,
@@ -380,6 +432,27 @@ fn alter_broker_configs(
         }
     }
     Ok(dynamic)
+}
+
+/// Every topic named gets `error`.
+fn refuse_names(names: Vec<String>, error: TopicChangeError) -> AdminResult {
+    names
+        .into_iter()
+        .map(|name| TopicOutcome {
+            name,
+            result: Err(error.clone()),
+        })
+        .collect()
+}
+
+fn propose_error(e: ProposeError) -> TopicChangeError {
+    match e {
+        ProposeError::NotController { .. } | ProposeError::Stopped => {
+            TopicChangeError::NotController(e.to_string())
+        }
+        ProposeError::Invalid(why) => TopicChangeError::InvalidConfig(why),
+        ProposeError::StaleEpoch { .. } => TopicChangeError::Storage(e.to_string()),
+    }
 }
 
 /// Every topic of the request that had no error of its own gets `error`.
