@@ -233,7 +233,13 @@ impl Replica {
                 EntryType::EntryNormal if entry.data.is_empty() => {}
                 EntryType::EntryNormal => {
                     let batch = MetadataBatch::decode(&entry.data)?;
-                    self.image.apply(entry.index, &batch)?;
+                    // Committed is committed: an entry that does not apply is skipped, alike on
+                    // every node (apply is all or nothing and deterministic), never retried by
+                    // stopping (a restart would meet it again).
+                    if let Err(e) = self.image.apply(entry.index, &batch) {
+                        tracing::error!("skipping a committed metadata entry: {e}");
+                        self.image.applied_index = entry.index;
+                    }
                 }
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
                     return Err(ReplicaError::ConfChange(entry.index))

@@ -16,7 +16,19 @@ use strata_runtime::FifoLock;
 use crate::error::BrokerError;
 use crate::topics::{read_state_file, write_atomically};
 
-const IDS_PER_BLOCK: u64 = 1000;
+pub const IDS_PER_BLOCK: u64 = 1000;
+
+/// Ids below this were handed out by the shards' own files (before the controller handed out
+/// blocks): the first controller block starts above them (`crate::cluster` migrates it).
+/// Every possible shard's file is read: the shard count may have been larger then.
+pub fn handed_out_by_files(data_dir: &Path) -> u64 {
+    (0..MAX_SHARDS)
+        .map(|s| data_dir.join(format!(".producer-ids.shard{s}")))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|t| t.trim().parse::<u64>().ok())
+        .max()
+        .map_or(0, |blocks| blocks * IDS_PER_BLOCK)
+}
 /// Shard numbers take the low bits of an id.
 const SHARD_BITS: u32 = 10;
 /// The most shards a broker may run: every shard number must fit in `SHARD_BITS`.
@@ -74,10 +86,34 @@ impl ProducerIds {
         }
     }
 
-    /// A producer id never handed out before by this broker.
+    /// A producer id never handed out before, from blocks this shard reserves in its own file
+    /// (a broker without the cluster's metadata, as in unit tests).
     pub async fn allocate(&self) -> Result<i64, BrokerError> {
+        self.allocate_with(|| self.reserve_from_file()).await
+    }
+
+    /// A producer id never handed out before: from the current block, or from a new block of
+    /// `IDS_PER_BLOCK` ids that `reserve` returns the first of (the controller hands blocks out
+    /// cluster-wide: AllocateProducerIds).
+    pub async fn allocate_with<F, Fut>(&self, reserve: F) -> Result<i64, BrokerError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<u64, BrokerError>>,
+    {
         let _one_at_a_time = self.changing.lock().await;
         if self.next.get() >= self.block_end.get() {
+            let start = reserve().await?;
+            self.next.set(start);
+            self.block_end.set(start + IDS_PER_BLOCK);
+        }
+        let n = self.next.get();
+        self.next.set(n + 1);
+        Ok(((n << SHARD_BITS) | self.shard) as i64)
+    }
+
+    /// The first id of a block reserved in this shard's file, persisted before it is used.
+    async fn reserve_from_file(&self) -> Result<u64, BrokerError> {
+        {
             let block = match read_state_file(&self.path).await? {
                 Some(bytes) => String::from_utf8_lossy(&bytes)
                     .trim()
@@ -91,12 +127,8 @@ impl ProducerIds {
             };
             // Persisted before any id of the block is handed out.
             write_atomically(&self.path, format!("{}\n", block + 1).into_bytes()).await?;
-            self.next.set(block * IDS_PER_BLOCK);
-            self.block_end.set((block + 1) * IDS_PER_BLOCK);
+            Ok(block * IDS_PER_BLOCK)
         }
-        let n = self.next.get();
-        self.next.set(n + 1);
-        Ok(((n << SHARD_BITS) | self.shard) as i64)
     }
 
     /// Re-initialises `producer_id` presented with `epoch`: the next epoch, persisted before it is

@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::future::Either;
 use kafka_protocol::messages::{
-    BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest,
-    BrokerRegistrationResponse,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, BrokerHeartbeatRequest,
+    BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 use serde::{Deserialize, Serialize};
@@ -22,16 +22,19 @@ use crate::router::{AdminOp, AdminResult};
 
 const REGISTER: u8 = 62;
 const HEARTBEAT: u8 = 63;
+const ALLOCATE_PRODUCER_IDS: u8 = 67;
 /// Private to Strata, like Raft's messages: never on a client's connection.
 const ADMIN: u8 = 200;
 const FETCH_IMAGE: u8 = 201;
 /// The versions of Kafka's messages this cluster speaks between its nodes.
 const REGISTER_VERSION: i16 = 0;
 const HEARTBEAT_VERSION: i16 = 0;
+const ALLOCATE_VERSION: i16 = 0;
 
 pub enum Call {
     Register(BrokerRegistrationRequest),
     Heartbeat(BrokerHeartbeatRequest),
+    AllocateProducerIds(AllocateProducerIdsRequest),
     Admin(AdminOp),
     /// The image, if the answering node has applied past `since`.
     FetchImage {
@@ -42,6 +45,7 @@ pub enum Call {
 pub enum Answer {
     Register(BrokerRegistrationResponse),
     Heartbeat(BrokerHeartbeatResponse),
+    AllocateProducerIds(AllocateProducerIdsResponse),
     Admin(AdminAnswer),
     Image(ImageAnswer),
 }
@@ -102,6 +106,7 @@ impl Call {
         match self {
             Call::Register(r) => kafka_bytes(REGISTER, r, REGISTER_VERSION),
             Call::Heartbeat(h) => kafka_bytes(HEARTBEAT, h, HEARTBEAT_VERSION),
+            Call::AllocateProducerIds(a) => kafka_bytes(ALLOCATE_PRODUCER_IDS, a, ALLOCATE_VERSION),
             Call::Admin(op) => json_bytes(ADMIN, op),
             Call::FetchImage { since } => json_bytes(FETCH_IMAGE, since),
         }
@@ -120,6 +125,10 @@ impl Call {
             HEARTBEAT => Call::Heartbeat(
                 BrokerHeartbeatRequest::decode(&mut buf, HEARTBEAT_VERSION).map_err(undecodable)?,
             ),
+            ALLOCATE_PRODUCER_IDS => Call::AllocateProducerIds(
+                AllocateProducerIdsRequest::decode(&mut buf, ALLOCATE_VERSION)
+                    .map_err(undecodable)?,
+            ),
             ADMIN => Call::Admin(serde_json::from_slice(body).map_err(undecodable)?),
             FETCH_IMAGE => Call::FetchImage {
                 since: serde_json::from_slice(body).map_err(undecodable)?,
@@ -132,6 +141,7 @@ impl Call {
         match self {
             Call::Register(_) => REGISTER,
             Call::Heartbeat(_) => HEARTBEAT,
+            Call::AllocateProducerIds(_) => ALLOCATE_PRODUCER_IDS,
             Call::Admin(_) => ADMIN,
             Call::FetchImage { .. } => FETCH_IMAGE,
         }
@@ -143,6 +153,9 @@ impl Answer {
         let mut bytes = match self {
             Answer::Register(r) => kafka_bytes(REGISTER, r, REGISTER_VERSION),
             Answer::Heartbeat(h) => kafka_bytes(HEARTBEAT, h, HEARTBEAT_VERSION),
+            Answer::AllocateProducerIds(a) => {
+                kafka_bytes(ALLOCATE_PRODUCER_IDS, a, ALLOCATE_VERSION)
+            }
             Answer::Admin(a) => json_bytes(ADMIN, a),
             Answer::Image(i) => json_bytes(FETCH_IMAGE, i),
         };
@@ -159,6 +172,10 @@ impl Answer {
             ),
             HEARTBEAT => Answer::Heartbeat(
                 BrokerHeartbeatResponse::decode(&mut buf, HEARTBEAT_VERSION)
+                    .map_err(undecodable)?,
+            ),
+            ALLOCATE_PRODUCER_IDS => Answer::AllocateProducerIds(
+                AllocateProducerIdsResponse::decode(&mut buf, ALLOCATE_VERSION)
                     .map_err(undecodable)?,
             ),
             ADMIN => Answer::Admin(serde_json::from_slice(body).map_err(undecodable)?),

@@ -63,6 +63,7 @@ impl Membership {
             {
                 Ok(Answer::Register(r)) if r.error_code == 0 => {
                     tracing::info!(epoch = r.broker_epoch, "registered with the controller");
+                    cluster.epoch.set(r.broker_epoch);
                     return r.broker_epoch;
                 }
                 Ok(Answer::Register(r)) => format!("error code {}", r.error_code),

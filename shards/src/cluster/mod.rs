@@ -54,6 +54,8 @@ pub struct Cluster {
     max_frame_bytes: usize,
     /// Topic changes are decided one at a time, on the leader.
     pub admin_lock: futures::lock::Mutex<()>,
+    /// This broker's epoch, once registered (0 before).
+    pub epoch: Cell<i64>,
 }
 
 impl Cluster {
@@ -79,6 +81,7 @@ impl Cluster {
             timeout,
             max_frame_bytes,
             admin_lock: futures::lock::Mutex::new(()),
+            epoch: Cell::new(0),
         }
     }
 
@@ -145,6 +148,30 @@ impl Cluster {
         Err(last)
     }
 
+    /// A block of producer ids for this broker: its first id.
+    pub async fn allocate_producer_ids(
+        &self,
+        shard: &Shard,
+    ) -> Result<u64, crate::error::BrokerError> {
+        use kafka_protocol::messages::{AllocateProducerIdsRequest, BrokerId};
+        let request = AllocateProducerIdsRequest::default()
+            .with_broker_id(BrokerId(self.me))
+            .with_broker_epoch(self.epoch.get());
+        let failed = |why: String| {
+            crate::error::BrokerError::Config(format!("no block of producer ids: {why}"))
+        };
+        match self.call(shard, Call::AllocateProducerIds(request)).await {
+            Ok(Answer::AllocateProducerIds(a)) if a.error_code == 0 => {
+                Ok(a.producer_id_start.0 as u64)
+            }
+            Ok(Answer::AllocateProducerIds(a)) => {
+                Err(failed(format!("error code {}", a.error_code)))
+            }
+            Ok(_) => Err(failed("an answer of another kind".into())),
+            Err(e) => Err(failed(e.to_string())),
+        }
+    }
+
     /// Answers a call as this node's controller.
     pub async fn answer(&self, shard: &Shard, call: Call) -> Answer {
         use kafka_protocol::messages::{BrokerHeartbeatResponse, BrokerRegistrationResponse};
@@ -195,6 +222,30 @@ impl Cluster {
                     },
                 )
             }
+            Call::AllocateProducerIds(a) => {
+                use kafka_protocol::messages::{AllocateProducerIdsResponse, ProducerId};
+                let response = AllocateProducerIdsResponse::default();
+                Answer::AllocateProducerIds(
+                    match node
+                        .allocate_producer_ids(a.broker_id.0, a.broker_epoch)
+                        .await
+                    {
+                        Ok(start) => response
+                            .with_producer_id_start(ProducerId(start as i64))
+                            .with_producer_id_len(crate::producer_ids::IDS_PER_BLOCK as i32),
+                        Err(ProposeError::StaleEpoch { .. }) => {
+                            response.with_error_code(STALE_BROKER_EPOCH)
+                        }
+                        Err(ProposeError::NotController { .. } | ProposeError::Stopped) => {
+                            response.with_error_code(NOT_CONTROLLER)
+                        }
+                        Err(e) => {
+                            tracing::warn!("refused a block of producer ids: {e}");
+                            response.with_error_code(INVALID_REQUEST)
+                        }
+                    },
+                )
+            }
             Call::Admin(op) => {
                 if !node.is_leader(self.me) {
                     return not_controller(&Call::Admin(op), node.state.leader.get());
@@ -222,6 +273,10 @@ fn not_controller(call: &Call, leader: Option<i32>) -> Answer {
         Call::Heartbeat(_) => {
             Answer::Heartbeat(BrokerHeartbeatResponse::default().with_error_code(NOT_CONTROLLER))
         }
+        Call::AllocateProducerIds(_) => Answer::AllocateProducerIds(
+            kafka_protocol::messages::AllocateProducerIdsResponse::default()
+                .with_error_code(NOT_CONTROLLER),
+        ),
         Call::Admin(_) => Answer::Admin(AdminAnswer::NotController { leader }),
         Call::FetchImage { .. } => Answer::Image(ImageAnswer {
             controller: -1,
@@ -234,6 +289,7 @@ fn is_not_controller(answer: &Answer) -> bool {
     match answer {
         Answer::Register(r) => r.error_code == NOT_CONTROLLER,
         Answer::Heartbeat(h) => h.error_code == NOT_CONTROLLER,
+        Answer::AllocateProducerIds(a) => a.error_code == NOT_CONTROLLER,
         Answer::Admin(a) => matches!(a, AdminAnswer::NotController { .. }),
         Answer::Image(_) => false,
     }

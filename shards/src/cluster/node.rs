@@ -73,6 +73,12 @@ enum Input {
         applied: u64,
         reply: oneshot::Sender<Result<HeartbeatAnswer, ProposeError>>,
     },
+    AllocateProducerIds {
+        broker_id: i32,
+        epoch: i64,
+        /// Replies with the block's first id.
+        reply: oneshot::Sender<Result<u64, ProposeError>>,
+    },
 }
 
 /// What the node shows the rest of shard 0, updated after every round.
@@ -126,6 +132,20 @@ impl NodeHandle {
         .await
     }
 
+    /// A block of `IDS_PER_BLOCK` producer ids for the broker: its first id.
+    pub async fn allocate_producer_ids(
+        &self,
+        broker_id: i32,
+        epoch: i64,
+    ) -> Result<u64, ProposeError> {
+        self.ask(|reply| Input::AllocateProducerIds {
+            broker_id,
+            epoch,
+            reply,
+        })
+        .await
+    }
+
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, ProposeError>>) -> Input,
@@ -140,6 +160,8 @@ impl NodeHandle {
 
 enum Waiter {
     Index(oneshot::Sender<Result<u64, ProposeError>>),
+    /// Answered with the value, not the index, once committed.
+    Value(oneshot::Sender<Result<u64, ProposeError>>, u64),
     /// Liveness's own proposals (fence, unfence): nobody waits, but the next one waits for it.
     Liveness,
 }
@@ -164,6 +186,8 @@ pub struct Node {
     /// A fencing proposal not yet applied.
     fencing: Option<u64>,
     was_leader: bool,
+    /// The end of the last block of producer ids proposed while leading.
+    producer_ids_proposed: i64,
 }
 
 impl Node {
@@ -189,6 +213,7 @@ impl Node {
             unfencing: BTreeMap::new(),
             fencing: None,
             was_leader: false,
+            producer_ids_proposed: 0,
         };
         node.after_round();
         rt::spawn_detached(node.run(rx));
@@ -276,6 +301,38 @@ impl Node {
             } => {
                 let _ = reply.send(self.heartbeat(broker_id, epoch, applied));
             }
+            Input::AllocateProducerIds {
+                broker_id,
+                epoch,
+                reply,
+            } => {
+                if !self.log.replica_mut().is_leader() {
+                    let _ = reply.send(Err(self.not_controller()));
+                    return;
+                }
+                if self.log.image().brokers.get(&broker_id).map(|b| b.epoch) != Some(epoch) {
+                    let _ = reply.send(Err(ProposeError::StaleEpoch { broker_id, epoch }));
+                    return;
+                }
+                // Blocks proposed and not yet applied count too: two in flight never overlap.
+                let start = self
+                    .log
+                    .image()
+                    .next_producer_id
+                    .max(self.producer_ids_proposed) as u64;
+                let next = start + crate::producer_ids::IDS_PER_BLOCK;
+                let record = MetadataRecord::ProducerIds {
+                    broker_id,
+                    broker_epoch: epoch,
+                    next_producer_id: next as i64,
+                };
+                if self
+                    .propose(vec![record], Waiter::Value(reply, start))
+                    .is_some()
+                {
+                    self.producer_ids_proposed = next as i64;
+                }
+            }
         }
     }
 
@@ -329,7 +386,7 @@ impl Node {
     /// hears why, and nothing is proposed): the index it will have.
     fn propose(&mut self, records: Vec<MetadataRecord>, waiter: Waiter) -> Option<u64> {
         let refuse = |waiter: Waiter, e: ProposeError| {
-            if let Waiter::Index(reply) = waiter {
+            if let Waiter::Index(reply) | Waiter::Value(reply, _) = waiter {
                 let _ = reply.send(Err(e));
             }
             None
@@ -374,6 +431,7 @@ impl Node {
             self.liveness.restart(self.log.image(), now);
             self.unfencing.clear();
             self.fencing = None;
+            self.producer_ids_proposed = 0;
         }
         self.was_leader = is_leader;
         let mut still = Vec::new();
@@ -383,12 +441,15 @@ impl Node {
                 continue;
             }
             let kept = self.log.replica_mut().term_at(p.index) == Some(p.term);
-            if let Waiter::Index(reply) = p.waiter {
-                let _ = reply.send(if kept {
-                    Ok(p.index)
-                } else {
-                    Err(ProposeError::NotController { leader })
-                });
+            let lost = || Err(ProposeError::NotController { leader });
+            match p.waiter {
+                Waiter::Index(reply) => {
+                    let _ = reply.send(if kept { Ok(p.index) } else { lost() });
+                }
+                Waiter::Value(reply, value) => {
+                    let _ = reply.send(if kept { Ok(value) } else { lost() });
+                }
+                Waiter::Liveness => {}
             }
         }
         self.pending = still;

@@ -95,6 +95,7 @@ pub async fn start(shard: Rc<Shard>, legacy: Arc<TopicTable>) -> Result<(), Brok
         let epoch = membership.register(&shard).await;
         await_unfenced(&shard, &membership, epoch).await?;
         migrate(&shard, &cluster, &legacy).await?;
+        keep_file_producer_ids(&shard, &cluster).await?;
         rt::spawn_detached(membership.run(shard.clone(), epoch));
     } else {
         if !legacy.topics.is_empty() {
@@ -143,6 +144,36 @@ async fn await_unfenced(
     Err(BrokerError::Config(
         "this node did not become a live broker of its own quorum in time".into(),
     ))
+}
+
+/// Producer ids the shards' own files handed out before the controller did stay taken: the
+/// controller's blocks start above them.
+async fn keep_file_producer_ids(shard: &Shard, cluster: &Cluster) -> Result<(), BrokerError> {
+    let dir = shard.config.data_dir.clone();
+    let floor = rt::blocking(move || crate::producer_ids::handed_out_by_files(&dir)).await;
+    let node = cluster
+        .node
+        .as_ref()
+        .expect("a node alone runs its controller");
+    let next = node.state.image.borrow().next_producer_id;
+    if floor as i64 <= next {
+        return Ok(());
+    }
+    let record = strata_controller::MetadataRecord::ProducerIds {
+        broker_id: cluster.me,
+        broker_epoch: cluster.epoch.get(),
+        next_producer_id: floor as i64,
+    };
+    let index = node
+        .propose(vec![record])
+        .await
+        .map_err(|e| BrokerError::Config(format!("keeping the files' producer ids: {e}")))?;
+    cluster.published.wait_for(index, ALONE_READY_WITHIN).await;
+    tracing::info!(
+        floor,
+        "producer ids now come from the controller, above the files' ones"
+    );
+    Ok(())
 }
 
 /// Moves the topics of an older `topics.json` into the metadata log, once.

@@ -49,7 +49,7 @@ pub async fn handle(
             }
         }
     }
-    match shard.producer_ids.allocate().await {
+    match shard.allocate_producer_id().await {
         Ok(id) => InitProducerIdResponse::default()
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),

@@ -44,6 +44,25 @@ impl Shard {
             .await
     }
 
+    /// A producer id unique in the cluster: from this shard's block, or a new block the
+    /// controller hands out.
+    pub async fn allocate_producer_id(&self) -> Result<i64, BrokerError> {
+        self.producer_ids
+            .allocate_with(|| self.reserve_producer_ids())
+            .await
+    }
+
+    /// The first id of a new block of producer ids from the controller (through shard 0).
+    pub async fn reserve_producer_ids(&self) -> Result<u64, BrokerError> {
+        if self.id != 0 {
+            return self
+                .ask(0, |reply| ShardMsg::ReserveProducerIds { reply })
+                .await?;
+        }
+        let cluster = self.cluster().ok_or(BrokerError::ShardGone(0))?;
+        cluster.allocate_producer_ids(self).await
+    }
+
     /// Runs a group request on the shard that owns the group.
     pub async fn group(&self, group: &str, op: GroupOp) -> GroupAnswer {
         if !matches!(op, GroupOp::List) && !self.coordinates(group) {

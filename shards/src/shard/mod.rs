@@ -118,9 +118,17 @@ impl Shard {
             .collect()
     }
 
-    /// The controller quorum's leader as this broker last heard (-1: none).
+    /// The controller as clients should see it: the quorum's leader when it is a live broker,
+    /// else this broker (any broker forwards topic changes to the quorum, as KRaft's brokers
+    /// do), so that an admin client never waits on a dead node.
     pub fn controller_id(&self) -> i32 {
-        self.topics().cluster.controller_id
+        let table = self.topics();
+        let leader = table.cluster.controller_id;
+        if table.cluster.brokers.contains_key(&leader) {
+            leader
+        } else {
+            self.identity.node_id
+        }
     }
 
     /// Whether this broker leads the partition (by its table): else why not.

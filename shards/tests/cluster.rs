@@ -1,0 +1,362 @@
+//! Three brokers, one cluster (issue 14): each a 2-shard `strata` process on 127.0.0.1 with its
+//! own port, controller port and data directory, all three voters of the controller quorum.
+//! Driven by clients nobody here wrote (confluent-kafka on librdkafka, kafka-python) through
+//! `interop/cluster.py` and `interop/group_consumer.py`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Short sessions, so that a killed broker is fenced within seconds.
+const CLUSTER_CONFIG: &str =
+    "broker_heartbeat_interval_ms = 300\nbroker_session_timeout_ms = 2500\n";
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/cluster.py")
+}
+
+/// Runs `cluster.py` with `args`; its stdout, or a panic with its output.
+fn cluster_py(args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "cluster.py {args:?}: {}",
+        output_text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn start_cluster(dir: &Path) -> Vec<BrokerProcess> {
+    let quorum: Vec<String> = (0..3)
+        .map(|n| format!("{n}@127.0.0.1:{}", free_port()))
+        .collect();
+    let quorum = quorum.join(",");
+    (0..3)
+        .map(|n| {
+            BrokerProcess::start_with(
+                &dir.join(format!("node{n}")),
+                &format!("node_id = {n}\ncontroller_quorum = \"{quorum}\"\n{CLUSTER_CONFIG}"),
+            )
+        })
+        .collect()
+}
+
+fn describe(broker: &BrokerProcess) -> serde_json::Value {
+    serde_json::from_str(&cluster_py(&[
+        "describe",
+        "--bootstrap",
+        &broker.bootstrap(),
+    ]))
+    .expect("describe prints JSON")
+}
+
+/// Waits until `check` holds for what `broker` describes; the description.
+fn wait_for(
+    broker: &BrokerProcess,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = describe(broker);
+        if check(&d) {
+            return d;
+        }
+        assert!(Instant::now() < deadline, "{what}: never; last {d}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn brokers(d: &serde_json::Value) -> Vec<i64> {
+    d["brokers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_i64().unwrap())
+        .collect()
+}
+
+/// Partition -> (leader, error name) of `topic`.
+fn leaders(d: &serde_json::Value, topic: &str) -> BTreeMap<i64, (i64, Option<String>)> {
+    d["topics"][topic]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    (
+                        p[0].as_i64().unwrap(),
+                        (p[1].as_i64().unwrap(), p[2].as_str().map(str::to_string)),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn create(broker: &BrokerProcess, topic: &str, partitions: i32) -> f64 {
+    cluster_py(&[
+        "create",
+        "--bootstrap",
+        &broker.bootstrap(),
+        "--topic",
+        topic,
+        "--partitions",
+        &partitions.to_string(),
+    ])
+    .parse()
+    .expect("seconds")
+}
+
+fn produce(broker: &BrokerProcess, client: &str, topic: &str, count: u64, prefix: &str) {
+    cluster_py(&[
+        "produce",
+        "--client",
+        client,
+        "--bootstrap",
+        &broker.bootstrap(),
+        "--topic",
+        topic,
+        "--count",
+        &count.to_string(),
+        "--prefix",
+        prefix,
+    ]);
+}
+
+fn member(
+    broker: &BrokerProcess,
+    client: &str,
+    topic: &str,
+    out: &Path,
+    stop: &Path,
+) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(python())
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/group_consumer.py"))
+            .args(["--client", client, "--bootstrap", &broker.bootstrap()])
+            .args(["--topic", topic, "--group", "cluster-group", "--out"])
+            .arg(out)
+            .arg("--stop")
+            .arg(stop)
+            .stderr(std::fs::File::create(out.with_extension("log")).expect("member log"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("member starts"),
+    )
+}
+
+/// Every "partition offset value" line the members wrote.
+fn member_lines(files: &[PathBuf]) -> Vec<Vec<(i64, i64, String)>> {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let mut it = l.splitn(3, ' ');
+                    Some((
+                        it.next()?.parse().ok()?,
+                        it.next()?.parse().ok()?,
+                        it.next()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Each producer's records, within every partition, in the order it sent them.
+fn assert_producer_order(records: impl Iterator<Item = (i64, String)>) {
+    let mut last: BTreeMap<(i64, String), u64> = BTreeMap::new();
+    for (partition, value) in records {
+        let (prefix, seq) = value.rsplit_once('-').expect("prefix-seq");
+        let seq: u64 = seq.parse().expect("a sequence number");
+        if let Some(before) = last.insert((partition, prefix.to_string()), seq) {
+            assert!(
+                seq > before,
+                "partition {partition}: {prefix} record {seq} after {before}"
+            );
+        }
+    }
+}
+
+#[test]
+fn three_brokers_spread_a_topic_and_a_group_reads_every_record_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(dir.path());
+    wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
+    create(&nodes[1], "orders", 12);
+    let d = wait_for(&nodes[2], "12 partitions led", |d| {
+        leaders(d, "orders").len() == 12
+    });
+    let led: BTreeSet<i64> = leaders(&d, "orders").values().map(|(l, _)| *l).collect();
+    assert_eq!(led, BTreeSet::from([0, 1, 2]), "{d}");
+    // 100,000 records from two clients, each through another broker.
+    const EACH: u64 = 50_000;
+    produce(&nodes[0], "confluent", "orders", EACH, "rdkafka");
+    produce(&nodes[2], "kafka-python", "orders", EACH, "kafkapython");
+    let stop = dir.path().join("stop");
+    let outs: Vec<PathBuf> = (0..2)
+        .map(|i| dir.path().join(format!("member{i}.out")))
+        .collect();
+    let _members = [
+        member(&nodes[0], "confluent", "orders", &outs[0], &stop),
+        member(&nodes[1], "kafka-python", "orders", &outs[1], &stop),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let values: BTreeSet<String> = member_lines(&outs)
+            .into_iter()
+            .flatten()
+            .map(|(_, _, v)| v)
+            .collect();
+        if values.len() as u64 == 2 * EACH {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group read {} distinct records of {}",
+            values.len(),
+            2 * EACH
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::fs::write(&stop, b"").unwrap();
+    // Across members, each partition's offsets hold one record each, from 0 without a gap,
+    // and each producer's records are in the order it sent them.
+    let mut by_partition: BTreeMap<i64, BTreeMap<i64, String>> = BTreeMap::new();
+    for (p, o, v) in member_lines(&outs).into_iter().flatten() {
+        let before = by_partition.entry(p).or_default().insert(o, v.clone());
+        assert!(
+            before.is_none_or(|b| b == v),
+            "partition {p} offset {o}: two records"
+        );
+    }
+    assert_eq!(by_partition.len(), 12);
+    let mut total = 0;
+    for (p, records) in &by_partition {
+        let offsets: Vec<i64> = records.keys().copied().collect();
+        assert_eq!(
+            offsets,
+            (0..records.len() as i64).collect::<Vec<_>>(),
+            "partition {p}"
+        );
+        total += records.len() as u64;
+        assert_producer_order(records.values().map(|v| (*p, v.clone())));
+    }
+    assert_eq!(total, 2 * EACH);
+}
+
+/// The quorum's leader as the brokers report it (their Metadata's controller).
+fn controller(nodes: &[BrokerProcess]) -> usize {
+    let d = wait_for(&nodes[0], "a controller", |d| {
+        d["controller"].as_i64().unwrap_or(-1) >= 0
+    });
+    d["controller"].as_i64().unwrap() as usize
+}
+
+#[test]
+fn the_controller_leader_is_killed_another_takes_over_and_the_returning_node_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster(dir.path());
+    wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
+    create(&nodes[0], "before", 6);
+    let killed = controller(&nodes);
+    nodes[killed].kill();
+    let other = (killed + 1) % 3;
+    let took = create(&nodes[other], "after", 6);
+    eprintln!("CreateTopics succeeded {took:.3} s after the controller leader was killed");
+    assert!(took < 15.0, "{took} s");
+    nodes[killed].restart();
+    // Once the killed node is back and unfenced, all three describe the same cluster.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let all: Vec<serde_json::Value> = nodes.iter().map(describe).collect();
+        let same = all
+            .iter()
+            .all(|d| d["topics"] == all[0]["topics"] && brokers(d) == [0, 1, 2]);
+        let complete = leaders(&all[0], "before").len() == 6
+            && leaders(&all[0], "after").len() == 6
+            && leaders(&all[0], "before")
+                .values()
+                .all(|(l, e)| *l >= 0 && e.is_none());
+        if same && complete {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the nodes disagree: {all:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_killed_broker_is_offline_meanwhile_and_serves_everything_acknowledged_after_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster(dir.path());
+    wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
+    create(&nodes[0], "kept", 6);
+    wait_for(&nodes[1], "6 partitions led", |d| {
+        leaders(d, "kept").len() == 6
+    });
+    const RECORDS: u64 = 30_000;
+    produce(&nodes[1], "confluent", "kept", RECORDS, "acked");
+    let before: serde_json::Value = serde_json::from_str(&cluster_py(&[
+        "read",
+        "--bootstrap",
+        &nodes[0].bootstrap(),
+        "--topic",
+        "kept",
+        "--expect",
+        &RECORDS.to_string(),
+    ]))
+    .unwrap();
+    // Broker 2 leads two of the six partitions (placement spreads them evenly).
+    nodes[2].kill();
+    let d = wait_for(&nodes[0], "broker 2 fenced", |d| brokers(d) == [0, 1]);
+    let offline: Vec<i64> = leaders(&d, "kept")
+        .into_iter()
+        .filter(|(_, (leader, _))| *leader == -1)
+        .map(|(p, (_, error))| {
+            assert_eq!(error.as_deref(), Some("LEADER_NOT_AVAILABLE"));
+            p
+        })
+        .collect();
+    assert_eq!(offline.len(), 2, "{d}");
+    nodes[2].restart();
+    wait_for(&nodes[0], "every partition led again", |d| {
+        brokers(d) == [0, 1, 2]
+            && leaders(d, "kept")
+                .values()
+                .all(|(l, e)| *l >= 0 && e.is_none())
+    });
+    let after: serde_json::Value = serde_json::from_str(&cluster_py(&[
+        "read",
+        "--bootstrap",
+        &nodes[1].bootstrap(),
+        "--topic",
+        "kept",
+        "--expect",
+        &RECORDS.to_string(),
+    ]))
+    .unwrap();
+    assert_eq!(
+        before, after,
+        "what was acknowledged before the kill reads back the same"
+    );
+    let total: usize = after
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_array().unwrap().len())
+        .sum();
+    assert_eq!(total as u64, RECORDS);
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Client side of shards/tests/cluster.rs, with clients nobody here wrote (confluent-kafka on
+librdkafka, kafka-python):
+
+  cluster.py describe --bootstrap B                 JSON: live brokers, controller, leaders
+  cluster.py create --bootstrap B --topic T --partitions N [--within S]
+                                                    retries (a fresh admin client each time)
+                                                    until created; prints the seconds taken
+  cluster.py produce --client confluent|kafka-python --bootstrap B --topic T --count N --prefix P
+                                                    acks=all; exits 1 unless every record is acked
+  cluster.py read --bootstrap B --topic T --expect N
+                                                    every partition from offset 0 (no group);
+                                                    JSON {partition: [values in offset order]}
+"""
+import argparse
+import json
+import sys
+import time
+
+
+def describe(a):
+    from confluent_kafka.admin import AdminClient
+    md = AdminClient({"bootstrap.servers": a.bootstrap}).list_topics(timeout=10)
+    topics = {}
+    for name, t in md.topics.items():
+        topics[name] = sorted(
+            [p.id, p.leader, p.error.name() if p.error else None] for p in t.partitions.values())
+    print(json.dumps({"brokers": sorted(md.brokers), "controller": md.controller_id,
+                      "topics": topics}, sort_keys=True))
+
+
+def create(a):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    start = time.time()
+    last = None
+    while time.time() - start < a.within:
+        try:
+            admin = AdminClient({"bootstrap.servers": a.bootstrap})
+            f = admin.create_topics([NewTopic(a.topic, a.partitions, 1)], request_timeout=5)
+            f[a.topic].result(timeout=10)
+            print(f"{time.time() - start:.3f}")
+            return
+        except Exception as e:  # the quorum may have no leader yet: try again
+            last = e
+            time.sleep(0.1)
+    sys.exit(f"not created within {a.within} s: {last}")
+
+
+def produce(a):
+    values = [f"{a.prefix}-{i}".encode() for i in range(a.count)]
+    if a.client == "confluent":
+        from confluent_kafka import Producer
+        p = Producer({"bootstrap.servers": a.bootstrap, "acks": "all", "enable.idempotence": True,
+                      "linger.ms": 5, "message.timeout.ms": 60000})
+        failed = []
+        for v in values:
+            while True:
+                try:
+                    p.produce(a.topic, key=v, value=v,
+                              on_delivery=lambda e, m: e and failed.append(e))
+                    break
+                except BufferError:
+                    p.poll(0.05)
+            p.poll(0)
+        left = p.flush(90)
+        if left or failed:
+            sys.exit(f"{left} unflushed, {len(failed)} failed: {failed[:3]}")
+    else:
+        from kafka import KafkaProducer
+        p = KafkaProducer(bootstrap_servers=a.bootstrap, acks="all", linger_ms=5, retries=20,
+                          max_in_flight_requests_per_connection=1)
+        futures = [p.send(a.topic, key=v, value=v) for v in values]
+        p.flush(90)
+        for f in futures:
+            f.get(timeout=30)
+        p.close()
+    print(a.count)
+
+
+def read(a):
+    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka.admin import AdminClient
+    md = AdminClient({"bootstrap.servers": a.bootstrap}).list_topics(a.topic, timeout=10)
+    parts = sorted(md.topics[a.topic].partitions)
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": "cluster-reader",
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    c.assign([TopicPartition(a.topic, p, 0) for p in parts])
+    got = {p: [] for p in parts}
+    seen = 0
+    deadline = time.time() + 90
+    while seen < a.expect and time.time() < deadline:
+        for m in c.consume(1000, 0.5):
+            if m.error():
+                continue
+            if m.offset() != len(got[m.partition()]):
+                sys.exit(f"partition {m.partition()}: offset {m.offset()} after "
+                         f"{len(got[m.partition()])} records")
+            got[m.partition()].append(m.value().decode())
+            seen += 1
+    c.close()
+    print(json.dumps(got))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("describe")
+    d.add_argument("--bootstrap", required=True)
+    c = sub.add_parser("create")
+    c.add_argument("--bootstrap", required=True)
+    c.add_argument("--topic", required=True)
+    c.add_argument("--partitions", type=int, required=True)
+    c.add_argument("--within", type=float, default=30)
+    p = sub.add_parser("produce")
+    p.add_argument("--client", choices=["confluent", "kafka-python"], required=True)
+    p.add_argument("--bootstrap", required=True)
+    p.add_argument("--topic", required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--prefix", required=True)
+    r = sub.add_parser("read")
+    r.add_argument("--bootstrap", required=True)
+    r.add_argument("--topic", required=True)
+    r.add_argument("--expect", type=int, required=True)
+    a = ap.parse_args()
+    {"describe": describe, "create": create, "produce": produce, "read": read}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
