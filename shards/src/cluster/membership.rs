@@ -27,6 +27,12 @@ pub struct Membership {
     incarnation: uuid::Uuid,
 }
 
+impl Default for Membership {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Membership {
     pub fn new() -> Membership {
         Membership {
