@@ -367,5 +367,22 @@ mod tests {
         let c: BrokerConfig = toml::from_str("listen = \"nowhere\"").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("listen"));
         assert!(BrokerConfig::default().validate().is_ok());
+        // A quorum that does not parse, or does not name this node, stops the start.
+        let c: BrokerConfig = toml::from_str("controller_quorum = \"0@nowhere\"").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("HOST:PORT"));
+        let c: BrokerConfig =
+            toml::from_str("node_id = 5\ncontroller_quorum = \"0@h:1,1@h:2\"").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("node 5 is not one of its voters"), "{e}");
+        let c: BrokerConfig =
+            toml::from_str("node_id = 5\nbroker_only = true\ncontroller_quorum = \"0@h:1,1@h:2\"")
+                .unwrap();
+        assert!(c.validate().is_ok());
+        let c: BrokerConfig = toml::from_str("broker_only = true").unwrap();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("broker_only"));
     }
 }

@@ -59,6 +59,13 @@ pub enum BrokerError {
         partition: i32,
         source: Box<BrokerError>,
     },
+    /// Partitions of these topics did not open (they stay offline, tried again).
+    #[error("{count} partitions did not open ({topics:?}); the first: {first}")]
+    PartitionsOffline {
+        topics: Vec<String>,
+        count: usize,
+        first: Box<BrokerError>,
+    },
     /// The committed-offsets log could not be reopened after a compaction.
     #[error("committed offsets of this shard are unavailable: {0}")]
     OffsetsUnavailable(String),
@@ -109,6 +116,7 @@ pub fn partition_error_code(e: &crate::router::PartitionError) -> i16 {
         P::OwnerGone => ResponseError::NotLeaderOrFollower.code(),
         P::NotLeader { .. } => ResponseError::NotLeaderOrFollower.code(),
         P::LeaderNotAvailable => ResponseError::LeaderNotAvailable.code(),
+        P::Offline => ResponseError::KafkaStorageError.code(),
         P::Engine(e) => error_code(e),
         P::UndecodableBatch(_) => ResponseError::CorruptMessage.code(),
     }

@@ -45,6 +45,9 @@ pub enum PartitionError {
     /// Another broker leads it (clients refresh their metadata and go there).
     #[error("broker {leader} leads this partition, not this one")]
     NotLeader { leader: i32 },
+    /// This broker leads it, but its log did not open (tried again at every new table).
+    #[error("the partition's log did not open here: it is offline")]
+    Offline,
     /// No live broker leads it: it is offline until its broker returns.
     #[error("the partition has no live leader")]
     LeaderNotAvailable,

@@ -360,3 +360,90 @@ fn a_killed_broker_is_offline_meanwhile_and_serves_everything_acknowledged_after
         .sum();
     assert_eq!(total as u64, RECORDS);
 }
+
+#[test]
+fn a_broker_without_a_controller_joins_and_takes_new_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(dir.path());
+    wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
+    let quorum = quorum_of(&nodes);
+    let added = BrokerProcess::start_with(
+        &dir.path().join("node3"),
+        &format!(
+            "node_id = 3\nbroker_only = true\ncontroller_quorum = \"{quorum}\"\n{CLUSTER_CONFIG}"
+        ),
+    );
+    wait_for(&nodes[0], "four live brokers", |d| {
+        brokers(d) == [0, 1, 2, 3]
+    });
+    create(&added, "wider", 8);
+    let d = wait_for(&added, "8 partitions led", |d| {
+        leaders(d, "wider").len() == 8
+    });
+    let on_new = leaders(&d, "wider")
+        .values()
+        .filter(|(l, _)| *l == 3)
+        .count();
+    assert_eq!(on_new, 2, "the new broker leads its share: {d}");
+    produce(&added, "confluent", "wider", 8_000, "spread");
+    let read: serde_json::Value = serde_json::from_str(&cluster_py(&[
+        "read",
+        "--bootstrap",
+        &nodes[1].bootstrap(),
+        "--topic",
+        "wider",
+        "--expect",
+        "8000",
+    ]))
+    .unwrap();
+    let total: usize = read
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_array().unwrap().len())
+        .sum();
+    assert_eq!(total, 8_000);
+}
+
+#[test]
+fn without_a_quorum_a_broker_says_so_and_refuses_topic_changes_until_one_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let quorum: Vec<String> = (0..3)
+        .map(|n| format!("{n}@127.0.0.1:{}", ports[n]))
+        .collect();
+    let quorum = quorum.join(",");
+    let start = |n: usize| {
+        BrokerProcess::start_with(
+            &dir.path().join(format!("node{n}")),
+            &format!("node_id = {n}\ncontroller_quorum = \"{quorum}\"\n{CLUSTER_CONFIG}"),
+        )
+    };
+    let alone = start(0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !alone.log_text().contains("still trying") {
+        assert!(Instant::now() < deadline, "{}", alone.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let refused = Command::new(python())
+        .arg(script())
+        .args(["create", "--bootstrap", &alone.bootstrap(), "--topic", "t"])
+        .args(["--partitions", "1", "--within", "3"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "{}", output_text(&refused));
+    let _others = [start(1), start(2)];
+    create(&alone, "t", 1);
+    wait_for(&alone, "three live brokers", |d| brokers(d) == [0, 1, 2]);
+}
+
+/// The quorum string the nodes were started with (from the first's config file).
+fn quorum_of(nodes: &[BrokerProcess]) -> String {
+    let config = std::fs::read_to_string(nodes[0].data_dir.with_extension("toml")).unwrap();
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix("controller_quorum = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("a quorum in the config")
+        .to_string()
+}

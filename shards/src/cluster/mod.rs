@@ -20,6 +20,8 @@ pub mod publish;
 pub mod quorum;
 mod startup;
 pub mod view;
+#[cfg(test)]
+mod view_tests;
 
 pub use startup::start;
 

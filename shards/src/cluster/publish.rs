@@ -15,6 +15,7 @@ use strata_controller::MetadataImage;
 use strata_runtime::{self as rt, first};
 
 use super::view::{change_between, table_of};
+use crate::error::BrokerError;
 use crate::router::TopicChange;
 use crate::shard::Shard;
 use crate::topics::TopicTable;
@@ -38,13 +39,29 @@ impl ImageSink {
     }
 }
 
+/// How long a publish with partitions that did not open waits before it tries them again.
+const RETRY_OFFLINE: Duration = Duration::from_secs(1);
+
+/// What became of an entry on this node's shards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// Applied, but partitions of `topics` did not open (they stay offline and are tried
+    /// again).
+    Failed {
+        topics: Vec<String>,
+        why: String,
+    },
+    TimedOut,
+}
+
 /// How far the local shards have applied the metadata log.
 #[derive(Default)]
 pub struct Published {
     index: Cell<u64>,
     /// Publishes done (any image, also one that only names a new controller).
     rounds: Cell<u64>,
-    waiters: RefCell<Vec<(u64, oneshot::Sender<()>)>>,
+    waiters: RefCell<Vec<(u64, oneshot::Sender<Applied>)>>,
 }
 
 impl Published {
@@ -56,7 +73,9 @@ impl Published {
         self.rounds.get()
     }
 
-    fn done(&self, index: u64) {
+    /// Entry `index` is applied on every local shard; `failed` names partitions that did not
+    /// open, for whoever waited for it.
+    fn done(&self, index: u64, outcome: Applied) {
         self.index.set(self.index.get().max(index));
         self.rounds.set(self.rounds.get() + 1);
         let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
@@ -64,21 +83,21 @@ impl Published {
             waiters.into_iter().partition(|(i, _)| *i <= index);
         *self.waiters.borrow_mut() = waiting;
         for (_, reply) in ready {
-            let _ = reply.send(());
+            let _ = reply.send(outcome.clone());
         }
     }
 
-    /// Waits until every local shard has applied entry `index`; false after `timeout`.
-    pub async fn wait_for(&self, index: u64, timeout: Duration) -> bool {
+    /// Waits until every local shard has applied entry `index`.
+    pub async fn wait_for(&self, index: u64, timeout: Duration) -> Applied {
         if self.index.get() >= index {
-            return true;
+            return Applied::Done;
         }
         let (tx, rx) = oneshot::channel();
         self.waiters.borrow_mut().push((index, tx));
-        matches!(
-            first(rx, rt::sleep(timeout)).await,
-            futures::future::Either::Left(Ok(()))
-        )
+        match first(rx, rt::sleep(timeout)).await {
+            futures::future::Either::Left(Ok(outcome)) => outcome,
+            _ => Applied::TimedOut,
+        }
     }
 }
 
@@ -91,11 +110,23 @@ pub fn start_publisher(
 ) {
     rt::spawn_detached(async move {
         let mut before: Option<TopicTable> = None;
-        while let Some(mut item) = images.next().await {
+        // The last image, while some of its partitions did not open: tried again.
+        let mut offline: Option<(Arc<MetadataImage>, i32)> = None;
+        loop {
+            let next = match &offline {
+                None => images.next().await,
+                Some(last) => match first(images.next(), rt::sleep(RETRY_OFFLINE)).await {
+                    futures::future::Either::Left(item) => item,
+                    futures::future::Either::Right(()) => Some(last.clone()),
+                },
+            };
+            let Some(mut item) = next else {
+                return;
+            };
             while let Ok(newer) = images.try_recv() {
                 item = newer;
             }
-            let (image, controller) = item;
+            let (image, controller) = item.clone();
             let table = table_of(&image, controller);
             // The first table is what this node had before it started: nothing in it is new
             // (what is on disk is kept), nothing removed.
@@ -103,17 +134,31 @@ pub fn start_publisher(
                 None => TopicChange::default(),
                 Some(old) => change_between(old, &table, me),
             };
-            if let Err(e) = shard
+            let outcome = match shard
                 .broadcast_topics(Arc::new(table.clone()), change)
                 .await
             {
-                tracing::error!(
-                    index = image.applied_index,
-                    "applying the cluster's metadata on this broker: {e}"
-                );
-            }
+                Ok(()) => Applied::Done,
+                Err(e) => {
+                    if offline.is_none() {
+                        tracing::error!(
+                            index = image.applied_index,
+                            "applying the cluster's metadata on this broker: {e}"
+                        );
+                    }
+                    let topics = match &e {
+                        BrokerError::PartitionsOffline { topics, .. } => topics.clone(),
+                        _ => table.topics.keys().cloned().collect(),
+                    };
+                    Applied::Failed {
+                        topics,
+                        why: e.to_string(),
+                    }
+                }
+            };
+            offline = (outcome != Applied::Done).then_some(item);
             before = Some(table);
-            published.done(image.applied_index);
+            published.done(image.applied_index, outcome);
         }
     });
 }

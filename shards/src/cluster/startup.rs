@@ -18,7 +18,7 @@ use super::membership::Membership;
 use super::metadata_log::MetadataLog;
 use super::node::Node;
 use super::peers::RaftPeers;
-use super::publish::{start_publisher, ImageSink, Published};
+use super::publish::{start_publisher, Applied, ImageSink, Published};
 use super::quorum::{self, Voter};
 use super::{changes, Cluster};
 use crate::error::BrokerError;
@@ -85,7 +85,8 @@ pub async fn start(shard: Rc<Shard>, legacy: Arc<TopicTable>) -> Result<(), Brok
         super::listener::start(shard.clone(), &addr)?;
     }
     // The metadata this node had applied before it stopped: its shards open their partitions.
-    if recovered > 0 && !published.wait_for(recovered, ALONE_READY_WITHIN).await {
+    if recovered > 0 && published.wait_for(recovered, ALONE_READY_WITHIN).await == Applied::TimedOut
+    {
         return Err(BrokerError::Config(
             "the recovered metadata was not applied in time".into(),
         ));

@@ -162,7 +162,8 @@ impl Shard {
     /// The log of a partition this broker leads, or why there is none to serve.
     fn led_log(&self, key: &PartitionKey) -> Result<PartitionLog, crate::router::PartitionError> {
         self.leads(key)?;
-        self.log(key).ok_or(crate::router::PartitionError::Unknown)
+        // Led here and in the table, but its log did not open: offline until it does.
+        self.log(key).ok_or(crate::router::PartitionError::Offline)
     }
 
     pub fn owned_logs(&self) -> Vec<(PartitionKey, PartitionLog)> {

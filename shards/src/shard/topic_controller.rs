@@ -18,6 +18,7 @@ use crate::broker_configs::{self, BrokerConfigError};
 use crate::cluster::calls::{AdminAnswer, Answer, Call};
 use crate::cluster::changes;
 use crate::cluster::node::ProposeError;
+use crate::cluster::publish::Applied;
 use crate::cluster::view::{table_of, OFFSETS_TOPIC};
 use crate::cluster::Cluster;
 use crate::config::LogSettings;
@@ -82,16 +83,31 @@ impl Shard {
         let answer = cluster.call(self, Call::Admin(op)).await;
         match answer {
             Ok(Answer::Admin(AdminAnswer::Done { outcomes, index })) => {
-                if !cluster.published.wait_for(index, cluster.timeout).await {
-                    return refuse_all(
+                match cluster.published.wait_for(index, cluster.timeout).await {
+                    Applied::Done => outcomes,
+                    // Committed: the partitions that did not open here stay offline and are
+                    // tried again; the client hears which (Kafka's offline log directory).
+                    Applied::Failed { topics, why } => {
+                        let (failed, fine): (Vec<_>, Vec<_>) =
+                            outcomes.into_iter().partition(|o| topics.contains(&o.name));
+                        let mut out = refuse_all(
+                            failed,
+                            TopicChangeError::Storage(format!(
+                                "the change is made, but this broker could not open every \
+                                 partition (it keeps trying): {why}"
+                            )),
+                        );
+                        out.extend(fine);
+                        out
+                    }
+                    Applied::TimedOut => refuse_all(
                         outcomes,
                         TopicChangeError::TimedOut(format!(
                             "the change is committed (metadata entry {index}) but this broker \
                              has not applied it yet"
                         )),
-                    );
+                    ),
                 }
-                outcomes
             }
             Ok(_) => refuse_names(
                 names,
@@ -190,8 +206,9 @@ impl Shard {
 
     /// Closes and deletes the owned partitions the change removes (their directories too, when
     /// a failed open left one without a log), then opens the logs of owned partitions that the
-    /// table has and this shard has not; an added one starts empty. Stops at the first
-    /// partition that does not open.
+    /// table has and this shard has not; an added one starts empty. A partition that does not
+    /// open stays offline (KAFKA_STORAGE_ERROR) and is tried again at the next table: the rest
+    /// open and the table is taken whatever fails; the error names the partitions that failed.
     pub async fn apply_topics(
         &self,
         table: Arc<TopicTable>,
@@ -215,6 +232,9 @@ impl Shard {
                     .await;
             }
         }
+        let mut failed: Option<BrokerError> = None;
+        let mut failures = 0;
+        let mut failed_topics: Vec<String> = Vec::new();
         for spec in table.topics.values() {
             for p in 0..spec.partitions {
                 let key = PartitionKey {
@@ -227,20 +247,38 @@ impl Shard {
                 {
                     continue;
                 }
-                let log = self.open_log(&table, spec, p).await.map_err(|e| {
-                    BrokerError::PartitionOpen {
-                        shard: self.id,
-                        topic: spec.name.clone(),
-                        partition: p,
-                        source: Box::new(e),
+                match self.open_log(&table, spec, p).await {
+                    Ok(log) => {
+                        self.logs.borrow_mut().insert(key, log);
                     }
-                })?;
-                self.logs.borrow_mut().insert(key, log);
+                    Err(e) => {
+                        failures += 1;
+                        let e = BrokerError::PartitionOpen {
+                            shard: self.id,
+                            topic: spec.name.clone(),
+                            partition: p,
+                            source: Box::new(e),
+                        };
+                        tracing::error!("a partition stays offline: {e}");
+                        if !failed_topics.contains(&spec.name) {
+                            failed_topics.push(spec.name.clone());
+                        }
+                        failed.get_or_insert(e);
+                    }
+                }
             }
         }
-        self.reconfigure_altered(&table)?;
+        let reconfigured = self.reconfigure_altered(&table);
         *self.topics.borrow_mut() = table;
-        Ok(())
+        reconfigured?;
+        match failed {
+            None => Ok(()),
+            Some(first) => Err(BrokerError::PartitionsOffline {
+                topics: failed_topics,
+                count: failures,
+                first: Box::new(first),
+            }),
+        }
     }
 
     /// The `[log]` settings with the table's dynamic broker settings over them.
