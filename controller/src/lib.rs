@@ -16,6 +16,7 @@ mod log_drain;
 pub mod placement;
 pub mod records;
 pub mod replica;
+pub mod snapshot;
 pub mod wal_format;
 pub mod wire;
 

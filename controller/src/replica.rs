@@ -9,13 +9,17 @@
 //! (appends and syncs off the shard thread) is the next step of issue 14
 //! (docs/proposals/issue-14-cluster.md, step 3).
 
-use raft::eraftpb::{Entry, EntryType, Message};
+use raft::eraftpb::{Entry, EntryType, Message, Snapshot};
 use raft::storage::MemStorage;
-use raft::{Config, RawNode, Ready, StateRole};
+use raft::{Config, GetEntriesContext, RawNode, Ready, StateRole, Storage};
 
 use crate::image::{ApplyError, MetadataImage};
 use crate::records::{DecodeError, MetadataBatch};
+use crate::snapshot::{decode_image, encode_image, SnapshotError};
 use crate::wal_format::{Recovered, WalRecord};
+
+mod store;
+use store::SnapStore;
 
 /// Raft ids are node ids + 1: raft-rs reserves id 0, and Strata's first node is 0.
 pub fn raft_id(node_id: i32) -> u64 {
@@ -35,11 +39,17 @@ pub enum ReplicaError {
     ConfChange(u64),
     #[error("not the controller's leader (the leader is {leader:?})")]
     NotLeader { leader: Option<i32> },
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
 }
 
 pub struct Replica {
-    node: RawNode<MemStorage>,
+    node: RawNode<SnapStore>,
     image: MetadataImage,
+    /// The last entry applied (metadata or not: a new leader's empty entry too).
+    applied: u64,
+    /// The index of the newest snapshot (0: none).
+    snapshot_index: u64,
     /// A Ready taken whose records are being stored.
     pending: Option<Ready>,
     /// The commit index moved after the last hard state handed out for storing.
@@ -51,6 +61,9 @@ pub struct Replica {
 #[derive(Debug)]
 pub struct ReadyToStore {
     pub send_now: Vec<Message>,
+    /// A snapshot the leader sent, now this replica's state: stored (the file replaced, the
+    /// log before it dropped) before `to_store`.
+    pub snapshot: Option<Snapshot>,
     pub to_store: Vec<WalRecord>,
 }
 
@@ -80,14 +93,36 @@ impl Replica {
         config.validate()?;
         let ids: Vec<u64> = voters.iter().map(|v| raft_id(*v)).collect();
         let storage = MemStorage::new_with_conf_state((ids, vec![]));
-        storage.wl().append(&recovered.entries)?;
-        if let Some(hard_state) = recovered.hard_state {
+        let mut image = MetadataImage::default();
+        let mut applied = 0;
+        if let Some(snapshot) = &recovered.snapshot {
+            image = decode_image(snapshot.get_data())?;
+            applied = snapshot.get_metadata().index;
+            storage.wl().apply_snapshot(snapshot.clone())?;
+        }
+        // The log's file may still hold entries the snapshot covers (a crash between writing
+        // the snapshot and cutting the file).
+        let entries: Vec<Entry> = recovered
+            .entries
+            .into_iter()
+            .filter(|e| e.index > applied)
+            .collect();
+        storage.wl().append(&entries)?;
+        if let Some(mut hard_state) = recovered.hard_state {
+            hard_state.commit = hard_state.commit.max(applied);
             storage.wl().set_hardstate(hard_state);
         }
-        let node = RawNode::new(&config, storage, &crate::log_drain::logger())?;
+        let config = Config { applied, ..config };
+        let store = SnapStore {
+            mem: storage,
+            latest: recovered.snapshot,
+        };
+        let node = RawNode::new(&config, store, &crate::log_drain::logger())?;
         Ok(Replica {
             node,
-            image: MetadataImage::default(),
+            image,
+            applied,
+            snapshot_index: applied,
             pending: None,
             commit_unsaved: false,
         })
@@ -160,10 +195,17 @@ impl Replica {
         let mut ready = self.node.ready();
         // A leader's messages do not depend on what this Ready stores.
         let send_now = ready.take_messages();
+        let mut installed = None;
         if !ready.snapshot().is_empty() {
-            // Snapshots arrive with step 6 (compaction); until then none is ever made.
+            // The leader's snapshot replaces this replica's state: image, log and all.
             let snapshot = ready.snapshot().clone();
-            self.node.mut_store().wl().apply_snapshot(snapshot)?;
+            self.image = decode_image(snapshot.get_data())?;
+            self.applied = snapshot.get_metadata().index;
+            self.snapshot_index = self.applied;
+            let store = self.node.mut_store();
+            store.mem.wl().apply_snapshot(snapshot.clone())?;
+            store.latest = Some(snapshot.clone());
+            installed = Some(snapshot);
         }
         self.apply(ready.take_committed_entries())?;
         let mut to_store: Vec<WalRecord> = ready
@@ -171,7 +213,7 @@ impl Replica {
             .iter()
             .map(|e| WalRecord::Entry(e.clone()))
             .collect();
-        let store = self.node.mut_store();
+        let store = &self.node.mut_store().mem;
         store.wl().append(ready.entries())?;
         match ready.hs() {
             Some(hard_state) => {
@@ -180,15 +222,19 @@ impl Replica {
             }
             // A commit index learnt after the last Ready: saved with this one, so that a
             // restart re-applies what was committed (not needed for safety, hence no sync
-            // of its own).
-            None if self.commit_unsaved => {
+            // of its own). After a snapshot the log's file starts again: it needs one.
+            None if self.commit_unsaved || installed.is_some() => {
                 to_store.push(WalRecord::HardState(store.rl().hard_state().clone()));
             }
             None => {}
         }
         self.commit_unsaved = false;
         self.pending = Some(ready);
-        Ok(Some(ReadyToStore { send_now, to_store }))
+        Ok(Some(ReadyToStore {
+            send_now,
+            snapshot: installed,
+            to_store,
+        }))
     }
 
     /// The records of the last `ready` are synced: the messages that waited for them, in order.
@@ -201,6 +247,7 @@ impl Replica {
         if let Some(commit) = light.commit_index() {
             self.node
                 .mut_store()
+                .mem
                 .wl()
                 .mut_hard_state()
                 .set_commit(commit);
@@ -218,6 +265,7 @@ impl Replica {
         let Some(ReadyToStore {
             mut send_now,
             to_store,
+            ..
         }) = self.ready()?
         else {
             return Ok((Vec::new(), Vec::new()));
@@ -226,8 +274,40 @@ impl Replica {
         Ok((send_now, to_store))
     }
 
+    /// Whether `every` entries have been applied since the newest snapshot.
+    pub fn snapshot_due(&self, every: u64) -> bool {
+        self.applied >= self.snapshot_index + every
+    }
+
+    /// Takes a snapshot of the image at the last applied entry and drops the log before that
+    /// entry: the snapshot (to store), and what the log keeps (to write in place of its file).
+    pub fn take_snapshot(&mut self) -> Result<(Snapshot, Vec<WalRecord>), ReplicaError> {
+        let index = self.applied;
+        let term = self.node.raft.raft_log.term(index)?;
+        let conf_state = self.node.store().initial_state()?.conf_state;
+        let mut snapshot = Snapshot::default();
+        snapshot.set_data(encode_image(&self.image).into());
+        snapshot.mut_metadata().index = index;
+        snapshot.mut_metadata().term = term;
+        snapshot.mut_metadata().set_conf_state(conf_state);
+        let store = self.node.mut_store();
+        // The entry at `index` stays, so its term is known; Raft sends the snapshot to a
+        // follower that needs anything before it.
+        store.mem.wl().compact(index)?;
+        store.latest = Some(snapshot.clone());
+        self.snapshot_index = index;
+        let last = store.mem.last_index()?;
+        let kept = store
+            .mem
+            .entries(index, last + 1, None, GetEntriesContext::empty(false))?;
+        let mut records: Vec<WalRecord> = kept.into_iter().map(WalRecord::Entry).collect();
+        records.push(WalRecord::HardState(store.mem.rl().hard_state().clone()));
+        Ok((snapshot, records))
+    }
+
     fn apply(&mut self, entries: Vec<Entry>) -> Result<(), ReplicaError> {
         for entry in entries {
+            self.applied = self.applied.max(entry.index);
             match entry.get_entry_type() {
                 // The empty entry a new leader commits first carries no records.
                 EntryType::EntryNormal if entry.data.is_empty() => {}

@@ -29,6 +29,8 @@ pub enum WalRecord {
 /// and how many bytes of the file are valid (the rest is a torn end to cut off).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Recovered {
+    /// The newest snapshot, read from its own file by the caller (the log holds what follows).
+    pub snapshot: Option<raft::eraftpb::Snapshot>,
     pub entries: Vec<Entry>,
     pub hard_state: Option<HardState>,
     pub valid_len: usize,

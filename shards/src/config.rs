@@ -75,6 +75,9 @@ pub struct BrokerConfig {
     pub offsets_topic_num_partitions: i32,
     /// How long a topic change waits for the controller quorum before REQUEST_TIMED_OUT.
     pub controller_request_timeout_ms: u64,
+    /// The metadata image is snapshotted, and the log before it dropped, every this many
+    /// entries: a restart reads the snapshot and the log's tail.
+    pub metadata_snapshot_every_entries: u64,
     pub log: LogSettings,
 }
 
@@ -130,6 +133,7 @@ impl Default for BrokerConfig {
             broker_session_timeout_ms: 9_000,
             offsets_topic_num_partitions: 50,
             controller_request_timeout_ms: 30_000,
+            metadata_snapshot_every_entries: 1_000,
             log: LogSettings::default(),
         }
     }
@@ -259,6 +263,9 @@ impl BrokerConfig {
                 "offsets_topic_num_partitions",
                 &format!("must be within [1, {max}]"),
             );
+        }
+        if self.metadata_snapshot_every_entries == 0 {
+            return bad("metadata_snapshot_every_entries", "must be positive");
         }
         if self.controller_request_timeout_ms == 0 {
             return bad("controller_request_timeout_ms", "must be positive");

@@ -36,6 +36,10 @@ fn cluster_py(args: &[&str]) -> String {
 }
 
 fn start_cluster(dir: &Path) -> Vec<BrokerProcess> {
+    start_cluster_with(dir, "")
+}
+
+fn start_cluster_with(dir: &Path, extra: &str) -> Vec<BrokerProcess> {
     let quorum: Vec<String> = (0..3)
         .map(|n| format!("{n}@127.0.0.1:{}", free_port()))
         .collect();
@@ -44,7 +48,9 @@ fn start_cluster(dir: &Path) -> Vec<BrokerProcess> {
         .map(|n| {
             BrokerProcess::start_with(
                 &dir.join(format!("node{n}")),
-                &format!("node_id = {n}\ncontroller_quorum = \"{quorum}\"\n{CLUSTER_CONFIG}"),
+                &format!(
+                    "node_id = {n}\ncontroller_quorum = \"{quorum}\"\n{CLUSTER_CONFIG}{extra}"
+                ),
             )
         })
         .collect()
@@ -446,4 +452,40 @@ fn quorum_of(nodes: &[BrokerProcess]) -> String {
         .and_then(|l| l.strip_suffix('"'))
         .expect("a quorum in the config")
         .to_string()
+}
+
+#[test]
+fn a_node_that_missed_what_the_others_snapshotted_catches_up_from_their_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    // A snapshot every 3 entries: the log the stopped node lacks is gone from the others.
+    let mut nodes = start_cluster_with(dir.path(), "metadata_snapshot_every_entries = 3\n");
+    wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
+    nodes[2].kill();
+    for i in 0..8 {
+        create(&nodes[0], &format!("while-away-{i}"), 2);
+    }
+    nodes[2].restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let all: Vec<serde_json::Value> = nodes.iter().map(describe).collect();
+        let same = all
+            .iter()
+            .all(|d| d["topics"] == all[0]["topics"] && brokers(d) == [0, 1, 2]);
+        if same && all[0]["topics"].as_object().unwrap().len() == 8 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the nodes disagree: {all:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        nodes[2]
+            .log_text()
+            .contains("installing the controller leader's metadata snapshot"),
+        "caught up without a snapshot: the test did not test it"
+    );
+    // And it restarts from its own snapshot.
+    nodes[2].restart();
+    wait_for(&nodes[2], "node 2 back", |d| brokers(d) == [0, 1, 2]);
+    let d = describe(&nodes[2]);
+    assert_eq!(d["topics"].as_object().unwrap().len(), 8, "{d}");
 }

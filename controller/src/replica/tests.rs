@@ -20,12 +20,35 @@ fn handle_and_store(replica: &mut Replica, disk: &mut Vec<u8>) -> Vec<Message> {
     messages
 }
 
+/// As `handle_and_store`, a snapshot the leader sent replacing `snapshot` and the log's file.
+fn handle_and_store_with_snapshot(
+    replica: &mut Replica,
+    disk: &mut Vec<u8>,
+    snapshot: &mut Option<Snapshot>,
+) -> Vec<Message> {
+    let Some(ready) = replica.ready().unwrap() else {
+        return Vec::new();
+    };
+    let mut messages = ready.send_now;
+    if let Some(s) = ready.snapshot {
+        *snapshot = Some(s);
+        disk.clear();
+    }
+    for r in &ready.to_store {
+        crate::wal_format::encode(r, disk);
+    }
+    messages.extend(replica.stored().unwrap());
+    messages
+}
+
 /// Replicas exchanging messages in memory, each with a "disk" (its log file's bytes, synced
 /// when written); `cut` nodes neither send nor receive.
 struct Network {
     nodes: Vec<i32>,
     replicas: BTreeMap<i32, Replica>,
     disks: BTreeMap<i32, Vec<u8>>,
+    /// Each node's snapshot file.
+    snapshots: BTreeMap<i32, Option<Snapshot>>,
     in_flight: VecDeque<Message>,
     cut: Vec<i32>,
 }
@@ -39,6 +62,7 @@ impl Network {
                 .map(|n| (*n, Replica::new(*n, nodes).unwrap()))
                 .collect(),
             disks: nodes.iter().map(|n| (*n, Vec::new())).collect(),
+            snapshots: nodes.iter().map(|n| (*n, None)).collect(),
             in_flight: VecDeque::new(),
             cut: Vec::new(),
         }
@@ -46,7 +70,8 @@ impl Network {
 
     /// The node stops and starts again from what its disk holds.
     fn restart(&mut self, node: i32) {
-        let recovered = crate::wal_format::recover(&self.disks[&node]).unwrap();
+        let mut recovered = crate::wal_format::recover(&self.disks[&node]).unwrap();
+        recovered.snapshot = self.snapshots[&node].clone();
         let replica = Replica::restore(node, &self.nodes, recovered).unwrap();
         self.replicas.insert(node, replica);
     }
@@ -57,7 +82,9 @@ impl Network {
         for _ in 0..10_000 {
             for (n, replica) in self.replicas.iter_mut() {
                 let disk = self.disks.get_mut(n).unwrap();
-                self.in_flight.extend(handle_and_store(replica, disk));
+                let snapshot = self.snapshots.get_mut(n).unwrap();
+                self.in_flight
+                    .extend(handle_and_store_with_snapshot(replica, disk, snapshot));
             }
             let Some(m) = self.in_flight.pop_front() else {
                 return;
@@ -69,6 +96,22 @@ impl Network {
             self.replicas.get_mut(&to).unwrap().step(m).unwrap();
         }
         panic!("the network did not settle");
+    }
+
+    /// The node takes a snapshot and keeps only the log after it, as its files would.
+    fn compact(&mut self, node: i32) {
+        let (snapshot, kept) = self
+            .replicas
+            .get_mut(&node)
+            .unwrap()
+            .take_snapshot()
+            .unwrap();
+        let disk = self.disks.get_mut(&node).unwrap();
+        disk.clear();
+        for r in &kept {
+            crate::wal_format::encode(r, disk);
+        }
+        self.snapshots.insert(node, Some(snapshot));
     }
 
     fn tick_all(&mut self, ticks: usize) {
@@ -244,4 +287,50 @@ fn replicas_restarted_from_their_files_catch_up_and_agree() {
         images.iter().all(|i| i.topics == images[0].topics),
         "{images:?}"
     );
+}
+
+#[test]
+fn a_follower_behind_the_leaders_snapshot_catches_up_from_it_and_restarts_from_its_files() {
+    let mut net = Network::new(&[0, 1, 2]);
+    let leader = net.elect();
+    let behind = *net.nodes.iter().find(|n| **n != leader).unwrap();
+    let other = *net
+        .nodes
+        .iter()
+        .find(|n| **n != leader && **n != behind)
+        .unwrap();
+    net.cut = vec![behind];
+    for i in 0..5 {
+        net.propose(leader, &format!("t{i}"));
+        net.settle();
+    }
+    net.tick_all(3);
+    assert!(net.replicas[&leader].snapshot_due(5));
+    // Both live nodes drop the log the cut one lacks: only a snapshot can bring it back.
+    net.compact(leader);
+    net.compact(other);
+    assert!(!net.replicas[&leader].snapshot_due(5));
+    net.cut.clear();
+    net.tick_all(40);
+    let want = net.replicas[&leader].image().clone();
+    assert_eq!(want.topic_ids.len(), 5);
+    assert_eq!(*net.replicas[&behind].image(), want);
+    assert!(
+        net.snapshots[&behind].is_some(),
+        "installed from the snapshot"
+    );
+    // The log goes on after the snapshot, and every node restarts from its files.
+    net.propose(leader, "after");
+    net.settle();
+    net.tick_all(3);
+    for node in net.nodes.clone() {
+        net.restart(node);
+    }
+    net.elect();
+    net.tick_all(20);
+    for (n, replica) in &net.replicas {
+        let image = replica.image();
+        assert_eq!(image.topic_ids.len(), 6, "node {n}: {image:?}");
+        assert!(image.topic_by_name("after").is_some(), "node {n}");
+    }
 }

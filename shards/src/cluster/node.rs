@@ -188,6 +188,8 @@ pub struct Node {
     was_leader: bool,
     /// The end of the last block of producer ids proposed while leading.
     producer_ids_proposed: i64,
+    /// Entries between snapshots.
+    snapshot_every: u64,
 }
 
 impl Node {
@@ -198,6 +200,7 @@ impl Node {
         peers: Option<RaftPeers>,
         sink: ImageSink,
         session_timeout_ms: u64,
+        snapshot_every: u64,
     ) -> NodeHandle {
         let (tx, rx) = mpsc::unbounded();
         let state = Rc::new(NodeState::default());
@@ -214,6 +217,7 @@ impl Node {
             fencing: None,
             was_leader: false,
             producer_ids_proposed: 0,
+            snapshot_every,
         };
         node.after_round();
         rt::spawn_detached(node.run(rx));
@@ -241,8 +245,15 @@ impl Node {
                 self.log.replica_mut().tick();
                 self.check_liveness();
             }
-            match self.log.run_ready().await {
-                Ok(out) => self.send(out),
+            let round = match self.log.run_ready().await {
+                Ok(out) => {
+                    self.send(out);
+                    self.log.compact_if_due(self.snapshot_every).await
+                }
+                Err(e) => Err(e),
+            };
+            match round {
+                Ok(()) => {}
                 Err(e) => {
                     // The metadata log cannot be written or applied: stop this node rather
                     // than answer from a state the quorum does not have (KRaft does the same).

@@ -59,6 +59,7 @@ pub async fn start(shard: Rc<Shard>, legacy: Arc<TopicTable>) -> Result<(), Brok
                 peers,
                 sink.clone(),
                 config.broker_session_timeout_ms,
+                config.metadata_snapshot_every_entries,
             ))
         }
         None => None,

@@ -109,7 +109,7 @@ pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> Me
             (version >= 2).then(|| StrBytes::from_string(shard.identity.cluster_id.clone())),
         )
         .with_controller_id(BrokerId(if version >= 1 {
-            shard.controller_id()
+            shard.controller_for_clients()
         } else {
             -1
         }))

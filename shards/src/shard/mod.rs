@@ -118,9 +118,15 @@ impl Shard {
             .collect()
     }
 
-    /// The controller as clients should see it: the quorum's leader when it is a live broker,
-    /// else this broker (any broker forwards topic changes to the quorum, as KRaft's brokers
-    /// do), so that an admin client never waits on a dead node.
+    /// The controller as Metadata names it to clients: this broker. Any broker forwards topic
+    /// changes to the quorum's leader (KRaft's brokers name a live broker too), so an admin
+    /// client never sends them to a node that died since its last metadata.
+    pub fn controller_for_clients(&self) -> i32 {
+        self.identity.node_id
+    }
+
+    /// The controller quorum's leader when it is a live broker, else this broker (DescribeCluster,
+    /// for operators).
     pub fn controller_id(&self) -> i32 {
         let table = self.topics();
         let leader = table.cluster.controller_id;

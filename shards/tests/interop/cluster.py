@@ -2,7 +2,8 @@
 """Client side of shards/tests/cluster.rs, with clients nobody here wrote (confluent-kafka on
 librdkafka, kafka-python):
 
-  cluster.py describe --bootstrap B                 JSON: live brokers, controller, leaders
+  cluster.py describe --bootstrap B                 JSON: live brokers, the controller quorum's
+                                                    leader (DescribeCluster), partitions' leaders
   cluster.py create --bootstrap B --topic T --partitions N [--within S]
                                                     retries (a fresh admin client each time)
                                                     until created; prints the seconds taken
@@ -20,12 +21,16 @@ import time
 
 def describe(a):
     from confluent_kafka.admin import AdminClient
-    md = AdminClient({"bootstrap.servers": a.bootstrap}).list_topics(timeout=10)
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    md = admin.list_topics(timeout=10)
     topics = {}
     for name, t in md.topics.items():
         topics[name] = sorted(
             [p.id, p.leader, p.error.name() if p.error else None] for p in t.partitions.values())
-    print(json.dumps({"brokers": sorted(md.brokers), "controller": md.controller_id,
+    # DescribeCluster names the controller quorum's leader (Metadata names the broker asked,
+    # which forwards topic changes to it).
+    cluster = admin.describe_cluster(request_timeout=10).result()
+    print(json.dumps({"brokers": sorted(md.brokers), "controller": cluster.controller.id,
                       "topics": topics}, sort_keys=True))
 
 

@@ -69,3 +69,39 @@ fn damage_in_the_middle_of_the_log_stops_the_open_naming_the_file() {
     let text = err.to_string();
     assert!(text.contains("log") && text.contains("damaged"), "{text}");
 }
+
+#[test]
+fn snapshots_cut_the_log_and_a_restart_reads_the_snapshot_then_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().join("__cluster_metadata");
+    run(async {
+        let mut log = MetadataLog::open(&dir, 0, &[0]).await.unwrap();
+        for i in 0..10 {
+            log.propose_alone(&topic(&format!("t{i}"))).await.unwrap();
+            log.compact_if_due(4).await.unwrap();
+        }
+        assert!(dir.join("snapshot").exists());
+        // At most the entries since the last snapshot stay in the log's file.
+        let recovered = wal_format::recover(&std::fs::read(dir.join("log")).unwrap()).unwrap();
+        assert!(recovered.entries.len() <= 5, "{}", recovered.entries.len());
+        let before = log.image().clone();
+        drop(log);
+        let mut log = MetadataLog::open(&dir, 0, &[0]).await.unwrap();
+        assert_eq!(log.image().topic_ids, before.topic_ids);
+        log.propose_alone(&topic("t10")).await.unwrap();
+        drop(log);
+        let log = MetadataLog::open(&dir, 0, &[0]).await.unwrap();
+        assert_eq!(log.image().topic_ids.len(), 11);
+        drop(log);
+        // A damaged snapshot stops the open, naming the file.
+        let path = dir.join("snapshot");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[6] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let refused = MetadataLog::open(&dir, 0, &[0])
+            .await
+            .err()
+            .expect("refused");
+        assert!(refused.to_string().contains("snapshot"), "{refused}");
+    });
+}
