@@ -67,7 +67,7 @@ async fn produce_until(
         id,
         addr: addr.to_string(),
         params: p.clone(),
-        partitions,
+        partitions: (0..partitions).collect(),
         recorder: recorder.clone(),
         stop: stop.clone(),
         clock: Clock::new(),

@@ -1,5 +1,5 @@
-//! A producer: one connection, one pre-encoded produce request holding a batch for every
-//! partition, patched and resent; up to `max_in_flight` requests outstanding. Closed loop sends
+//! A producer: one connection (to the broker leading its partitions), one pre-encoded produce
+//! request holding a batch for each of its partitions, patched and resent; up to `max_in_flight` requests outstanding. Closed loop sends
 //! as fast as acknowledgements allow; open loop sends on the schedule and counts latency from
 //! when each record was due.
 
@@ -27,7 +27,8 @@ pub struct ProducerSetup {
     pub id: u32,
     pub addr: String,
     pub params: Params,
-    pub partitions: i32,
+    /// The partitions this connection produces to (all led by `addr`).
+    pub partitions: Vec<i32>,
     pub recorder: Rc<RefCell<Recorder>>,
     pub stop: Rc<Cell<bool>>,
     pub clock: Clock,
@@ -60,8 +61,9 @@ pub async fn run(p: ProducerSetup) -> Result<Acked, ClientError> {
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(topic_name(&p.params.topic))
             .with_partition_data(
-                (0..p.partitions)
-                    .map(|i| {
+                p.partitions
+                    .iter()
+                    .map(|&i| {
                         PartitionProduceData::default()
                             .with_index(i)
                             .with_records(Some(template.bytes.clone().into()))
@@ -69,10 +71,10 @@ pub async fn run(p: ProducerSetup) -> Result<Acked, ClientError> {
                     .collect(),
             )]);
     let mut frame: BytesMut = Connection::encode(ApiKey::Produce, PRODUCE_VERSION, 0, &req)?;
-    let positions = batch_positions(&frame, &template.bytes, p.partitions as usize)?;
+    let positions = batch_positions(&frame, &template.bytes, p.partitions.len())?;
     let batch_len = template.bytes.len();
-    let records_per_request = (template.records() * p.partitions as usize) as u64;
-    let bytes_per_request = (batch_len * p.partitions as usize) as u64;
+    let records_per_request = (template.records() * p.partitions.len()) as u64;
+    let bytes_per_request = (batch_len * p.partitions.len()) as u64;
 
     let open_loop = p.params.rate > 0;
     let rate = p.params.rate as f64 / p.params.producers.max(1) as f64;
@@ -82,7 +84,7 @@ pub async fn run(p: ProducerSetup) -> Result<Acked, ClientError> {
     } else {
         Duration::ZERO
     };
-    let mut seq = vec![0u64; p.partitions as usize];
+    let mut seq = vec![0u64; p.partitions.len()];
     let mut acked = Acked::new();
     let mut pending: VecDeque<InFlight> = VecDeque::new();
 
@@ -115,7 +117,7 @@ pub async fn run(p: ProducerSetup) -> Result<Acked, ClientError> {
                         p.clock.now_us()
                     },
                     producer: p.id,
-                    partition: part as u32,
+                    partition: p.partitions[part] as u32,
                     seq: seq[part] + i as u64,
                 };
                 template.stamp(batch, i, &stamp);
@@ -189,7 +191,7 @@ async fn complete(p: &ProducerSetup, f: InFlight, acked: &mut Acked) {
     rec.produced_bytes += f.bytes;
     drop(rec);
     for (part, &end) in f.seq_end.iter().enumerate() {
-        acked.insert((p.id, part as u32), end);
+        acked.insert((p.id, p.partitions[part] as u32), end);
     }
 }
 

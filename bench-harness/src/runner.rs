@@ -2,7 +2,7 @@
 //! progress line a second, stops after warm-up + duration, and writes the results.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +16,7 @@ use crate::stats::{write_hgrm, Percentiles, Recorder};
 use crate::verify::{Verifier, VerifyReport};
 use crate::workload::Params;
 use crate::{consumer, producer, Clock};
-use strata_client::{ensure_topic, latest_offsets, Connection};
+use strata_client::{ensure_topic, latest_offsets_of, partition_leaders, Connection};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
@@ -72,14 +72,39 @@ pub fn run(opts: RunOptions) -> Result<Summary, String> {
         io_memory_bytes: 256 << 10,
         ..Default::default()
     };
-    let (partitions, start_offsets) = rt::block_on(&settings, async move {
+    let (start_offsets, leaders) = rt::block_on(&settings, async move {
         let conn = Connection::connect(&addr).await?;
         let n = ensure_topic(&conn, &topic, wanted).await?;
-        let offsets = latest_offsets(&conn, &topic, n).await?;
-        Ok::<_, strata_client::ClientError>((n, offsets))
+        // In a cluster each producer connection goes to the broker that leads its partitions.
+        let mut by_leader: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for (p, leader) in partition_leaders(&conn, &topic)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            by_leader.entry(leader).or_default().push(p as i32);
+        }
+        let mut offsets = vec![0; n as usize];
+        for (leader, parts) in &by_leader {
+            let at = Connection::connect(leader).await?;
+            for (p, offset) in latest_offsets_of(&at, &topic, parts).await? {
+                if let Some(slot) = offsets.get_mut(p as usize) {
+                    *slot = offset;
+                }
+            }
+        }
+        Ok::<_, strata_client::ClientError>((offsets, by_leader))
     })
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
+    if leaders.len() > 1 && p.consumers > 0 {
+        return Err(format!(
+            "the topic's partitions are led by {} brokers; consumers read from one broker, so \
+             run presets with consumers against a single broker",
+            leaders.len()
+        ));
+    }
+    let leaders: Vec<(String, Vec<i32>)> = leaders.into_iter().collect();
 
     let clock = Clock::new();
     let stop_producers = Arc::new(AtomicBool::new(false));
@@ -109,9 +134,10 @@ pub fn run(opts: RunOptions) -> Result<Summary, String> {
             opts.bootstrap.clone(),
             start_offsets.clone(),
         );
+        let leaders = leaders.clone();
         let thread = rt::spawn_executor(&settings, move || async move {
             executor_main(
-                p, producers, consumers, partitions, offsets, addr, clock, sp, sc, tx,
+                p, producers, consumers, leaders, offsets, addr, clock, sp, sc, tx,
             )
             .await
         })
@@ -238,7 +264,7 @@ async fn executor_main(
     p: Params,
     producers: Vec<u32>,
     consumers: usize,
-    partitions: i32,
+    leaders: Vec<(String, Vec<i32>)>,
     offsets: Vec<i64>,
     addr: String,
     clock: Clock,
@@ -272,14 +298,16 @@ async fn executor_main(
             }
         });
     }
+    // A producer is a connection per broker leading its partitions (one on a single broker).
     let producer_tasks: Vec<_> = producers
         .into_iter()
-        .map(|id| {
+        .flat_map(|id| leaders.iter().map(move |l| (id, l)))
+        .map(|(id, (leader, partitions))| {
             rt::spawn(producer::run(producer::ProducerSetup {
                 id,
-                addr: addr.clone(),
+                addr: leader.clone(),
                 params: p.clone(),
-                partitions,
+                partitions: partitions.clone(),
                 recorder: recorder.clone(),
                 stop: sp.clone(),
                 clock,

@@ -60,19 +60,69 @@ pub async fn ensure_topic(
     }
 }
 
+/// Each partition's leader, as `host:port` (from Metadata), in partition order; a partition
+/// without a leader is an error.
+pub async fn partition_leaders(conn: &Connection, name: &str) -> Result<Vec<String>, ClientError> {
+    let md = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(topic_name(name)))
+    ]));
+    let ResponseKind::Metadata(r) = conn.request(ApiKey::Metadata, 9, &md).await? else {
+        return Err(ClientError::Protocol("not a metadata response".into()));
+    };
+    let topic = r
+        .topics
+        .first()
+        .ok_or_else(|| ClientError::Broker("no topic in metadata".into()))?;
+    let mut partitions: Vec<_> = topic.partitions.iter().collect();
+    partitions.sort_by_key(|p| p.partition_index);
+    partitions
+        .iter()
+        .map(|p| {
+            r.brokers
+                .iter()
+                .find(|b| b.node_id == p.leader_id)
+                .map(|b| format!("{}:{}", b.host, b.port))
+                .ok_or_else(|| {
+                    ClientError::Broker(format!(
+                        "partition {} of {name} has no live leader",
+                        p.partition_index
+                    ))
+                })
+        })
+        .collect()
+}
+
 /// Latest offset (high watermark) of each partition.
 pub async fn latest_offsets(
     conn: &Connection,
     name: &str,
     partitions: i32,
 ) -> Result<Vec<i64>, ClientError> {
+    let all: Vec<i32> = (0..partitions).collect();
+    let found = latest_offsets_of(conn, name, &all).await?;
+    let mut out = vec![0; partitions as usize];
+    for (p, offset) in found {
+        if let Some(slot) = out.get_mut(p as usize) {
+            *slot = offset;
+        }
+    }
+    Ok(out)
+}
+
+/// Latest offset (high watermark) of each of `partitions`, from the broker that leads them.
+pub async fn latest_offsets_of(
+    conn: &Connection,
+    name: &str,
+    partitions: &[i32],
+) -> Result<Vec<(i32, i64)>, ClientError> {
     let req = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_topics(vec![ListOffsetsTopic::default()
             .with_name(topic_name(name))
             .with_partitions(
-                (0..partitions)
-                    .map(|p| {
+                partitions
+                    .iter()
+                    .map(|&p| {
                         ListOffsetsPartition::default()
                             .with_partition_index(p)
                             .with_timestamp(-1)
@@ -81,7 +131,7 @@ pub async fn latest_offsets(
             )]);
     match conn.request(ApiKey::ListOffsets, 1, &req).await? {
         ResponseKind::ListOffsets(r) => {
-            let mut out = vec![0; partitions as usize];
+            let mut out = Vec::new();
             for p in r.topics.iter().flat_map(|t| t.partitions.iter()) {
                 if p.error_code != 0 {
                     return Err(ClientError::Broker(format!(
@@ -89,9 +139,7 @@ pub async fn latest_offsets(
                         p.error_code
                     )));
                 }
-                if let Some(slot) = out.get_mut(p.partition_index as usize) {
-                    *slot = p.offset;
-                }
+                out.push((p.partition_index, p.offset));
             }
             Ok(out)
         }

@@ -153,6 +153,32 @@ impl Replica {
         )
     }
 
+    /// The current Raft term (KRaft's leader epoch).
+    pub fn term(&self) -> u64 {
+        self.node.raft.term
+    }
+
+    /// The last index of the log (KRaft's log end offset).
+    pub fn last_index(&self) -> u64 {
+        self.node.raft.raft_log.last_index()
+    }
+
+    /// While leading: each voter's node id and the last index known to be in its log.
+    pub fn progress(&self) -> Vec<(i32, u64)> {
+        if !self.is_leader() {
+            return Vec::new();
+        }
+        let mut out: Vec<(i32, u64)> = self
+            .node
+            .raft
+            .prs()
+            .iter()
+            .map(|(id, p)| (*id as i32 - 1, p.matched))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// The term of the entry at `index`, if the log still has it.
     pub fn term_at(&self, index: u64) -> Option<u64> {
         self.node.raft.raft_log.term(index).ok()

@@ -63,6 +63,8 @@ pub struct BrokerConfig {
     /// The controller quorum's voters, `ID@HOST:PORT,...` (`crate::cluster::quorum`); each voter
     /// serves the controller on its own address there. Empty: this node alone is its quorum.
     pub controller_quorum: String,
+    /// The rack (or zone) this broker is in, as Metadata shows it (Kafka's broker.rack).
+    pub rack: Option<String>,
     /// This node runs no controller: it registers with the quorum's and follows its metadata.
     pub broker_only: bool,
     /// How often a broker heartbeats to the controller (Kafka's broker.heartbeat.interval.ms).
@@ -129,6 +131,7 @@ impl Default for BrokerConfig {
             producer_id_expiry_ms: 86_400_000,
             controller_quorum: String::new(),
             broker_only: false,
+            rack: None,
             broker_heartbeat_interval_ms: 2_000,
             broker_session_timeout_ms: 9_000,
             offsets_topic_num_partitions: 50,

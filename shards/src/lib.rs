@@ -8,6 +8,7 @@
 pub mod broker_configs;
 pub mod client_log;
 pub mod cluster;
+pub mod cluster_cli;
 pub mod codec;
 pub mod config;
 pub mod connection;

@@ -16,6 +16,22 @@ struct Cli {
 enum Command {
     /// Serve the Kafka protocol (the default command).
     Serve(ServeArgs),
+    /// Ask a running cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Brokers, the controller quorum and each partition's leader, asked of one broker.
+    Describe {
+        /// A broker's HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args, Default)]
@@ -86,6 +102,20 @@ fn main() {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(a)) => a,
+        Some(Command::Cluster(ClusterCommand::Describe { bootstrap, json })) => {
+            match strata_shards::cluster_cli::describe(&bootstrap) {
+                Ok(d) if json => println!(
+                    "{}",
+                    serde_json::to_string(&d).expect("a description serializes")
+                ),
+                Ok(d) => print!("{}", d.text()),
+                Err(e) => {
+                    eprintln!("strata: {e}");
+                    std::process::exit(1);
+                }
+            }
+            return;
+        }
         None => ServeArgs::default(),
     };
     let config = match config_from(args) {

@@ -297,6 +297,10 @@ pub enum ShardMsg {
         epoch: i16,
         reply: oneshot::Sender<Result<crate::producer_ids::Bump, BrokerError>>,
     },
+    /// To shard 0 only: the controller quorum as this node knows it.
+    QuorumState {
+        reply: oneshot::Sender<crate::cluster::QuorumState>,
+    },
     /// To shard 0 only: a block of producer ids from the controller (its first id).
     ReserveProducerIds {
         reply: oneshot::Sender<Result<u64, BrokerError>>,

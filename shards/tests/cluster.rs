@@ -263,12 +263,46 @@ fn three_brokers_spread_a_topic_and_a_group_reads_every_record_in_order() {
     assert_eq!(total, 2 * EACH);
 }
 
-/// The quorum's leader as the brokers report it (their Metadata's controller).
-fn controller(nodes: &[BrokerProcess]) -> usize {
-    let d = wait_for(&nodes[0], "a controller", |d| {
-        d["controller"].as_i64().unwrap_or(-1) >= 0
-    });
-    d["controller"].as_i64().unwrap() as usize
+/// `strata cluster describe --json` asked of `broker` (Metadata and DescribeQuorum).
+fn strata_describe(broker: &BrokerProcess) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "cluster",
+            "describe",
+            "--json",
+            "--bootstrap",
+            &broker.bootstrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    serde_json::from_slice(&out.stdout).expect("describe prints JSON")
+}
+
+/// What every node must agree on: brokers, the controller, its epoch, the metadata offset and
+/// every partition's leader (each node's own view of the voters' log ends aside).
+fn agreed(d: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!([
+        d["brokers"],
+        d["controller"],
+        d["leader_epoch"],
+        d["metadata_offset"],
+        d["topics"]
+    ])
+}
+
+/// The controller quorum's leader as `broker` knows it, once it knows one other than `not`
+/// (DescribeQuorum).
+fn controller(broker: &BrokerProcess, not: Option<usize>) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let leader = strata_describe(broker)["controller"].as_i64().unwrap_or(-1);
+        if leader >= 0 && Some(leader as usize) != not {
+            return leader as usize;
+        }
+        assert!(Instant::now() < deadline, "no controller");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -277,26 +311,33 @@ fn the_controller_leader_is_killed_another_takes_over_and_the_returning_node_cat
     let mut nodes = start_cluster(dir.path());
     wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
     create(&nodes[0], "before", 6);
-    let killed = controller(&nodes);
+    let killed = controller(&nodes[0], None);
     nodes[killed].kill();
     let other = (killed + 1) % 3;
     let took = create(&nodes[other], "after", 6);
     eprintln!("CreateTopics succeeded {took:.3} s after the controller leader was killed");
     assert!(took < 15.0, "{took} s");
+    let new = controller(&nodes[other], Some(killed));
+    eprintln!("node {new} leads the controller quorum after node {killed}");
     nodes[killed].restart();
-    // Once the killed node is back and unfenced, all three describe the same cluster.
+    // Once the killed node is back and unfenced, all three describe the same cluster (brokers,
+    // controller, its epoch, metadata offset, leaders), and clients see the same topics.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let all: Vec<serde_json::Value> = nodes.iter().map(describe).collect();
-        let same = all
+        let all: Vec<serde_json::Value> = nodes.iter().map(strata_describe).collect();
+        let same = all.iter().all(|d| agreed(d) == agreed(&all[0]));
+        let three = all[0]["brokers"].as_array().map(Vec::len) == Some(3);
+        let by_clients: Vec<serde_json::Value> = nodes.iter().map(describe).collect();
+        let complete = by_clients
             .iter()
-            .all(|d| d["topics"] == all[0]["topics"] && brokers(d) == [0, 1, 2]);
-        let complete = leaders(&all[0], "before").len() == 6
-            && leaders(&all[0], "after").len() == 6
-            && leaders(&all[0], "before")
+            .all(|d| d["topics"] == by_clients[0]["topics"])
+            && leaders(&by_clients[0], "before").len() == 6
+            && leaders(&by_clients[0], "after").len() == 6
+            && leaders(&by_clients[0], "before")
                 .values()
                 .all(|(l, e)| *l >= 0 && e.is_none());
-        if same && complete {
+        if same && three && complete {
+            assert_eq!(all[0]["controller"].as_i64(), Some(new as i64));
             break;
         }
         assert!(Instant::now() < deadline, "the nodes disagree: {all:?}");

@@ -50,6 +50,7 @@ impl Membership {
                 .with_name(StrBytes::from_static_str("PLAINTEXT"))
                 .with_host(StrBytes::from_string(host.clone()))
                 .with_port(*port as u16)])
+            .with_rack(shard.config.rack.clone().map(StrBytes::from_string))
             .with_features(vec![Feature::default()
                 .with_name(StrBytes::from_static_str(SHARDS_FEATURE))
                 .with_min_supported_version(shard.count as i16)

@@ -106,6 +106,29 @@ impl Cluster {
         }
     }
 
+    /// The controller quorum as this node knows it (DescribeQuorum).
+    pub fn quorum_state(&self) -> QuorumState {
+        let voters = self.voters.iter().map(|v| v.node_id).collect();
+        match &self.node {
+            Some(node) => QuorumState {
+                leader: node.state.leader.get().unwrap_or(-1),
+                term: node.state.term.get(),
+                high_watermark: node.state.image.borrow().applied_index,
+                voters,
+                log_ends: node.state.progress.borrow().clone(),
+                own_log_end: Some((self.me, node.state.log_end.get())),
+            },
+            None => QuorumState {
+                leader: self.leader_hint.get().unwrap_or(-1),
+                term: 0,
+                high_watermark: self.published.index(),
+                voters,
+                log_ends: Vec::new(),
+                own_log_end: None,
+            },
+        }
+    }
+
     /// Sends `call` to the quorum's leader: this node's controller when it leads, else the
     /// voters, the last known leader first. Voters that are not the leader are skipped.
     pub async fn call(&self, shard: &Shard, call: Call) -> Result<Answer, CallError> {
@@ -190,7 +213,11 @@ impl Cluster {
                         host: listener.map(|l| l.host.to_string()).unwrap_or_default(),
                         port: listener.map_or(0, |l| l.port),
                     },
-                    rack: r.rack.as_ref().map(|r| r.to_string()),
+                    rack: r
+                        .rack
+                        .as_ref()
+                        .map(|r| r.to_string())
+                        .filter(|r| !r.is_empty()),
                     shards: r
                         .features
                         .iter()
@@ -264,6 +291,21 @@ impl Cluster {
             }
         }
     }
+}
+
+/// The controller quorum as one node knows it.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumState {
+    /// -1: none known.
+    pub leader: i32,
+    pub term: u64,
+    /// The last metadata entry applied here.
+    pub high_watermark: u64,
+    pub voters: Vec<i32>,
+    /// While this node leads: each voter's last index known to be in its log.
+    pub log_ends: Vec<(i32, u64)>,
+    /// This node's own, when it is a voter.
+    pub own_log_end: Option<(i32, u64)>,
 }
 
 fn not_controller(call: &Call, leader: Option<i32>) -> Answer {

@@ -86,6 +86,12 @@ enum Input {
 pub struct NodeState {
     pub image: RefCell<Arc<MetadataImage>>,
     pub leader: Cell<Option<i32>>,
+    /// The Raft term (KRaft's leader epoch).
+    pub term: Cell<u64>,
+    /// This node's last log index.
+    pub log_end: Cell<u64>,
+    /// While leading: each voter and the last index it is known to hold.
+    pub progress: RefCell<Vec<(i32, u64)>>,
 }
 
 #[derive(Clone)]
@@ -468,6 +474,10 @@ impl Node {
         if self.fencing.is_some_and(|i| i <= applied) {
             self.fencing = None;
         }
+        let replica = self.log.replica_mut();
+        self.state.term.set(replica.term());
+        self.state.log_end.set(replica.last_index());
+        *self.state.progress.borrow_mut() = replica.progress();
         let changed =
             self.state.image.borrow().applied_index != applied || self.state.leader.get() != leader;
         self.state.leader.set(leader);

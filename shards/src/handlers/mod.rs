@@ -14,6 +14,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_quorum;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -104,6 +105,9 @@ pub async fn handle(
         )),
         RequestKind::DescribeCluster(r) => small(ResponseKind::DescribeCluster(
             describe_cluster::handle(shard, r, v),
+        )),
+        RequestKind::DescribeQuorum(r) => small(ResponseKind::DescribeQuorum(
+            describe_quorum::handle(shard, r, v).await,
         )),
         RequestKind::FindCoordinator(r) => small(ResponseKind::FindCoordinator(
             find_coordinator::handle(shard, r, v).await,

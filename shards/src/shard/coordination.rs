@@ -52,6 +52,17 @@ impl Shard {
             .await
     }
 
+    /// The controller quorum as this node knows it (from shard 0).
+    pub async fn quorum_state(&self) -> crate::cluster::QuorumState {
+        if self.id != 0 {
+            return self
+                .ask(0, |reply| ShardMsg::QuorumState { reply })
+                .await
+                .unwrap_or_default();
+        }
+        self.cluster().map(|c| c.quorum_state()).unwrap_or_default()
+    }
+
     /// The first id of a new block of producer ids from the controller (through shard 0).
     pub async fn reserve_producer_ids(&self) -> Result<u64, BrokerError> {
         if self.id != 0 {

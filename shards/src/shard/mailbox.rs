@@ -46,6 +46,9 @@ impl Shard {
             ShardMsg::DeleteRecords { key, before, reply } => {
                 let _ = reply.send(self.delete_records(key, before).await);
             }
+            ShardMsg::QuorumState { reply } => {
+                let _ = reply.send(self.quorum_state().await);
+            }
             ShardMsg::ReserveProducerIds { reply } => {
                 let _ = reply.send(self.reserve_producer_ids().await);
             }
