@@ -76,24 +76,18 @@ pub fn run(opts: RunOptions) -> Result<Summary, String> {
         let conn = Connection::connect(&addr).await?;
         let n = ensure_topic(&conn, &topic, wanted).await?;
         // In a cluster each producer connection goes to the broker that leads its partitions.
-        let mut by_leader: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for (p, leader) in partition_leaders(&conn, &topic)
-            .await?
-            .into_iter()
-            .enumerate()
-        {
-            by_leader.entry(leader).or_default().push(p as i32);
-        }
-        let mut offsets = vec![0; n as usize];
-        for (leader, parts) in &by_leader {
-            let at = Connection::connect(leader).await?;
-            for (p, offset) in latest_offsets_of(&at, &topic, parts).await? {
-                if let Some(slot) = offsets.get_mut(p as usize) {
-                    *slot = offset;
+        // A topic just created may not have reached every broker yet: asked again briefly.
+        let mut tries = 0;
+        loop {
+            match leaders_and_offsets(&conn, &topic, n).await {
+                Ok(found) => break Ok::<_, strata_client::ClientError>(found),
+                Err(_) if tries < 50 => {
+                    tries += 1;
+                    rt::sleep(Duration::from_millis(100)).await;
                 }
+                Err(e) => break Err(e),
             }
         }
-        Ok::<_, strata_client::ClientError>((offsets, by_leader))
     })
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
@@ -257,6 +251,32 @@ pub fn run(opts: RunOptions) -> Result<Summary, String> {
     write_results(&opts.out, &summary, &total, &intervals)
         .map_err(|e| format!("{}: {e}", opts.out.display()))?;
     Ok(summary)
+}
+
+/// Partitions grouped by the broker that leads them, and each partition's latest offset.
+async fn leaders_and_offsets(
+    conn: &Connection,
+    topic: &str,
+    partitions: i32,
+) -> Result<(Vec<i64>, BTreeMap<String, Vec<i32>>), strata_client::ClientError> {
+    let mut by_leader: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for (p, leader) in partition_leaders(conn, topic)
+        .await?
+        .into_iter()
+        .enumerate()
+    {
+        by_leader.entry(leader).or_default().push(p as i32);
+    }
+    let mut offsets = vec![0; partitions as usize];
+    for (leader, parts) in &by_leader {
+        let at = Connection::connect(leader).await?;
+        for (p, offset) in latest_offsets_of(&at, topic, parts).await? {
+            if let Some(slot) = offsets.get_mut(p as usize) {
+                *slot = offset;
+            }
+        }
+    }
+    Ok((offsets, by_leader))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -4,6 +4,8 @@
 //! `interop/cluster.py` and `interop/group_consumer.py`.
 
 mod common;
+#[path = "common/raw.rs"]
+mod raw;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -378,6 +380,21 @@ fn a_killed_broker_is_offline_meanwhile_and_serves_everything_acknowledged_after
         })
         .collect();
     assert_eq!(offline.len(), 2, "{d}");
+    // Clients get retriable errors, never wrong data: LEADER_NOT_AVAILABLE for an offline
+    // partition, NOT_LEADER_OR_FOLLOWER for one another live broker leads.
+    let mut c = raw::RawConn::connect(nodes[0].addr);
+    for p in &offline {
+        let batch = strata_record::batch::build(&[b"while offline"], 1);
+        assert_eq!(c.produce("kept", *p as i32, batch, 1).0, 5, "partition {p}");
+    }
+    let on_one = leaders(&d, "kept")
+        .into_iter()
+        .find(|(_, (leader, _))| *leader == 1)
+        .map(|(p, _)| p as i32)
+        .expect("broker 1 leads a partition");
+    let batch = strata_record::batch::build(&[b"to the wrong broker"], 1);
+    assert_eq!(c.produce("kept", on_one, batch, 1).0, 6);
+    drop(c);
     nodes[2].restart();
     wait_for(&nodes[0], "every partition led again", |d| {
         brokers(d) == [0, 1, 2]
