@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod inflate;
 pub mod legacy;
 pub mod open_files;
+pub mod partition_marker;
 pub mod producer_ids;
 pub mod record_time;
 pub mod replica_assignment;

@@ -200,7 +200,8 @@ pub type AdminResult = Vec<TopicOutcome>;
 pub struct TopicChange {
     /// To close and delete (of deleted topics, or of a change being undone).
     pub removed: Vec<PartitionKey>,
-    /// New: they start empty, whatever a deletion cut short by a crash left in their place.
+    /// New to this node (a directory a deleted topic of the same name left is removed by its
+    /// `partition.metadata`, not by being new: a migrated topic's partitions are new too).
     pub added: Vec<PartitionKey>,
 }
 

@@ -100,6 +100,13 @@ fn minimal(api: ApiKey, version: i16) -> RequestKind {
         } else {
             DescribeClusterRequest::default()
         }),
+        ApiKey::DescribeQuorum => {
+            RequestKind::DescribeQuorum(DescribeQuorumRequest::default().with_topics(vec![
+                describe_quorum_request::TopicData::default()
+                    .with_topic_name(TopicName(s("__cluster_metadata")))
+                    .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
+            ]))
+        }
         other => panic!(
             "the broker advertises {other:?}, which this test does not know: add a minimal \
              request for it here"

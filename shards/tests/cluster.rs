@@ -9,7 +9,7 @@ mod raw;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -140,52 +140,9 @@ fn produce(broker: &BrokerProcess, client: &str, topic: &str, count: u64, prefix
     ]);
 }
 
-fn member(
-    broker: &BrokerProcess,
-    client: &str,
-    topic: &str,
-    out: &Path,
-    stop: &Path,
-) -> KillOnDrop {
-    KillOnDrop(
-        Command::new(python())
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/group_consumer.py"))
-            .args(["--client", client, "--bootstrap", &broker.bootstrap()])
-            .args(["--topic", topic, "--group", "cluster-group", "--out"])
-            .arg(out)
-            .arg("--stop")
-            .arg(stop)
-            .stderr(std::fs::File::create(out.with_extension("log")).expect("member log"))
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("member starts"),
-    )
-}
-
-/// Every "partition offset value" line the members wrote.
-fn member_lines(files: &[PathBuf]) -> Vec<Vec<(i64, i64, String)>> {
-    files
-        .iter()
-        .map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| {
-                    let mut it = l.splitn(3, ' ');
-                    Some((
-                        it.next()?.parse().ok()?,
-                        it.next()?.parse().ok()?,
-                        it.next()?.to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .collect()
-}
-
 /// Each producer's records, within every partition, in the order it sent them.
-fn assert_producer_order(records: impl Iterator<Item = (i64, String)>) {
-    let mut last: BTreeMap<(i64, String), u64> = BTreeMap::new();
+fn assert_producer_order(records: impl Iterator<Item = (i32, String)>) {
+    let mut last: BTreeMap<(i32, String), u64> = BTreeMap::new();
     for (partition, value) in records {
         let (prefix, seq) = value.rsplit_once('-').expect("prefix-seq");
         let seq: u64 = seq.parse().expect("a sequence number");
@@ -218,12 +175,28 @@ fn three_brokers_spread_a_topic_and_a_group_reads_every_record_in_order() {
         .map(|i| dir.path().join(format!("member{i}.out")))
         .collect();
     let _members = [
-        member(&nodes[0], "confluent", "orders", &outs[0], &stop),
-        member(&nodes[1], "kafka-python", "orders", &outs[1], &stop),
+        group_member(
+            &nodes[0],
+            "confluent",
+            "cluster-group",
+            "orders",
+            &outs[0],
+            &stop,
+            &[],
+        ),
+        group_member(
+            &nodes[1],
+            "kafka-python",
+            "cluster-group",
+            "orders",
+            &outs[1],
+            &stop,
+            &[],
+        ),
     ];
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let values: BTreeSet<String> = member_lines(&outs)
+        let values: BTreeSet<String> = member_outputs(&outs)
             .into_iter()
             .flatten()
             .map(|(_, _, v)| v)
@@ -242,8 +215,8 @@ fn three_brokers_spread_a_topic_and_a_group_reads_every_record_in_order() {
     std::fs::write(&stop, b"").unwrap();
     // Across members, each partition's offsets hold one record each, from 0 without a gap,
     // and each producer's records are in the order it sent them.
-    let mut by_partition: BTreeMap<i64, BTreeMap<i64, String>> = BTreeMap::new();
-    for (p, o, v) in member_lines(&outs).into_iter().flatten() {
+    let mut by_partition: BTreeMap<i32, BTreeMap<i64, String>> = BTreeMap::new();
+    for (p, o, v) in member_outputs(&outs).into_iter().flatten() {
         let before = by_partition.entry(p).or_default().insert(o, v.clone());
         assert!(
             before.is_none_or(|b| b == v),
@@ -293,6 +266,30 @@ fn agreed(d: &serde_json::Value) -> serde_json::Value {
     ])
 }
 
+/// Waits until the three nodes describe the same cluster (`agreed`: brokers, controller, its
+/// epoch, metadata offset, leaders), all three brokers live, and `done` holds for what clients
+/// see from each node (`describe`); the nodes' own descriptions.
+fn wait_until_the_nodes_agree(
+    nodes: &[BrokerProcess],
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let all: Vec<serde_json::Value> = nodes.iter().map(strata_describe).collect();
+        let same = all.iter().all(|d| agreed(d) == agreed(&all[0]));
+        let three = all[0]["brokers"].as_array().map(Vec::len) == Some(3);
+        let by_clients: Vec<serde_json::Value> = nodes.iter().map(describe).collect();
+        let seen_alike = by_clients
+            .iter()
+            .all(|d| d["topics"] == by_clients[0]["topics"]);
+        if same && three && seen_alike && done(&by_clients) {
+            return all;
+        }
+        assert!(Instant::now() < deadline, "the nodes disagree: {all:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 /// The controller quorum's leader as `broker` knows it, once it knows one other than `not`
 /// (DescribeQuorum).
 fn controller(broker: &BrokerProcess, not: Option<usize>) -> usize {
@@ -322,29 +319,15 @@ fn the_controller_leader_is_killed_another_takes_over_and_the_returning_node_cat
     let new = controller(&nodes[other], Some(killed));
     eprintln!("node {new} leads the controller quorum after node {killed}");
     nodes[killed].restart();
-    // Once the killed node is back and unfenced, all three describe the same cluster (brokers,
-    // controller, its epoch, metadata offset, leaders), and clients see the same topics.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let all: Vec<serde_json::Value> = nodes.iter().map(strata_describe).collect();
-        let same = all.iter().all(|d| agreed(d) == agreed(&all[0]));
-        let three = all[0]["brokers"].as_array().map(Vec::len) == Some(3);
-        let by_clients: Vec<serde_json::Value> = nodes.iter().map(describe).collect();
-        let complete = by_clients
-            .iter()
-            .all(|d| d["topics"] == by_clients[0]["topics"])
-            && leaders(&by_clients[0], "before").len() == 6
+    // Once the killed node is back and unfenced, all three describe the same cluster.
+    let all = wait_until_the_nodes_agree(&nodes, |by_clients| {
+        leaders(&by_clients[0], "before").len() == 6
             && leaders(&by_clients[0], "after").len() == 6
             && leaders(&by_clients[0], "before")
                 .values()
-                .all(|(l, e)| *l >= 0 && e.is_none());
-        if same && three && complete {
-            assert_eq!(all[0]["controller"].as_i64(), Some(new as i64));
-            break;
-        }
-        assert!(Instant::now() < deadline, "the nodes disagree: {all:?}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+                .all(|(l, e)| *l >= 0 && e.is_none())
+    });
+    assert_eq!(all[0]["controller"].as_i64(), Some(new as i64));
 }
 
 #[test]
@@ -523,18 +506,9 @@ fn a_node_that_missed_what_the_others_snapshotted_catches_up_from_their_snapshot
         create(&nodes[0], &format!("while-away-{i}"), 2);
     }
     nodes[2].restart();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let all: Vec<serde_json::Value> = nodes.iter().map(describe).collect();
-        let same = all
-            .iter()
-            .all(|d| d["topics"] == all[0]["topics"] && brokers(d) == [0, 1, 2]);
-        if same && all[0]["topics"].as_object().unwrap().len() == 8 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the nodes disagree: {all:?}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    wait_until_the_nodes_agree(&nodes, |by_clients| {
+        by_clients[0]["topics"].as_object().map(|t| t.len()) == Some(8)
+    });
     assert!(
         nodes[2]
             .log_text()

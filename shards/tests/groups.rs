@@ -16,74 +16,6 @@ use common::*;
 const PARTITIONS: i32 = 12;
 const RECORDS: u64 = 300_000;
 
-fn member(
-    broker: &BrokerProcess,
-    client: &str,
-    group: &str,
-    topic: &str,
-    out: &Path,
-    stop: &Path,
-) -> KillOnDrop {
-    member_with(broker, client, group, topic, out, stop, &[])
-}
-
-fn member_with(
-    broker: &BrokerProcess,
-    client: &str,
-    group: &str,
-    topic: &str,
-    out: &Path,
-    stop: &Path,
-    extra: &[&str],
-) -> KillOnDrop {
-    KillOnDrop(
-        Command::new(python())
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/group_consumer.py"))
-            .args([
-                "--client",
-                client,
-                "--bootstrap",
-                &broker.bootstrap(),
-                "--topic",
-                topic,
-                "--group",
-                group,
-            ])
-            .arg("--out")
-            .arg(out)
-            .arg("--stop")
-            .arg(stop)
-            .args(extra)
-            // librdkafka's log (STRATA_MEMBER_DEBUG=cgrp,... adds its debug contexts), kept
-            // next to the member's output for a failure message.
-            .env("STRATA_MEMBER_DEBUG", "cgrp")
-            .stderr(std::fs::File::create(out.with_extension("log")).expect("member log"))
-            .spawn()
-            .expect("consumer starts"),
-    )
-}
-
-/// (partition, offset, value) lines of each output file.
-fn read_outputs(files: &[PathBuf]) -> Vec<Vec<(i32, i64, String)>> {
-    files
-        .iter()
-        .map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| {
-                    let mut it = l.splitn(3, ' ');
-                    Some((
-                        it.next()?.parse().ok()?,
-                        it.next()?.parse().ok()?,
-                        it.next()?.to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .collect()
-}
-
 fn distinct(outputs: &[Vec<(i32, i64, String)>]) -> usize {
     outputs
         .iter()
@@ -204,12 +136,12 @@ fn group_scenario(clients: [&str; 4], extra: &[&str], pace_ms: u32) {
         if !extra.is_empty() {
             args.extend(["--instance", instance.as_str()]);
         }
-        member_with(&broker, clients[i], "g", "grp", &outs[i], &stop, &args)
+        group_member(&broker, clients[i], "g", "grp", &outs[i], &stop, &args)
     };
     let mut members = vec![start(0), start(1), start(2)];
     // Once every member has consumed something, kill the first one.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while read_outputs(&outs[..3]).iter().any(|o| o.is_empty()) {
+    while member_outputs(&outs[..3]).iter().any(|o| o.is_empty()) {
         assert!(
             Instant::now() < deadline,
             "not every member got partitions: {}",
@@ -219,17 +151,17 @@ fn group_scenario(clients: [&str; 4], extra: &[&str], pace_ms: u32) {
     }
     members[0].kill().unwrap();
     members[0].wait().unwrap();
-    let killed_at = distinct(&read_outputs(&outs));
+    let killed_at = distinct(&member_outputs(&outs));
     std::thread::sleep(Duration::from_secs(2));
     members.push(start(3));
     assert!(producer.wait().unwrap().success(), "producer failed");
 
     let deadline = Instant::now() + Duration::from_secs(120);
-    while distinct(&read_outputs(&outs)) < RECORDS as usize {
+    while distinct(&member_outputs(&outs)) < RECORDS as usize {
         assert!(
             Instant::now() < deadline,
             "only {} of {RECORDS} consumed: {}",
-            distinct(&read_outputs(&outs)),
+            distinct(&member_outputs(&outs)),
             broker.log_text()
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -262,7 +194,7 @@ fn group_scenario(clients: [&str; 4], extra: &[&str], pace_ms: u32) {
         })
         .sum();
     println!("commits that failed (and were carried on from): {failed_commits}");
-    let outputs = read_outputs(&outs);
+    let outputs = member_outputs(&outs);
     assert!(
         killed_at < RECORDS as usize,
         "the kill came after everything was consumed"
@@ -346,9 +278,9 @@ fn committed_offsets_survive_a_restart_and_a_member_resumes_there() {
     );
     let stop = dir.path().join("stop");
     let first = dir.path().join("first.txt");
-    let mut m = member(&broker, "confluent", "g2", "rs", &first, &stop);
+    let mut m = group_member(&broker, "confluent", "g2", "rs", &first, &stop, &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while distinct(&read_outputs(std::slice::from_ref(&first))) < 4000 {
+    while distinct(&member_outputs(std::slice::from_ref(&first))) < 4000 {
         assert!(
             Instant::now() < deadline,
             "first member did not consume everything"
@@ -382,13 +314,13 @@ fn committed_offsets_survive_a_restart_and_a_member_resumes_there() {
     );
     std::fs::remove_file(&stop).unwrap();
     let second = dir.path().join("second.txt");
-    let mut m = member(&broker, "kafka-python", "g2", "rs", &second, &stop);
+    let mut m = group_member(&broker, "kafka-python", "g2", "rs", &second, &stop, &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while distinct(&read_outputs(std::slice::from_ref(&second))) < 4000 {
+    while distinct(&member_outputs(std::slice::from_ref(&second))) < 4000 {
         assert!(
             Instant::now() < deadline,
             "second member got {}",
-            distinct(&read_outputs(std::slice::from_ref(&second)))
+            distinct(&member_outputs(std::slice::from_ref(&second)))
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -398,7 +330,7 @@ fn committed_offsets_survive_a_restart_and_a_member_resumes_there() {
         m.wait_at_most(limit).is_some(),
         "the member did not close within {limit:?}"
     );
-    let out = &read_outputs(&[second])[0];
+    let out = &member_outputs(&[second])[0];
     let mut firsts: BTreeMap<i32, i64> = BTreeMap::new();
     for (p, o, _) in out {
         firsts.entry(*p).or_insert(*o);

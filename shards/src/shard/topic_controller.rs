@@ -206,7 +206,8 @@ impl Shard {
 
     /// Closes and deletes the owned partitions the change removes (their directories too, when
     /// a failed open left one without a log), then opens the logs of owned partitions that the
-    /// table has and this shard has not; an added one starts empty. A partition that does not
+    /// table has and this shard has not (a directory of another topic id is removed first:
+    /// `open_log`). A partition that does not
     /// open stays offline (KAFKA_STORAGE_ERROR) and is tried again at the next table: the rest
     /// open and the table is taken whatever fails; the error names the partitions that failed.
     pub async fn apply_topics(
@@ -224,13 +225,13 @@ impl Shard {
             }
             self.remove_partition_dir(key, "removing a partition").await;
         }
-        // A deletion that a crash cut short (the table saved, the directory not yet removed)
-        // must not hand its records to a new topic of the same name.
-        for key in change.added.iter().filter(|k| owned(k)) {
-            if !self.logs.borrow().contains_key(key) {
-                self.remove_partition_dir(key, "removing what a deleted topic left")
-                    .await;
-            }
+        // A deletion that a crash cut short (committed, the directory not yet removed) must not
+        // hand its records to a new topic of the same name: `open_log` removes a directory
+        // whose `partition.metadata` names another topic id. A partition new to this node is
+        // not wiped blindly: it may be one whose records the node has (a migrated topic).
+        let added = change.added.iter().filter(|k| owned(k)).count();
+        if added > 0 {
+            tracing::debug!(shard = self.id, added, "partitions new to this shard");
         }
         let mut failed: Option<BrokerError> = None;
         let mut failures = 0;
@@ -329,9 +330,26 @@ impl Shard {
     ) -> Result<PartitionLog, BrokerError> {
         let config = self.log_settings(table).engine_config(&spec.configs)?;
         let dir: PathBuf = partition_dir(&self.config.data_dir, &spec.name, partition);
+        let marked = match crate::partition_marker::topic_of(&dir).await {
+            Some(id) if id == spec.topic_id => true,
+            Some(other) if !spec.topic_id.is_nil() => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    deleted = %other,
+                    topic_id = %spec.topic_id,
+                    "the directory of a deleted topic of this name is in the way: removed"
+                );
+                PartitionLog::remove_dir(&dir, &self.caches).await?;
+                false
+            }
+            _ => false,
+        };
         let (log, report) = PartitionLog::open(&dir, config, &self.caches).await?;
         if !report.truncations.is_empty() || !report.rebuilt_indexes.is_empty() {
             tracing::warn!(topic = %spec.name, partition, "recovered: {report:?}");
+        }
+        if !marked && !spec.topic_id.is_nil() {
+            crate::partition_marker::mark(&dir, spec.topic_id).await;
         }
         Ok(log)
     }

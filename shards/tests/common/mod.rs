@@ -292,3 +292,65 @@ pub fn test_seed() -> u64 {
     println!("STRATA_TEST_SEED={seed}");
     seed
 }
+
+/// A consumer-group member (`interop/group_consumer.py`, a real client) writing what it reads
+/// to `out` until `stop` exists; its client's log next to `out`.
+pub fn group_member(
+    broker: &BrokerProcess,
+    client: &str,
+    group: &str,
+    topic: &str,
+    out: &Path,
+    stop: &Path,
+    extra: &[&str],
+) -> KillOnDrop {
+    KillOnDrop(
+        std::process::Command::new(python())
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/interop/group_consumer.py"),
+            )
+            .args([
+                "--client",
+                client,
+                "--bootstrap",
+                &broker.bootstrap(),
+                "--topic",
+                topic,
+                "--group",
+                group,
+            ])
+            .arg("--out")
+            .arg(out)
+            .arg("--stop")
+            .arg(stop)
+            .args(extra)
+            // librdkafka's log (STRATA_MEMBER_DEBUG=cgrp,... adds its debug contexts), kept
+            // next to the member's output for a failure message.
+            .env("STRATA_MEMBER_DEBUG", "cgrp")
+            .stderr(std::fs::File::create(out.with_extension("log")).expect("member log"))
+            .spawn()
+            .expect("consumer starts"),
+    )
+}
+
+/// (partition, offset, value) lines of each output file.
+pub fn member_outputs(files: &[PathBuf]) -> Vec<Vec<(i32, i64, String)>> {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let mut it = l.splitn(3, ' ');
+                    Some((
+                        it.next()?.parse().ok()?,
+                        it.next()?.parse().ok()?,
+                        it.next()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .collect()
+}
