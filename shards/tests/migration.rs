@@ -28,7 +28,7 @@ fn topic_in_metadata(c: &mut RawConn, name: &str) -> Option<(uuid::Uuid, usize)>
     match c.request(ApiKey::Metadata, 10, &req) {
         ResponseKind::Metadata(r) => {
             let t = &r.topics[0];
-            (t.error_code == 0).then(|| (t.topic_id, t.partitions.len()))
+            (t.error_code == 0).then_some((t.topic_id, t.partitions.len()))
         }
         other => panic!("unexpected {other:?}"),
     }
