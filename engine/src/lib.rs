@@ -13,6 +13,7 @@ pub mod error;
 mod event;
 pub mod index;
 pub mod index_check;
+pub mod leader_epochs;
 mod log;
 mod log_caches;
 mod pending;

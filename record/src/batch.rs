@@ -210,6 +210,11 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[..8].copy_from_slice(&base_offset.to_be_bytes());
 }
 
+/// Sets a batch's partition leader epoch (outside the CRC, like the base offset).
+pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
+    batch[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&epoch.to_be_bytes());
+}
+
 /// Builds a valid v2 batch of `records` uncompressed records with the given values, timestamps
 /// `timestamp_ms` and base offset 0. For tests, benchmarks and tools; the broker stores what
 /// clients send and never builds batches itself.

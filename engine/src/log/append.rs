@@ -99,7 +99,13 @@ impl PartitionLog {
         let mut next = first_offset;
         let mut max_timestamp = -1;
         let now_ms = strata_record::clock::unix_ms();
+        let leader_epoch = st.leader_epoch;
         for (pos, h) in headers.iter_mut() {
+            // Outside the CRC, as the base offset: the leader's epoch, not the client's.
+            if let Some(epoch) = leader_epoch {
+                batch::set_partition_leader_epoch(&mut batches[*pos..], epoch);
+                h.partition_leader_epoch = epoch;
+            }
             if config.log_append_time {
                 batch::set_log_append_time(&mut batches[*pos..*pos + h.size_bytes], now_ms);
                 h.max_timestamp = now_ms;

@@ -6,6 +6,7 @@
 
 mod append;
 mod durability;
+mod epochs;
 mod producer_rebuild;
 mod read;
 mod read_window;
@@ -79,6 +80,11 @@ struct LogState {
     syncs: u64,
     /// Idempotent producers' recent batches.
     producers: crate::producer_state::ProducerStateTable,
+    /// Where each leader epoch starts (`epochs.rs`).
+    epochs: crate::leader_epochs::LeaderEpochs,
+    /// The epoch appends are stamped with; None until a leader sets it (batches then keep
+    /// what they came with).
+    leader_epoch: Option<i32>,
 }
 
 impl LogState {
@@ -199,6 +205,7 @@ impl PartitionLog {
         let kept_start = start_offset::read_kept_start(dir).await?.unwrap_or(0);
         let log_start_offset =
             (*segments.keys().next().unwrap_or(&0)).max(kept_start.min(next_offset));
+        let epochs = epochs::load(dir, log_start_offset, next_offset).await?;
         let log = PartitionLog {
             shared: Rc::new(LogShared {
                 dir: dir.to_path_buf(),
@@ -221,6 +228,8 @@ impl PartitionLog {
                     failed: None,
                     syncs: 0,
                     producers: Default::default(),
+                    epochs,
+                    leader_epoch: None,
                 }),
                 append_lock: rt::FifoLock::new(),
                 written: Event::default(),

@@ -48,6 +48,8 @@ impl PartitionLog {
             let first = *st.segments.keys().next().unwrap_or(&st.next_offset);
             // DeleteRecords may have set the start inside the first segment kept.
             st.log_start_offset = st.log_start_offset.max(first);
+            let start = st.log_start_offset;
+            st.epochs.truncate_from_start(start);
             st.log_start_offset
         };
         let deleted = self

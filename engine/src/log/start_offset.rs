@@ -66,6 +66,8 @@ impl PartitionLog {
         let removed = {
             let mut st = self.shared.state.borrow_mut();
             st.log_start_offset = st.log_start_offset.max(offset);
+            let start = st.log_start_offset;
+            st.epochs.truncate_from_start(start);
             let below: Vec<i64> = st
                 .segments
                 .values()

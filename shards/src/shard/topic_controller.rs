@@ -269,6 +269,7 @@ impl Shard {
                 }
             }
         }
+        self.set_leader_epochs(&table).await;
         let reconfigured = self.reconfigure_altered(&table);
         *self.topics.borrow_mut() = table;
         reconfigured?;
@@ -279,6 +280,27 @@ impl Shard {
                 count: failures,
                 first: Box::new(first),
             }),
+        }
+    }
+
+    /// Gives every open log this node leads its leader epoch from the table, stamped on the
+    /// batches appended from now on (a failure is logged: the batches keep the last epoch).
+    async fn set_leader_epochs(&self, table: &TopicTable) {
+        let me = self.identity.node_id;
+        for (key, log) in self.owned_logs() {
+            let Some(place) = table
+                .topics
+                .get(&key.topic)
+                .and_then(|t| t.place(key.partition))
+            else {
+                continue;
+            };
+            if place.leader != me || log.leader_epoch() == Some(place.leader_epoch) {
+                continue;
+            }
+            if let Err(e) = log.set_leader_epoch(place.leader_epoch).await {
+                tracing::error!(topic = %key.topic, partition = key.partition, "recording the leader epoch: {e}");
+            }
         }
     }
 
