@@ -19,6 +19,9 @@ pub enum EngineError {
     /// An append with no bytes.
     #[error("empty append: at least one record batch is needed")]
     EmptyAppend,
+    /// A follower's batches do not start at its log end, or do not follow each other.
+    #[error("a replicated batch at offset {got} where the log expects {expected}")]
+    NotContiguous { expected: i64, got: i64 },
     /// An operating-system call on a log file failed.
     #[error("{op} {path}: {source}")]
     Io {

@@ -70,3 +70,93 @@ fn a_leaders_epochs_are_stamped_kept_across_restarts_and_answer_where_they_end()
         log.close().await.unwrap();
     });
 }
+
+/// An idempotent producer's batch of 3 records (as `idempotence.rs` makes them).
+fn idempotent(n: u64, pid: i64, seq: i32) -> bytes::BytesMut {
+    let mut b = make_batch(3, n, 3, 50, 1);
+    b[43..51].copy_from_slice(&pid.to_be_bytes());
+    b[51..53].copy_from_slice(&0i16.to_be_bytes());
+    b[53..57].copy_from_slice(&seq.to_be_bytes());
+    let crc = batch::compute_crc(&b);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// Hands every batch of `leader` from `from` to `follower` as fetched, a few at a time.
+async fn replicate(
+    leader: &strata_engine::PartitionLog,
+    follower: &strata_engine::PartitionLog,
+    from: i64,
+) {
+    let batches = read_all(leader, from, 1 << 20).await;
+    for chunk in batches.chunks(3) {
+        let mut bytes = bytes::BytesMut::new();
+        for b in chunk {
+            bytes.extend_from_slice(b);
+        }
+        follower.append_replicated(bytes).await.unwrap();
+    }
+}
+
+#[test]
+fn a_follower_stores_what_its_leader_stored_and_can_lead_after_it() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    run(async {
+        let (leader, _) = open(a.path(), small_config()).await;
+        let (follower, _) = open(b.path(), small_config()).await;
+        leader.set_leader_epoch(0).await.unwrap();
+        for seq in 0..20 {
+            let batch = idempotent(seq as u64, 77, seq * 3);
+            leader.append_and_wait(batch, true).await.unwrap();
+        }
+        replicate(&leader, &follower, 0).await;
+        let middle = leader.log_end_offset();
+        leader.set_leader_epoch(4).await.unwrap();
+        append(&leader, 9, 60).await;
+        replicate(&leader, &follower, middle).await;
+        follower.sync().await.unwrap();
+        assert!(
+            follower.segment_count() > 1,
+            "the follower rolled its own segments"
+        );
+        // Byte for byte, offsets and epochs as the leader's.
+        assert_eq!(
+            read_all(&follower, 0, 1 << 20).await,
+            read_all(&leader, 0, 1 << 20).await
+        );
+        assert_eq!(follower.log_end_offset(), leader.log_end_offset());
+        assert_eq!(follower.leader_epochs(), vec![(0, 0), (4, middle)]);
+        // Batches that do not start at the log end are refused, and change nothing.
+        let again = read_all(&leader, 0, 1 << 20).await;
+        let refused = follower
+            .append_replicated(bytes::BytesMut::from(&again[1][..]))
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(strata_engine::EngineError::NotContiguous { .. })
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(follower.log_end_offset(), leader.log_end_offset());
+        let end = follower.log_end_offset();
+        follower.close().await.unwrap();
+
+        // Restarted, then leading: its epochs and producers are the leader's.
+        let (follower, _) = open(b.path(), small_config()).await;
+        assert_eq!(follower.leader_epochs(), vec![(0, 0), (4, middle)]);
+        follower.set_leader_epoch(5).await.unwrap();
+        let retry = follower.append(idempotent(19, 77, 19 * 3)).await.unwrap();
+        assert!(
+            retry.duplicate,
+            "a retry of the producer's last batch is known"
+        );
+        let next = follower.append(idempotent(20, 77, 20 * 3)).await.unwrap();
+        assert_eq!(next.base_offset, end);
+        assert_eq!(
+            follower.leader_epochs(),
+            vec![(0, 0), (4, middle), (5, end)]
+        );
+        assert_eq!(follower.end_offset_for(4), (4, end));
+    });
+}

@@ -132,6 +132,8 @@ pub fn error_code(e: &EngineError) -> i16 {
             _ => R::CorruptMessage,
         },
         EngineError::EmptyAppend => R::CorruptMessage,
+        // Only a follower's own appends meet it; it refetches from its log end.
+        EngineError::NotContiguous { .. } => R::UnknownServerError,
         EngineError::OffsetOutOfRange { .. } => R::OffsetOutOfRange,
         EngineError::Io { .. } | EngineError::Corrupt { .. } | EngineError::Failed { .. } => {
             R::KafkaStorageError

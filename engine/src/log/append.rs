@@ -30,7 +30,10 @@ impl Appended {
 }
 
 /// Validates every batch of an append before any is stored: all or nothing.
-fn validate_all(bytes: &[u8], max_batch_bytes: usize) -> Result<Vec<(usize, BatchHeader)>> {
+pub(super) fn validate_all(
+    bytes: &[u8],
+    max_batch_bytes: usize,
+) -> Result<Vec<(usize, BatchHeader)>> {
     if bytes.is_empty() {
         return Err(EngineError::EmptyAppend);
     }
@@ -116,38 +119,15 @@ impl PartitionLog {
             max_timestamp = max_timestamp.max(h.max_timestamp);
         }
         let stored = batches.freeze();
-        let seg = st.active_mut();
-        let start_position = seg.size_bytes;
-        let tail = seg.active.as_mut().expect("the last segment is active");
-        tail.pending.push(stored.clone());
-        tail.first_append
-            .get_or_insert_with(std::time::Instant::now);
-        seg.size_bytes += stored.len() as u64;
-        let mut offset = first_offset;
-        let mut appended_headers = Vec::with_capacity(headers.len());
-        for (pos, h) in &headers {
-            let header = BatchHeader {
-                base_offset: offset,
-                ..*h
-            };
-            appended_headers.push(header);
-            seg.note_batch(
-                &header,
-                start_position + *pos as u64,
-                config.index_interval_bytes,
-            );
-            let bytes = stored.slice(*pos..*pos + h.size_bytes);
-            self.shared
-                .caches
-                .batches
-                .insert(self.shared.id, offset, header.last_offset(), bytes);
-            offset = header.next_offset();
-        }
-        debug_assert_eq!(offset, next);
-        for h in &appended_headers {
-            st.producers.record(h, now_ms);
-        }
-        st.next_offset = next;
+        let end = store_locked(
+            &mut st,
+            &self.shared,
+            stored,
+            &headers,
+            first_offset,
+            now_ms,
+        );
+        debug_assert_eq!(end, next);
         drop(st);
         self.schedule_flush();
         Ok(Appended {
@@ -169,7 +149,7 @@ impl PartitionLog {
         Ok(a)
     }
 
-    fn needs_roll(&self, incoming_bytes: u64, incoming_records: i64) -> bool {
+    pub(super) fn needs_roll(&self, incoming_bytes: u64, incoming_records: i64) -> bool {
         let config = self.shared.config.get();
         let st = self.shared.state.borrow();
         let seg = st.active();
@@ -194,7 +174,7 @@ impl PartitionLog {
     }
 
     /// Seals the active segment and starts a new one at the log end. Needs the append lock.
-    async fn roll(&self) -> Result<()> {
+    pub(super) async fn roll(&self) -> Result<()> {
         let io = self.acquire_io().await;
         let sealed = self.seal_active_locked().await;
         drop(io);
@@ -204,4 +184,50 @@ impl PartitionLog {
         self.shared.state.borrow_mut().segments.insert(next, seg);
         Ok(())
     }
+}
+
+/// Puts validated batches whose first base offset is the log end into the active segment, the
+/// batch cache and the producer state: the new log end. The caller holds the append lock and
+/// schedules the flush.
+pub(super) fn store_locked(
+    st: &mut super::LogState,
+    shared: &super::LogShared,
+    stored: bytes::Bytes,
+    headers: &[(usize, BatchHeader)],
+    first_offset: i64,
+    now_ms: i64,
+) -> i64 {
+    let config = shared.config.get();
+    let seg = st.active_mut();
+    let start_position = seg.size_bytes;
+    let tail = seg.active.as_mut().expect("the last segment is active");
+    tail.pending.push(stored.clone());
+    tail.first_append
+        .get_or_insert_with(std::time::Instant::now);
+    seg.size_bytes += stored.len() as u64;
+    let mut offset = first_offset;
+    let mut appended_headers = Vec::with_capacity(headers.len());
+    for (pos, h) in headers {
+        let header = BatchHeader {
+            base_offset: offset,
+            ..*h
+        };
+        appended_headers.push(header);
+        seg.note_batch(
+            &header,
+            start_position + *pos as u64,
+            config.index_interval_bytes,
+        );
+        let bytes = stored.slice(*pos..*pos + h.size_bytes);
+        shared
+            .caches
+            .batches
+            .insert(shared.id, offset, header.last_offset(), bytes);
+        offset = header.next_offset();
+    }
+    for h in &appended_headers {
+        st.producers.record(h, now_ms);
+    }
+    st.next_offset = offset;
+    offset
 }

@@ -38,24 +38,29 @@ pub(super) async fn load(dir: &Path, log_start: i64, log_end: i64) -> Result<Lea
     Ok(epochs)
 }
 
+/// Replaces the checkpoint in `dir` with `epochs`, synced.
+pub(super) async fn write(dir: &Path, epochs: &LeaderEpochs) -> Result<()> {
+    let file = path(dir);
+    rt::fs::write_durably(&file, &file.with_extension("tmp"), epochs.encode())
+        .await
+        .map_err(|e| EngineError::io("write", &file, e))
+}
+
 impl PartitionLog {
     /// From now on this log's appends are of leader epoch `epoch` (a leader's, from the
     /// cluster's metadata); a new epoch is recorded as starting at the log's end.
     pub async fn set_leader_epoch(&self, epoch: i32) -> Result<()> {
         let _guard = self.shared.append_lock.lock().await;
-        let bytes = {
+        let changed = {
             let mut st = self.shared.state.borrow_mut();
             st.leader_epoch = Some(epoch);
             let end = st.next_offset;
-            st.epochs.assign(epoch, end).then(|| st.epochs.encode())
+            st.epochs.assign(epoch, end).then(|| st.epochs.clone())
         };
-        if let Some(bytes) = bytes {
-            let file = path(&self.shared.dir);
-            rt::fs::write_durably(&file, &file.with_extension("tmp"), bytes)
-                .await
-                .map_err(|e| EngineError::io("write", &file, e))?;
+        match changed {
+            Some(epochs) => write(&self.shared.dir, &epochs).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The epoch appends are stamped with, once set.

@@ -10,6 +10,7 @@ mod epochs;
 mod producer_rebuild;
 mod read;
 mod read_window;
+mod replicated;
 mod retention;
 mod start_offset;
 
