@@ -59,8 +59,6 @@ pub enum Applied {
 #[derive(Default)]
 pub struct Published {
     index: Cell<u64>,
-    /// Publishes done (any image, also one that only names a new controller).
-    rounds: Cell<u64>,
     waiters: RefCell<Vec<(u64, oneshot::Sender<Applied>)>>,
 }
 
@@ -69,15 +67,10 @@ impl Published {
         self.index.get()
     }
 
-    pub fn rounds(&self) -> u64 {
-        self.rounds.get()
-    }
-
     /// Entry `index` is applied on every local shard; `failed` names partitions that did not
     /// open, for whoever waited for it.
     fn done(&self, index: u64, outcome: Applied) {
         self.index.set(self.index.get().max(index));
-        self.rounds.set(self.rounds.get() + 1);
         let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
         let (ready, waiting): (Vec<_>, Vec<_>) =
             waiters.into_iter().partition(|(i, _)| *i <= index);
