@@ -29,6 +29,14 @@ impl Appended {
     }
 }
 
+/// The records an append's batches hold in all (what a roll must make room for).
+pub(super) fn record_count(headers: &[(usize, BatchHeader)]) -> i64 {
+    headers
+        .iter()
+        .map(|(_, h)| i64::from(h.records_count))
+        .sum()
+}
+
 /// Validates every batch of an append before any is stored: all or nothing.
 pub(super) fn validate_all(
     bytes: &[u8],
@@ -60,10 +68,7 @@ impl PartitionLog {
     pub async fn append(&self, mut batches: BytesMut) -> Result<Appended> {
         let config = self.shared.config.get();
         let mut headers = validate_all(&batches, config.max_batch_bytes)?;
-        let records: i64 = headers
-            .iter()
-            .map(|(_, h)| i64::from(h.records_count))
-            .sum();
+        let records = record_count(&headers);
         let _guard = self.shared.append_lock.lock().await;
         self.check_failed()?;
         if self.needs_roll(batches.len() as u64, records) {

@@ -5,7 +5,7 @@
 
 use bytes::BytesMut;
 
-use super::append::{store_locked, validate_all, Appended};
+use super::append::{record_count, store_locked, validate_all, Appended};
 use super::{epochs, PartitionLog};
 use crate::error::{EngineError, Result};
 
@@ -16,10 +16,7 @@ impl PartitionLog {
     pub async fn append_replicated(&self, batches: BytesMut) -> Result<Appended> {
         let config = self.shared.config.get();
         let headers = validate_all(&batches, config.max_batch_bytes)?;
-        let records: i64 = headers
-            .iter()
-            .map(|(_, h)| i64::from(h.records_count))
-            .sum();
+        let records = record_count(&headers);
         let _guard = self.shared.append_lock.lock().await;
         self.check_failed()?;
         let (first, mut newer_epochs) = {
