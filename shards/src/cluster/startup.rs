@@ -151,14 +151,19 @@ async fn await_unfenced(
 /// Producer ids the shards' own files handed out before the controller did stay taken: the
 /// controller's blocks start above them.
 async fn keep_file_producer_ids(shard: &Shard, cluster: &Cluster) -> Result<(), BrokerError> {
-    let dir = shard.config.data_dir.clone();
-    let floor = rt::blocking(move || crate::producer_ids::handed_out_by_files(&dir)).await;
     let node = cluster
         .node
         .as_ref()
         .expect("a node alone runs its controller");
     let next = node.state.image.borrow().next_producer_id;
-    if floor as i64 <= next {
+    // Once the controller has handed out ids (or kept this floor), the floor is behind them:
+    // the files, no longer written, need not be read at every start.
+    if next > 0 {
+        return Ok(());
+    }
+    let dir = shard.config.data_dir.clone();
+    let floor = rt::blocking(move || crate::producer_ids::handed_out_by_files(&dir)).await;
+    if floor == 0 {
         return Ok(());
     }
     let record = strata_controller::MetadataRecord::ProducerIds {
