@@ -26,7 +26,7 @@ pub mod tail_slots;
 pub use cache::BatchCache;
 pub use config::{FlushPolicy, LogConfig};
 pub use error::{EngineError, Result};
-pub use log::{Appended, FetchedBatches, PartitionLog, RetentionReport};
+pub use log::{Appended, FetchedBatches, PartitionLog, RetentionReport, TruncateStep};
 pub use log_caches::LogCaches;
 pub use recovery::{RecoveryReport, Truncation};
 pub use sealed_files::SealedFiles;

@@ -498,3 +498,48 @@ async fn finish_sealed(seg: &Segment, images: &[SlotImage], valid_end: u64) -> R
         .map_err(|e| EngineError::io("remove", &seg.paths.tail, e))?;
     Ok(())
 }
+
+/// Cuts the segment at `base_offset` to its first `position` bytes (a batch boundary) for a
+/// truncation of the log's end: afterwards the `.log` holds exactly those bytes and no tail
+/// file is left, as a sealed segment's would be, and `open_segment` as the last segment makes
+/// it active again. Bytes below `position` that only a tail slot held are first written to the
+/// `.log`'s block that never held them; a block the `.log` already holds is only cut, never
+/// written again, so a torn write cannot reach bytes that were durable.
+pub async fn cut_segment(dir: &Path, base_offset: i64, position: u64) -> Result<()> {
+    let paths = SegmentPaths::new(dir, base_offset);
+    let file = open_file(&paths.log, false).await?;
+    let file_size = file
+        .size()
+        .await
+        .map_err(|e| EngineError::io("stat", &paths.log, e))?;
+    let has_tail = paths.tail.exists();
+    if position > file_size {
+        let images = if has_tail {
+            let tf = open_file(&paths.tail, false).await?;
+            tail_slots::decode(&read_all(&tf).await?, base_offset)
+        } else {
+            Vec::new()
+        };
+        let last_block = align_down(position);
+        assert!(
+            last_block >= file_size,
+            "an active segment's .log holds whole blocks only"
+        );
+        let data = read_extent(&file, &images, last_block, position).await?;
+        file.write_blocks(last_block, &data)
+            .await
+            .map_err(io_at("write", &paths.log))?;
+    }
+    file.truncate(position)
+        .await
+        .map_err(io_at("truncate", &paths.log))?;
+    file.sync().await.map_err(io_at("fdatasync", &paths.log))?;
+    if has_tail {
+        rt::fs::remove_file(&paths.tail)
+            .await
+            .map_err(|e| EngineError::io("remove", &paths.tail, e))?;
+    }
+    rt::sync_dir(dir)
+        .await
+        .map_err(|e| EngineError::io("fsync dir", dir, e))
+}

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use proptest::prelude::*;
-use strata_engine::{EngineError, LogConfig};
+use strata_engine::{EngineError, LogConfig, TruncateStep};
 use strata_record::{batch, testkit};
 
 #[derive(Debug, Clone)]
@@ -32,6 +32,17 @@ enum Op {
     Reopen,
     /// The log dropped without a close: a process crash after everything was written.
     Crash,
+    /// The log's end cut (a follower's divergence), at a point between its start and end;
+    /// with `crash_after`, a crash after that step of the truncation, then a reopen.
+    Truncate {
+        at: u16,
+        crash_after: Option<u8>,
+    },
+}
+
+fn truncate_op() -> impl Strategy<Value = Op> {
+    (any::<u16>(), prop::option::of(0u8..3))
+        .prop_map(|(at, crash_after)| Op::Truncate { at, crash_after })
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -42,6 +53,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Retention),
         1 => Just(Op::Reopen),
         1 => Just(Op::Crash),
+        1 => truncate_op(),
     ]
 }
 
@@ -66,6 +78,7 @@ fn dense_op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Retention),
         1 => Just(Op::Reopen),
         1 => Just(Op::Crash),
+        1 => truncate_op(),
     ]
 }
 
@@ -189,6 +202,49 @@ fn check_against_model(ops: Vec<Op>, config: LogConfig) {
                             Err(EngineError::OffsetOutOfRange { .. })
                         ));
                     }
+                }
+                Op::Truncate { at, crash_after } => {
+                    let start = log.log_start_offset();
+                    let end = log.log_end_offset();
+                    // Now and then below the start: the log is emptied and starts there.
+                    let offset = ((start - 3) + i64::from(at) % (end - start + 4)).max(0);
+                    let expect_end = match model.range(..=offset).next_back() {
+                        _ if offset <= start => offset,
+                        Some((&base, (_, last, _))) if *last >= offset => base,
+                        _ => offset.min(end),
+                    };
+                    if offset >= end {
+                        assert_eq!(log.truncate_to(offset).await.unwrap(), end);
+                        continue;
+                    }
+                    match crash_after {
+                        None => {
+                            assert_eq!(log.truncate_to(offset).await.unwrap(), expect_end);
+                        }
+                        Some(step) => {
+                            let step = [
+                                TruncateStep::MarkerWritten,
+                                TruncateStep::SegmentsAboveRemoved,
+                                TruncateStep::SegmentCut,
+                            ][usize::from(step)];
+                            log.truncate_until(offset, step).await.unwrap();
+                            drop(log);
+                            let (reopened, report) = open(dir.path(), config).await;
+                            assert!(report.rebuilt_indexes.is_empty(), "{report:?}");
+                            log = reopened;
+                        }
+                    }
+                    assert!(!dir.path().join("truncate-to").exists());
+                    if offset <= start {
+                        model.clear();
+                    } else {
+                        model.split_off(&expect_end);
+                    }
+                    assert_eq!(log.log_end_offset(), expect_end);
+                    assert_eq!(log.high_watermark(), expect_end);
+                    let expect_start = if offset <= start { offset } else { start };
+                    assert_eq!(log.log_start_offset(), expect_start);
+                    check_every_offset(&log, &model).await;
                 }
                 Op::Reopen | Op::Crash => {
                     let end = log.log_end_offset();

@@ -73,7 +73,7 @@ impl PartitionLog {
     }
 
     /// Puts the log in the failed state: what is in memory may no longer match the disk.
-    fn fail(&self, e: &EngineError) {
+    pub(super) fn fail(&self, e: &EngineError) {
         tracing::error!(log = %self.shared.dir.display(), "log failed: {e}");
         self.shared.state.borrow_mut().failed = Some((e.to_string(), e.is_disk_full()));
         self.shared.written.notify_all();
@@ -203,7 +203,7 @@ impl PartitionLog {
         self.wait_durable(end).await
     }
 
-    async fn sync_locked(&self) -> Result<()> {
+    pub(super) async fn sync_locked(&self) -> Result<()> {
         self.flush_locked().await?;
         let (file, tail, covers) = {
             let st = self.shared.state.borrow();

@@ -13,6 +13,7 @@ mod read_window;
 mod replicated;
 mod retention;
 mod start_offset;
+mod truncate;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -34,6 +35,7 @@ use strata_runtime::{self as rt, DirectFile};
 pub use append::Appended;
 pub use read::FetchedBatches;
 pub use retention::RetentionReport;
+pub use truncate::TruncateStep;
 
 static NEXT_LOG_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -197,13 +199,14 @@ impl PartitionLog {
             }
             segments.insert(base, seg);
         }
+        // Records deleted below an offset inside the first segment stay deleted; a log emptied
+        // by a truncation starts where it was told to.
+        let kept_start = start_offset::read_kept_start(dir).await?.unwrap_or(0);
         if segments.is_empty() {
-            segments.insert(0, create_segment(dir, 0).await?);
+            segments.insert(kept_start, create_segment(dir, kept_start).await?);
         }
         report.segments = segments.len();
         let next_offset = segments.values().next_back().map_or(0, |s| s.next_offset);
-        // Records deleted below an offset inside the first segment stay deleted.
-        let kept_start = start_offset::read_kept_start(dir).await?.unwrap_or(0);
         let log_start_offset =
             (*segments.keys().next().unwrap_or(&0)).max(kept_start.min(next_offset));
         let epochs = epochs::load(dir, log_start_offset, next_offset).await?;
@@ -238,6 +241,14 @@ impl PartitionLog {
             }),
         };
         log.rebuild_producer_state().await?;
+        if let Some(offset) = truncate::interrupted(dir).await? {
+            tracing::warn!(
+                log = %dir.display(),
+                "a truncation to offset {offset} was cut short by a crash: doing it again"
+            );
+            log.truncate_to(offset).await?;
+            truncate::clear(dir).await?;
+        }
         Ok((log, report))
     }
 

@@ -85,6 +85,13 @@ impl PartitionLog {
                     .await
                     .map_err(|e| EngineError::io("remove", path, e))?;
             }
+            // Only a truncation removes the active segment: its tail slots go too, or a segment
+            // created later at the same base offset would find their images.
+            if seg.active.is_some() {
+                rt::fs::remove_file(&seg.paths.tail)
+                    .await
+                    .map_err(|e| EngineError::io("remove", &seg.paths.tail, e))?;
+            }
             tracing::info!(segment = %seg.paths.log.display(), "{why}");
             deleted.push(seg.base_offset);
         }

@@ -35,6 +35,15 @@ pub(super) async fn read_kept_start(dir: &Path) -> Result<Option<i64>> {
         })
 }
 
+/// Keeps `offset` as the log start offset in `dir`, durably.
+pub(super) async fn write_kept_start(dir: &Path, offset: i64) -> Result<()> {
+    let path = start_file(dir);
+    let tmp = path.with_extension("tmp");
+    rt::fs::write_durably(&path, &tmp, offset.to_string().into_bytes())
+        .await
+        .map_err(|e| EngineError::io("write", &path, e))
+}
+
 impl PartitionLog {
     /// Makes `offset` the first offset of the log (DeleteRecords): records below it are gone for
     /// readers at once and their whole segments are deleted. An offset at or below the current
@@ -58,11 +67,7 @@ impl PartitionLog {
         if offset <= start {
             return Ok(start);
         }
-        let path = start_file(&self.shared.dir);
-        let tmp = path.with_extension("tmp");
-        rt::fs::write_durably(&path, &tmp, offset.to_string().into_bytes())
-            .await
-            .map_err(|e| EngineError::io("write", &path, e))?;
+        write_kept_start(&self.shared.dir, offset).await?;
         let removed = {
             let mut st = self.shared.state.borrow_mut();
             st.log_start_offset = st.log_start_offset.max(offset);
