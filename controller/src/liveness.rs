@@ -62,6 +62,26 @@ impl Liveness {
         for topic in image.topics.values() {
             for (partition, p) in &topic.partitions {
                 if !lost.contains(&p.leader) {
+                    // A lost follower leaves the ISR (as KRaft's controller does on fencing), so
+                    // that acks=all need not wait for it; the leader takes it back once it has
+                    // caught up again.
+                    if p.isr.iter().any(|r| lost.contains(r)) {
+                        let isr: Vec<i32> = p
+                            .isr
+                            .iter()
+                            .copied()
+                            .filter(|r| !lost.contains(r))
+                            .collect();
+                        if !isr.is_empty() {
+                            records.push(MetadataRecord::PartitionChange {
+                                topic_id: topic.topic_id.clone(),
+                                partition: *partition,
+                                leader: None,
+                                isr: Some(isr),
+                                replicas: None,
+                            });
+                        }
+                    }
                     continue;
                 }
                 let isr: Vec<i32> = p.isr.iter().copied().filter(|r| usable(r)).collect();

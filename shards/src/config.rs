@@ -80,7 +80,31 @@ pub struct BrokerConfig {
     /// The metadata image is snapshotted, and the log before it dropped, every this many
     /// entries: a restart reads the snapshot and the log's tail.
     pub metadata_snapshot_every_entries: u64,
+    /// Replicas of a topic created without one (CreateTopics' -1, auto-created topics).
+    pub default_replication_factor: i32,
+    /// acks=all needs at least this many in-sync replicas (a topic's `min.insync.replicas`
+    /// overrides it); fewer: NOT_ENOUGH_REPLICAS.
+    pub min_insync_replicas: i32,
+    /// A follower that has not caught up with its leader for this long leaves the in-sync set.
+    pub replica_lag_time_max_ms: u64,
+    /// Bytes per partition a follower asks for in one fetch from its leader.
+    pub replica_fetch_max_bytes: usize,
+    /// How long a follower's fetch waits at its leader for new records.
+    pub replica_fetch_wait_max_ms: u64,
+    /// What a follower reports as having: `synced` (made durable by fdatasync, so an
+    /// acknowledged acks=all record is on the disk of every in-sync replica) or `written`
+    /// (Kafka's default: written, not synced; faster, and a power loss of every in-sync
+    /// replica at once can lose acknowledged records).
+    pub replication_durability: ReplicationDurability,
     pub log: LogSettings,
+}
+
+/// What a follower has to have done with records before its leader counts them as replicated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplicationDurability {
+    Synced,
+    Written,
 }
 
 /// Defaults of every topic's log; a topic may override them with Kafka's config names.
@@ -128,6 +152,12 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             group_max_members: 1_000,
             offsets_compact_above_bytes: 64 << 20,
+            default_replication_factor: 1,
+            min_insync_replicas: 1,
+            replica_lag_time_max_ms: 30_000,
+            replica_fetch_max_bytes: 1 << 20,
+            replica_fetch_wait_max_ms: 500,
+            replication_durability: ReplicationDurability::Synced,
             producer_id_expiry_ms: 86_400_000,
             controller_quorum: String::new(),
             broker_only: false,
@@ -272,6 +302,26 @@ impl BrokerConfig {
         }
         if self.controller_request_timeout_ms == 0 {
             return bad("controller_request_timeout_ms", "must be positive");
+        }
+        if self.default_replication_factor < 1 {
+            return bad("default_replication_factor", "must be at least 1");
+        }
+        if self.min_insync_replicas < 1 {
+            return bad("min_insync_replicas", "must be at least 1");
+        }
+        if self.replica_lag_time_max_ms == 0 {
+            return bad("replica_lag_time_max_ms", "must be positive");
+        }
+        if self.replica_fetch_max_bytes < 1024
+            || self.replica_fetch_max_bytes > self.max_frame_bytes
+        {
+            return bad(
+                "replica_fetch_max_bytes",
+                "must be within [1024, max_frame_bytes]",
+            );
+        }
+        if self.replica_fetch_wait_max_ms == 0 {
+            return bad("replica_fetch_wait_max_ms", "must be positive");
         }
         if self.io_memory_bytes_per_shard < 64 * 1024 {
             return bad("io_memory_bytes_per_shard", "must be at least 65536");

@@ -119,6 +119,13 @@ pub fn partition_error_code(e: &crate::router::PartitionError) -> i16 {
         P::Offline => ResponseError::KafkaStorageError.code(),
         P::Engine(e) => error_code(e),
         P::UndecodableBatch(_) => ResponseError::CorruptMessage.code(),
+        P::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas.code(),
+        P::NotEnoughReplicasAfterAppend { .. } => {
+            ResponseError::NotEnoughReplicasAfterAppend.code()
+        }
+        P::ReplicationTimedOut { .. } => ResponseError::RequestTimedOut.code(),
+        P::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch.code(),
+        P::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch.code(),
     }
 }
 

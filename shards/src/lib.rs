@@ -24,6 +24,7 @@ pub mod partition_marker;
 pub mod producer_ids;
 pub mod record_time;
 pub mod replica_assignment;
+pub mod replication;
 pub mod router;
 pub mod server;
 pub mod shard;

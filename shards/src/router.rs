@@ -53,6 +53,22 @@ pub enum PartitionError {
     LeaderNotAvailable,
     #[error("the shard that owns the partition is gone (shutting down)")]
     OwnerGone,
+    /// acks=all with fewer in-sync replicas than `min.insync.replicas`: nothing appended.
+    #[error("{isr} in-sync replicas, {min} needed")]
+    NotEnoughReplicas { isr: usize, min: usize },
+    /// Appended, but the in-sync replicas fell below `min.insync.replicas` before it was
+    /// replicated.
+    #[error("appended, but the in-sync replicas fell to {isr}, {min} needed")]
+    NotEnoughReplicasAfterAppend { isr: usize, min: usize },
+    /// The in-sync replicas did not all have the records in time.
+    #[error("not replicated to every in-sync replica within {ms} ms")]
+    ReplicationTimedOut { ms: u64 },
+    /// A request of an older leader epoch than the partition's.
+    #[error("leader epoch {asked} is older than the partition's {current}")]
+    FencedLeaderEpoch { asked: i32, current: i32 },
+    /// A request of a newer leader epoch than this broker knows (its metadata is behind).
+    #[error("leader epoch {asked} is newer than the {current} this broker knows")]
+    UnknownLeaderEpoch { asked: i32, current: i32 },
     #[error(transparent)]
     Engine(#[from] strata_engine::EngineError),
     #[error(transparent)]
@@ -270,11 +286,19 @@ pub enum ShardMsg {
         reads: Vec<PartitionRead>,
         reply: oneshot::Sender<Vec<PartitionReadResult>>,
     },
-    /// Answer when any of these partitions has data past the offset, or after `max_wait`.
+    /// Answer when any of these partitions has data past the offset, or after `max_wait`
+    /// (`written`: data written, past the high watermark, as a follower reads).
     WaitForData {
         partitions: Vec<(PartitionKey, i64)>,
         max_wait: Duration,
+        written: bool,
         reply: oneshot::Sender<()>,
+    },
+    /// A follower's fetch of partitions this shard owns.
+    ReplicaRead {
+        follower: i32,
+        reads: Vec<crate::replication::serve::ReplicaFetch>,
+        reply: oneshot::Sender<Vec<crate::replication::serve::ReplicaFetched>>,
     },
     ListOffset {
         key: PartitionKey,

@@ -182,6 +182,7 @@ async fn run_shard(
     let (senders, mut receivers) = mesh.join().await?;
     let id = senders.my_id();
     let shard = Rc::new(Shard::new(config.clone(), identity, senders, shards)?);
+    let _ = shard.itself.set(Rc::downgrade(&shard));
     // The mailbox: messages from other shards are served as they come, in order, at most
     // `shard_channel_capacity` at once; past that this shard stops taking messages, its
     // channels fill, and the senders wait. So the channel bound is the owner's bound.

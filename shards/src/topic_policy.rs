@@ -119,6 +119,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<BTreeMap<_, _>>(),
             places: Vec::new(),
+            replication_factor: 1,
         }
     }
 

@@ -21,6 +21,13 @@ pub struct TopicSpec {
     /// unless it assigns replicas itself).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub places: Vec<PartitionPlace>,
+    /// Replicas per partition: asked for in a request to create, that of the places after.
+    #[serde(default = "one")]
+    pub replication_factor: i32,
+}
+
+fn one() -> i32 {
+    1
 }
 
 /// Where a partition lives: its replicas, its leader (-1: none, the partition is offline) and
@@ -30,6 +37,12 @@ pub struct PartitionPlace {
     pub replicas: Vec<i32>,
     pub leader: i32,
     pub leader_epoch: i32,
+    /// The in-sync replicas, as the controller last committed them.
+    #[serde(default)]
+    pub isr: Vec<i32>,
+    /// Bumped by every change of the partition (AlterPartition names the one it changes).
+    #[serde(default)]
+    pub partition_epoch: i32,
 }
 
 impl TopicSpec {
@@ -41,6 +54,7 @@ impl TopicSpec {
             topic_id: uuid::Uuid::new_v4(),
             configs,
             places: Vec::new(),
+            replication_factor: 1,
         }
     }
 
@@ -318,6 +332,7 @@ mod tests {
                 topic_id: uuid::Uuid::new_v4(),
                 configs: Default::default(),
                 places: Vec::new(),
+                replication_factor: 1,
             },
         );
         let settings = rt::ExecutorSettings {

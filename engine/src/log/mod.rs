@@ -70,8 +70,11 @@ struct LogState {
     log_start_offset: i64,
     /// Offset after the last appended batch.
     next_offset: i64,
-    /// Offset after the last batch written to disk: the high watermark readers see.
+    /// Offset after the last batch written to disk.
     written_next: i64,
+    /// For a replicated partition, the high watermark its replicas agreed on (what consumers
+    /// may read); `None`: unreplicated, consumers read everything written.
+    replicated_hw: Option<i64>,
     /// Offset after the last batch made durable by fdatasync.
     durable_next: i64,
     io_busy: bool,
@@ -225,6 +228,7 @@ impl PartitionLog {
                     log_start_offset,
                     next_offset,
                     written_next: next_offset,
+                    replicated_hw: None,
                     durable_next: next_offset,
                     io_busy: false,
                     flush_scheduled: false,
@@ -306,9 +310,43 @@ impl PartitionLog {
         self.shared.state.borrow().next_offset
     }
 
-    /// Offset after the last batch on disk: reads see everything below it.
+    /// What consumers may read up to: everything written, or for a replicated partition, what
+    /// its replicas agreed on (`set_high_watermark`), never past what is written here.
     pub fn high_watermark(&self) -> i64 {
+        let st = self.shared.state.borrow();
+        st.replicated_hw
+            .map_or(st.written_next, |hw| hw.min(st.written_next))
+    }
+
+    /// Offset after the last batch on disk: what a follower can fetch from this log.
+    pub fn written_offset(&self) -> i64 {
         self.shared.state.borrow().written_next
+    }
+
+    /// Makes this a replicated log whose consumers read up to `hw` (the leader's high
+    /// watermark over its in-sync replicas, or a follower's from its leader). Waiting readers
+    /// are woken when it moves.
+    pub fn set_high_watermark(&self, hw: i64) {
+        let moved = {
+            let mut st = self.shared.state.borrow_mut();
+            let hw = hw.clamp(st.log_start_offset, st.next_offset);
+            let moved = st.replicated_hw != Some(hw);
+            st.replicated_hw = Some(hw);
+            moved
+        };
+        if moved {
+            self.shared.written.notify_all();
+        }
+    }
+
+    /// The replicated high watermark, if this log has one.
+    pub fn replicated_high_watermark(&self) -> Option<i64> {
+        self.shared.state.borrow().replicated_hw
+    }
+
+    /// Wakes whoever waits on `data_written` (a leadership change: they look again).
+    pub fn wake_waiters(&self) {
+        self.shared.written.notify_all();
     }
 
     /// Offset after the last batch made durable by fdatasync.

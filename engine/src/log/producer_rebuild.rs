@@ -19,7 +19,7 @@ struct ScanStart {
 
 impl PartitionLog {
     pub(super) async fn rebuild_producer_state(&self) -> Result<()> {
-        let hw = self.high_watermark();
+        let hw = self.written_offset();
         for start in self.producer_scan_starts() {
             self.record_producers_from(start, hw).await?;
         }

@@ -79,23 +79,45 @@ impl PartitionLog {
     /// Whole batches from the one holding `offset`, up to `max_bytes` (at least one batch, as in
     /// Kafka, so a large batch never blocks a consumer), never past the high watermark.
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<FetchedBatches> {
-        let (hw, start) = {
+        let hw = self.high_watermark();
+        self.read_below(offset, max_bytes, hw).await
+    }
+
+    /// As `read`, but up to everything written, past the high watermark: what a follower
+    /// fetches (its answer still reports the high watermark).
+    pub async fn read_for_follower(&self, offset: i64, max_bytes: usize) -> Result<FetchedBatches> {
+        let written = self.written_offset();
+        let mut got = self.read_below(offset, max_bytes, written).await?;
+        got.high_watermark = self.high_watermark();
+        Ok(got)
+    }
+
+    /// Whole batches from `offset` that end at or below `limit`. An offset past what is written
+    /// is out of range; one between `limit` and that finds nothing yet.
+    async fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        limit: i64,
+    ) -> Result<FetchedBatches> {
+        let (written, start) = {
             let st = self.shared.state.borrow();
             (st.written_next, st.log_start_offset)
         };
+        let hw = limit.min(written);
         let mut out = FetchedBatches {
             batches: Vec::new(),
             high_watermark: hw,
             log_start_offset: start,
         };
-        if offset < start || offset > hw {
+        if offset < start || offset > written {
             return Err(EngineError::OffsetOutOfRange {
                 offset,
                 log_start: start,
-                log_end: hw,
+                log_end: written,
             });
         }
-        if offset == hw {
+        if offset >= hw {
             return Ok(out);
         }
         out.batches = self

@@ -140,6 +140,7 @@ impl PartitionLog {
             st.next_offset = new_end;
             st.written_next = st.written_next.min(new_end);
             st.durable_next = st.durable_next.min(new_end);
+            st.replicated_hw = st.replicated_hw.map(|hw| hw.min(new_end));
             let above = st.segments.split_off(&(keep_below + 1));
             let cut_segment = cut.and_then(|c| st.segments.remove(&c.segment_base));
             (above.into_values().collect::<Vec<_>>(), cut_segment)
@@ -185,6 +186,7 @@ impl PartitionLog {
             st.next_offset = new_end;
             st.written_next = new_end;
             st.durable_next = new_end;
+            st.replicated_hw = st.replicated_hw.map(|hw| hw.min(new_end));
             st.epochs.truncate_from_end(new_end);
             st.epochs.truncate_from_start(start);
             st.producers = Default::default();
@@ -224,7 +226,7 @@ impl PartitionLog {
             };
             (base, seg.next_offset, seg.position_for_offset(offset))
         };
-        let hw = self.log_end_offset();
+        let hw = self.written_offset();
         // The last batch seen that starts at or below `offset`: it holds `offset` if the next
         // one starts above it.
         let mut candidate: Option<(u64, i64)> = None;

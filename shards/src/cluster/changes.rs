@@ -44,7 +44,7 @@ pub fn records_between(
                     .iter()
                     .map(|p| p.replicas.clone())
                     .collect(),
-                _ => place(&placed, adding, 1, seed(spec))
+                _ => place(&placed, adding, spec.replication_factor, seed(spec))
                     .map_err(|e| TopicChangeError::InvalidReplicationFactor(e.to_string()))?,
             };
             for (i, replicas) in replicas.into_iter().enumerate() {

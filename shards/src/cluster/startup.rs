@@ -203,6 +203,8 @@ async fn migrate(shard: &Shard, cluster: &Cluster, legacy: &TopicTable) -> Resul
                     replicas: vec![cluster.me],
                     leader: cluster.me,
                     leader_epoch: 0,
+                    isr: vec![cluster.me],
+                    partition_epoch: 0,
                 })
                 .collect();
         }

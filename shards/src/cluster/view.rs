@@ -27,6 +27,8 @@ pub fn table_of(image: &MetadataImage, controller_id: i32) -> TopicTable {
                 replicas: p.replicas.clone(),
                 leader: p.leader,
                 leader_epoch: p.leader_epoch,
+                isr: p.isr.clone(),
+                partition_epoch: p.partition_epoch,
             })
             .collect();
         if topic.name == OFFSETS_TOPIC {
@@ -41,6 +43,7 @@ pub fn table_of(image: &MetadataImage, controller_id: i32) -> TopicTable {
                 // Ids are written by this code from a Uuid (`changes`); nil only if damaged.
                 topic_id: uuid::Uuid::parse_str(&topic.topic_id).unwrap_or_default(),
                 configs: topic.configs.clone(),
+                replication_factor: places.first().map_or(1, |p| p.replicas.len() as i32),
                 places,
             },
         );

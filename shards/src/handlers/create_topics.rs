@@ -1,5 +1,6 @@
 //! CreateTopics: validated here, decided by shard 0, which persists the table and has every
-//! shard open its partitions before answering. One node: replication factor 1 (or -1).
+//! shard open its partitions before answering. The replication factor is the request's, or
+//! `default_replication_factor` for -1; the controller refuses one above the live brokers.
 
 use std::collections::BTreeMap;
 
@@ -51,6 +52,8 @@ pub async fn handle(
                 .map(|(_, replicas)| PartitionPlace {
                     leader: replicas.first().copied().unwrap_or(-1),
                     leader_epoch: 0,
+                    isr: replicas.clone(),
+                    partition_epoch: 0,
                     replicas,
                 })
                 .collect()
@@ -86,26 +89,32 @@ pub async fn handle(
             ));
         } else if let Some(Err(why)) = assigned {
             results.push(refuse(ResponseError::InvalidReplicaAssignment, why));
-        } else if assigned.is_none() && !matches!(t.replication_factor, -1 | 1) {
+        } else if assigned.is_none() && !(t.replication_factor == -1 || t.replication_factor >= 1) {
             results.push(refuse(
                 ResponseError::InvalidReplicationFactor,
                 format!(
-                    "replication factor {}: this cluster has one broker",
+                    "replication factor {}: must be at least 1 (or -1 for the default)",
                     t.replication_factor
                 ),
             ));
         } else if let Some(msg) = config_error {
             results.push(refuse(ResponseError::InvalidConfig, msg));
         } else {
+            let replication_factor = match (&places.first(), t.replication_factor) {
+                (Some(p), _) => p.replicas.len() as i32,
+                (None, -1) => shard.config.default_replication_factor,
+                (None, rf) => i32::from(rf),
+            };
             let mut spec = TopicSpec::new(name, partitions, configs);
             spec.places = places;
+            spec.replication_factor = replication_factor;
             to_create.push(spec);
             let result = CreatableTopicResult::default().with_name(t.name.clone());
             // num_partitions and replication_factor exist from v5 on.
             results.push(if version >= 5 {
                 result
                     .with_num_partitions(partitions)
-                    .with_replication_factor(1)
+                    .with_replication_factor(replication_factor as i16)
             } else {
                 result
             });

@@ -18,6 +18,9 @@ const MAX_WAIT_CAP_MS: i32 = 30_000;
 
 /// The response, and the bytes of records in it (for sizing the encode buffer).
 pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> (FetchResponse, usize) {
+    if request.replica_id.0 >= 0 {
+        return handle_follower(shard, request, version).await;
+    }
     let max_bytes = if request.max_bytes <= 0 {
         i32::MAX as usize
     } else {
@@ -51,7 +54,7 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> (Fetc
     if max_wait_ms > 0 && !enough(&results) {
         let waits = reads.iter().map(|r| (r.key.clone(), r.offset)).collect();
         shard
-            .wait_for_data(waits, Duration::from_millis(max_wait_ms as u64))
+            .wait_for_data(waits, Duration::from_millis(max_wait_ms as u64), false)
             .await;
         results = shard.read(reads).await;
     }
@@ -123,4 +126,101 @@ fn take_within(batches: &[Bytes], total: &mut usize, max_bytes: usize) -> Bytes 
             out.freeze()
         }
     }
+}
+
+/// A follower's fetch (a replica id): `crate::replication::serve`. It waits, as a consumer's
+/// does, for data past its offsets, but data written, not only below the high watermark.
+async fn handle_follower(
+    shard: &Shard,
+    request: FetchRequest,
+    version: i16,
+) -> (FetchResponse, usize) {
+    use crate::replication::serve::{ReplicaFetch, ReplicaFetched};
+    use kafka_protocol::messages::fetch_response::EpochEndOffset;
+    let follower = request.replica_id.0;
+    let max_bytes = if request.max_bytes <= 0 {
+        i32::MAX as usize
+    } else {
+        request.max_bytes as usize
+    };
+    let reads: Vec<ReplicaFetch> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| ReplicaFetch {
+                key: PartitionKey {
+                    topic: t.topic.0.to_string(),
+                    partition: p.partition,
+                },
+                offset: p.fetch_offset,
+                current_leader_epoch: p.current_leader_epoch,
+                last_fetched_epoch: if version >= 12 {
+                    p.last_fetched_epoch
+                } else {
+                    -1
+                },
+                max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
+            })
+        })
+        .collect();
+    let has_news = |results: &[ReplicaFetched]| {
+        results
+            .iter()
+            .any(|r| !r.read.batches.is_empty() || r.read.error.is_some() || r.diverging.is_some())
+    };
+    let mut results = shard.replica_read(follower, reads.clone()).await;
+    let max_wait_ms = request.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
+    if max_wait_ms > 0 && !has_news(&results) {
+        let waits = reads.iter().map(|r| (r.key.clone(), r.offset)).collect();
+        shard
+            .wait_for_data(waits, Duration::from_millis(max_wait_ms as u64), true)
+            .await;
+        results = shard.replica_read(follower, reads).await;
+    }
+    let mut results = results.into_iter();
+    let mut total = 0usize;
+    let mut record_bytes = 0usize;
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let r = results.next().unwrap_or_default();
+                    let error_code = r.read.error.as_ref().map_or(0, partition_error_code);
+                    let mut data = PartitionData::default()
+                        .with_partition_index(p.partition)
+                        .with_error_code(error_code)
+                        .with_high_watermark(r.read.high_watermark)
+                        .with_last_stable_offset(r.read.high_watermark)
+                        .with_log_start_offset(if version >= 5 {
+                            r.read.log_start_offset
+                        } else {
+                            -1
+                        });
+                    if let (Some((epoch, end)), true) = (r.diverging, version >= 12) {
+                        data = data.with_diverging_epoch(
+                            EpochEndOffset::default()
+                                .with_epoch(epoch)
+                                .with_end_offset(end),
+                        );
+                    }
+                    let records = take_within(&r.read.batches, &mut total, max_bytes);
+                    record_bytes += records.len();
+                    data.with_records(Some(records))
+                })
+                .collect();
+            FetchableTopicResponse::default()
+                .with_topic(t.topic.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    (
+        FetchResponse::default()
+            .with_session_id(0)
+            .with_responses(topics),
+        record_bytes,
+    )
 }

@@ -35,11 +35,18 @@ pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> Me
     let topic = |spec: &TopicSpec| {
         let partitions = (0..spec.partitions)
             .map(|p| {
-                let (leader, epoch, replicas) = match spec.place(p) {
-                    Some(place) => (place.leader, place.leader_epoch, place.replicas.clone()),
-                    None => (node.0, 0, vec![node.0]),
+                let (leader, epoch, replicas, isr) = match spec.place(p) {
+                    Some(place) => (
+                        place.leader,
+                        place.leader_epoch,
+                        place.replicas.clone(),
+                        place.isr.clone(),
+                    ),
+                    None => (node.0, 0, vec![node.0], vec![node.0]),
                 };
-                let online = leader >= 0 && (live.is_empty() || live.contains_key(&leader));
+                let is_live = |b: &i32| live.is_empty() || live.contains_key(b);
+                let online = leader >= 0 && is_live(&leader);
+                let offline: Vec<i32> = replicas.iter().copied().filter(|r| !is_live(r)).collect();
                 let ids = |v: Vec<i32>| v.into_iter().map(BrokerId).collect::<Vec<_>>();
                 MetadataResponsePartition::default()
                     .with_error_code(if online {
@@ -50,8 +57,10 @@ pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> Me
                     .with_partition_index(p)
                     .with_leader_id(BrokerId(if online { leader } else { -1 }))
                     .with_leader_epoch(if version >= 7 { epoch } else { -1 })
-                    .with_isr_nodes(ids(if online { vec![leader] } else { Vec::new() }))
+                    .with_isr_nodes(ids(isr))
                     .with_replica_nodes(ids(replicas))
+                    // offline_replicas exists from v5 on.
+                    .with_offline_replicas(ids(if version >= 5 { offline } else { Vec::new() }))
             })
             .collect();
         MetadataResponseTopic::default()

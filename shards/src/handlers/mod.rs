@@ -165,7 +165,12 @@ pub async fn ensure_topics(shard: &Shard, names: &[String], allowed: bool) -> Ar
     let missing: Vec<TopicSpec> = names
         .iter()
         .filter(|n| !table.topics.contains_key(*n) && invalid_topic_name(n).is_none())
-        .map(|n| TopicSpec::new(n.clone(), shard.config.default_partitions, BTreeMap::new()))
+        .map(|n| {
+            let mut spec =
+                TopicSpec::new(n.clone(), shard.config.default_partitions, BTreeMap::new());
+            spec.replication_factor = shard.config.default_replication_factor;
+            spec
+        })
         .collect();
     if missing.is_empty() {
         return table;

@@ -32,10 +32,18 @@ impl Shard {
             ShardMsg::WaitForData {
                 partitions,
                 max_wait,
+                written,
                 reply,
             } => {
-                self.wait_local(partitions, max_wait).await;
+                self.wait_local(partitions, max_wait, written).await;
                 let _ = reply.send(());
+            }
+            ShardMsg::ReplicaRead {
+                follower,
+                reads,
+                reply,
+            } => {
+                let _ = reply.send(self.replica_read_local(follower, reads).await);
             }
             ShardMsg::ListOffset { key, query, reply } => {
                 let _ = reply.send(self.list_offset(key, query).await);

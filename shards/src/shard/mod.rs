@@ -39,6 +39,10 @@ pub struct Shard {
     pub producer_ids: crate::producer_ids::ProducerIds,
     /// The groups this shard coordinates; set once at start.
     pub groups: std::cell::OnceCell<crate::groups::coordinator::GroupCoordinator>,
+    /// Replicated partitions this shard owns, by role (`crate::replication::roles`).
+    pub(crate) replicas: crate::replication::roles::Roles,
+    /// This shard itself, for the tasks it starts (its fetchers); set at start.
+    pub(crate) itself: std::cell::OnceCell<std::rc::Weak<Shard>>,
 }
 
 impl Shard {
@@ -69,6 +73,8 @@ impl Shard {
             peers,
             cluster: std::cell::OnceCell::new(),
             groups: std::cell::OnceCell::new(),
+            replicas: Default::default(),
+            itself: std::cell::OnceCell::new(),
             producer_ids: crate::producer_ids::ProducerIds::new(&data_dir, id),
         })
     }
@@ -161,12 +167,15 @@ impl Shard {
         owner_shard(&key.topic, key.partition, self.count)
     }
 
-    fn log(&self, key: &PartitionKey) -> Option<PartitionLog> {
+    pub(crate) fn log(&self, key: &PartitionKey) -> Option<PartitionLog> {
         self.logs.borrow().get(key).cloned()
     }
 
     /// The log of a partition this broker leads, or why there is none to serve.
-    fn led_log(&self, key: &PartitionKey) -> Result<PartitionLog, crate::router::PartitionError> {
+    pub(crate) fn led_log(
+        &self,
+        key: &PartitionKey,
+    ) -> Result<PartitionLog, crate::router::PartitionError> {
         self.leads(key)?;
         // Led here and in the table, but its log did not open: offline until it does.
         self.log(key).ok_or(crate::router::PartitionError::Offline)
@@ -180,7 +189,7 @@ impl Shard {
             .collect()
     }
 
-    async fn ask<T>(
+    pub(crate) async fn ask<T>(
         &self,
         to: usize,
         make: impl FnOnce(oneshot::Sender<T>) -> ShardMsg,
@@ -206,6 +215,8 @@ impl Shard {
 
     /// Flushes, syncs and closes every owned log.
     pub async fn close_logs(&self) {
+        // Fetchers stop at their next round.
+        self.replicas.clear();
         let logs: Vec<(PartitionKey, PartitionLog)> = self.logs.borrow_mut().drain().collect();
         for (key, log) in logs {
             if let Err(e) = log.close().await {

@@ -44,17 +44,39 @@ impl Shard {
         acks: Acks,
     ) -> ProduceOutcome {
         let log = self.led_log(key)?;
+        // Replicated (a leader's state here): acks=all needs enough in-sync replicas.
+        let in_sync = self.in_sync_count(key);
+        let min_insync = self.min_insync_replicas(key);
+        if let (Acks::All, Some(isr)) = (acks, in_sync) {
+            if isr < min_insync {
+                return Err(PartitionError::NotEnoughReplicas {
+                    isr,
+                    min: min_insync,
+                });
+            }
+        }
         let appended = log.append(records).await.inspect_err(|e| {
             tracing::debug!(topic = %key.topic, partition = key.partition, "append refused: {e}");
         })?;
-        let waited = match acks {
-            Acks::None => Ok(()),
-            Acks::Leader => log.wait_written(appended.next_offset()).await,
-            Acks::All => log.wait_durable(appended.next_offset()).await,
+        let end = appended.next_offset();
+        let waited = match (acks, in_sync) {
+            (Acks::None, None) => Ok(()),
+            // Written, the high watermark may move (at once for a leader alone in its ISR).
+            (Acks::None | Acks::Leader, Some(_)) => log.wait_written(end).await,
+            (Acks::Leader, None) => log.wait_written(end).await,
+            (Acks::All, _) => log.wait_durable(end).await,
         };
         waited.inspect_err(|e| {
             tracing::error!(topic = %key.topic, partition = key.partition, "append not stored: {e}");
         })?;
+        if in_sync.is_some() {
+            self.advance_high_watermark(key, &log);
+            if acks == Acks::All {
+                let timeout_ms = self.config.replica_lag_time_max_ms;
+                self.wait_replicated(key, &log, end, min_insync, timeout_ms)
+                    .await?;
+            }
+        }
         Ok(Produced {
             base_offset: appended.base_offset,
             log_start_offset: log.log_start_offset(),
@@ -63,6 +85,18 @@ impl Shard {
                 .log_append_time
                 .then_some(appended.max_timestamp),
         })
+    }
+
+    /// acks=all's bound on in-sync replicas: the topic's `min.insync.replicas`, else the
+    /// broker's.
+    fn min_insync_replicas(&self, key: &PartitionKey) -> usize {
+        let table = self.topics();
+        table
+            .topics
+            .get(&key.topic)
+            .and_then(|t| t.configs.get("min.insync.replicas"))
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(self.config.min_insync_replicas.max(1) as usize)
     }
 
     /// Reads many partitions, each on its owner, all at once; results in the order asked.
@@ -137,8 +171,14 @@ impl Shard {
         out
     }
 
-    /// Returns when any partition has data past its offset, or after `max_wait`.
-    pub async fn wait_for_data(&self, partitions: Vec<(PartitionKey, i64)>, max_wait: Duration) {
+    /// Returns when any partition has data past its offset (below the high watermark, or with
+    /// `written`, as a follower reads, anywhere written), or after `max_wait`.
+    pub async fn wait_for_data(
+        &self,
+        partitions: Vec<(PartitionKey, i64)>,
+        max_wait: Duration,
+        written: bool,
+    ) {
         let mut by_owner: HashMap<usize, Vec<(PartitionKey, i64)>> = HashMap::new();
         for p in partitions {
             by_owner.entry(self.owner(&p.0)).or_default().push(p);
@@ -148,12 +188,13 @@ impl Shard {
             .map(|(owner, parts)| {
                 async move {
                     if owner == self.id {
-                        self.wait_local(parts, max_wait).await;
+                        self.wait_local(parts, max_wait, written).await;
                     } else {
                         let _ = self
                             .ask(owner, |reply| ShardMsg::WaitForData {
                                 partitions: parts,
                                 max_wait,
+                                written,
                                 reply,
                             })
                             .await;
@@ -174,11 +215,19 @@ impl Shard {
         &self,
         partitions: Vec<(PartitionKey, i64)>,
         max_wait: Duration,
+        written: bool,
     ) {
         let mut listeners = Vec::new();
         for (key, offset) in &partitions {
+            let readable = |log: &PartitionLog| {
+                if written {
+                    log.written_offset()
+                } else {
+                    log.high_watermark()
+                }
+            };
             match self.log(key) {
-                Some(log) if log.high_watermark() > *offset => return,
+                Some(log) if readable(&log) > *offset => return,
                 Some(log) => listeners.push(log.data_written().boxed_local()),
                 None => {}
             }

@@ -270,6 +270,7 @@ impl Shard {
             }
         }
         self.set_leader_epochs(&table).await;
+        self.update_roles(&table);
         let reconfigured = self.reconfigure_altered(&table);
         *self.topics.borrow_mut() = table;
         reconfigured?;

@@ -4,7 +4,7 @@ librdkafka, kafka-python):
 
   cluster.py describe --bootstrap B                 JSON: live brokers, the controller quorum's
                                                     leader (DescribeCluster), partitions' leaders
-  cluster.py create --bootstrap B --topic T --partitions N [--within S]
+  cluster.py create --bootstrap B --topic T --partitions N [--replication-factor R] [--within S]
                                                     retries (a fresh admin client each time)
                                                     until created; prints the seconds taken
   cluster.py produce --client confluent|kafka-python --bootstrap B --topic T --count N --prefix P
@@ -41,7 +41,8 @@ def create(a):
     while time.time() - start < a.within:
         try:
             admin = AdminClient({"bootstrap.servers": a.bootstrap})
-            f = admin.create_topics([NewTopic(a.topic, a.partitions, 1)], request_timeout=5)
+            f = admin.create_topics([NewTopic(a.topic, a.partitions, a.replication_factor)],
+                                    request_timeout=5)
             f[a.topic].result(timeout=10)
             print(f"{time.time() - start:.3f}")
             return
@@ -115,6 +116,7 @@ def main():
     c.add_argument("--bootstrap", required=True)
     c.add_argument("--topic", required=True)
     c.add_argument("--partitions", type=int, required=True)
+    c.add_argument("--replication-factor", type=int, default=1)
     c.add_argument("--within", type=float, default=30)
     p = sub.add_parser("produce")
     p.add_argument("--client", choices=["confluent", "kafka-python"], required=True)
