@@ -11,6 +11,7 @@
 
 pub mod coordinator;
 pub mod image;
+pub mod isr;
 pub mod liveness;
 mod log_drain;
 pub mod placement;

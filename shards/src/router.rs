@@ -294,6 +294,12 @@ pub enum ShardMsg {
         written: bool,
         reply: oneshot::Sender<()>,
     },
+    /// To shard 0 only: a leader's ISR changes for the controller (AlterPartition); each
+    /// change's error code.
+    AlterIsr {
+        changes: Vec<strata_controller::isr::IsrChange>,
+        reply: oneshot::Sender<Result<Vec<i16>, String>>,
+    },
     /// A follower's fetch of partitions this shard owns.
     ReplicaRead {
         follower: i32,

@@ -231,6 +231,18 @@ async fn run_shard(
         });
     }
     {
+        // Leaders' in-sync sets: followers that lag leave, those caught up join.
+        let (shard, shutdown) = (shard.clone(), shutdown.clone());
+        let every = Duration::from_millis((config.replica_lag_time_max_ms / 4).clamp(1, 250));
+        rt::spawn_detached(async move {
+            while let futures::future::Either::Left(_) =
+                first(rt::sleep(every), shutdown.clone()).await
+            {
+                shard.check_isr().await;
+            }
+        });
+    }
+    {
         let (shard, shutdown) = (shard.clone(), shutdown.clone());
         let every = Duration::from_millis(config.retention_check_interval_ms);
         rt::spawn_detached(async move {

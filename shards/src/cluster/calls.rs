@@ -1,15 +1,17 @@
 //! Calls to the controller, and their answers, as they travel between nodes. Registration and
 //! heartbeats are Kafka's own messages (BrokerRegistration, BrokerHeartbeat: KIP-631) in
 //! kafka-protocol's encoding; a topic change forwarded to the controller and a metadata fetch
-//! (for brokers that run no controller) are ours, in JSON.
+//! (for brokers that run no controller) are ours, in JSON. A leader's change of a partition's
+//! in-sync replicas is Kafka's AlterPartition (56).
 
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::Either;
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, AllocateProducerIdsResponse, BrokerHeartbeatRequest,
-    BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
+    AlterPartitionResponse, BrokerHeartbeatRequest, BrokerHeartbeatResponse,
+    BrokerRegistrationRequest, BrokerRegistrationResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,7 @@ use crate::router::{AdminOp, AdminResult};
 const REGISTER: u8 = 62;
 const HEARTBEAT: u8 = 63;
 const ALLOCATE_PRODUCER_IDS: u8 = 67;
+const ALTER_PARTITION: u8 = 56;
 /// Private to Strata, like Raft's messages: never on a client's connection.
 const ADMIN: u8 = 200;
 const FETCH_IMAGE: u8 = 201;
@@ -30,11 +33,14 @@ const FETCH_IMAGE: u8 = 201;
 const REGISTER_VERSION: i16 = 0;
 const HEARTBEAT_VERSION: i16 = 0;
 const ALLOCATE_VERSION: i16 = 0;
+/// The first version that names topics by id, as the metadata does.
+const ALTER_PARTITION_VERSION: i16 = 2;
 
 pub enum Call {
     Register(BrokerRegistrationRequest),
     Heartbeat(BrokerHeartbeatRequest),
     AllocateProducerIds(AllocateProducerIdsRequest),
+    AlterPartition(AlterPartitionRequest),
     Admin(AdminOp),
     /// The image, if the answering node has applied past `since`.
     FetchImage {
@@ -46,6 +52,7 @@ pub enum Answer {
     Register(BrokerRegistrationResponse),
     Heartbeat(BrokerHeartbeatResponse),
     AllocateProducerIds(AllocateProducerIdsResponse),
+    AlterPartition(AlterPartitionResponse),
     Admin(AdminAnswer),
     Image(ImageAnswer),
 }
@@ -107,6 +114,7 @@ impl Call {
             Call::Register(r) => kafka_bytes(REGISTER, r, REGISTER_VERSION),
             Call::Heartbeat(h) => kafka_bytes(HEARTBEAT, h, HEARTBEAT_VERSION),
             Call::AllocateProducerIds(a) => kafka_bytes(ALLOCATE_PRODUCER_IDS, a, ALLOCATE_VERSION),
+            Call::AlterPartition(a) => kafka_bytes(ALTER_PARTITION, a, ALTER_PARTITION_VERSION),
             Call::Admin(op) => json_bytes(ADMIN, op),
             Call::FetchImage { since } => json_bytes(FETCH_IMAGE, since),
         }
@@ -129,6 +137,10 @@ impl Call {
                 AllocateProducerIdsRequest::decode(&mut buf, ALLOCATE_VERSION)
                     .map_err(undecodable)?,
             ),
+            ALTER_PARTITION => Call::AlterPartition(
+                AlterPartitionRequest::decode(&mut buf, ALTER_PARTITION_VERSION)
+                    .map_err(undecodable)?,
+            ),
             ADMIN => Call::Admin(serde_json::from_slice(body).map_err(undecodable)?),
             FETCH_IMAGE => Call::FetchImage {
                 since: serde_json::from_slice(body).map_err(undecodable)?,
@@ -142,6 +154,7 @@ impl Call {
             Call::Register(_) => REGISTER,
             Call::Heartbeat(_) => HEARTBEAT,
             Call::AllocateProducerIds(_) => ALLOCATE_PRODUCER_IDS,
+            Call::AlterPartition(_) => ALTER_PARTITION,
             Call::Admin(_) => ADMIN,
             Call::FetchImage { .. } => FETCH_IMAGE,
         }
@@ -156,6 +169,7 @@ impl Answer {
             Answer::AllocateProducerIds(a) => {
                 kafka_bytes(ALLOCATE_PRODUCER_IDS, a, ALLOCATE_VERSION)
             }
+            Answer::AlterPartition(a) => kafka_bytes(ALTER_PARTITION, a, ALTER_PARTITION_VERSION),
             Answer::Admin(a) => json_bytes(ADMIN, a),
             Answer::Image(i) => json_bytes(FETCH_IMAGE, i),
         };
@@ -176,6 +190,10 @@ impl Answer {
             ),
             ALLOCATE_PRODUCER_IDS => Answer::AllocateProducerIds(
                 AllocateProducerIdsResponse::decode(&mut buf, ALLOCATE_VERSION)
+                    .map_err(undecodable)?,
+            ),
+            ALTER_PARTITION => Answer::AlterPartition(
+                AlterPartitionResponse::decode(&mut buf, ALTER_PARTITION_VERSION)
                     .map_err(undecodable)?,
             ),
             ADMIN => Answer::Admin(serde_json::from_slice(body).map_err(undecodable)?),

@@ -8,6 +8,7 @@
 //!
 //! Everything here runs on shard 0; the other shards see the cluster through their table.
 
+pub mod alter_partition;
 pub mod calls;
 pub mod changes;
 pub mod frames;
@@ -38,7 +39,7 @@ use self::quorum::Voter;
 use crate::shard::Shard;
 
 /// Kafka's error codes the controller answers registrations and heartbeats with.
-const NOT_CONTROLLER: i16 = 41;
+pub(crate) const NOT_CONTROLLER: i16 = 41;
 const INVALID_REQUEST: i16 = 42;
 const STALE_BROKER_EPOCH: i16 = 77;
 
@@ -53,6 +54,10 @@ pub struct Cluster {
     /// The voter that last answered as the controller's leader.
     leader_hint: Cell<Option<i32>>,
     pub timeout: Duration,
+    /// How long one voter may take to answer before the next is tried: under half a broker
+    /// session, so that a voter that hangs (paused, or cut off without a reset) never holds a
+    /// heartbeat until the broker is fenced.
+    pub attempt_timeout: Duration,
     max_frame_bytes: usize,
     /// Topic changes are decided one at a time, on the leader.
     pub admin_lock: futures::lock::Mutex<()>,
@@ -70,6 +75,7 @@ impl Cluster {
         published: Rc<Published>,
         sink: ImageSink,
         timeout: Duration,
+        attempt_timeout: Duration,
         max_frame_bytes: usize,
     ) -> Cluster {
         Cluster {
@@ -81,6 +87,7 @@ impl Cluster {
             sink,
             leader_hint: Cell::new(None),
             timeout,
+            attempt_timeout,
             max_frame_bytes,
             admin_lock: futures::lock::Mutex::new(()),
             epoch: Cell::new(0),
@@ -152,7 +159,7 @@ impl Cluster {
                 &voter.addr,
                 &self.hello(),
                 &call,
-                self.timeout.min(Duration::from_secs(5)),
+                self.timeout.min(self.attempt_timeout),
                 self.max_frame_bytes,
             )
             .await
@@ -275,6 +282,9 @@ impl Cluster {
                     },
                 )
             }
+            Call::AlterPartition(request) => {
+                Answer::AlterPartition(alter_partition::answer(node, request).await)
+            }
             Call::Admin(op) => {
                 if !node.is_leader(self.me) {
                     return not_controller(&Call::Admin(op), node.state.leader.get());
@@ -321,6 +331,10 @@ fn not_controller(call: &Call, leader: Option<i32>) -> Answer {
             kafka_protocol::messages::AllocateProducerIdsResponse::default()
                 .with_error_code(NOT_CONTROLLER),
         ),
+        Call::AlterPartition(_) => Answer::AlterPartition(
+            kafka_protocol::messages::AlterPartitionResponse::default()
+                .with_error_code(NOT_CONTROLLER),
+        ),
         Call::Admin(_) => Answer::Admin(AdminAnswer::NotController { leader }),
         Call::FetchImage { .. } => Answer::Image(ImageAnswer {
             controller: -1,
@@ -334,6 +348,7 @@ fn is_not_controller(answer: &Answer) -> bool {
         Answer::Register(r) => r.error_code == NOT_CONTROLLER,
         Answer::Heartbeat(h) => h.error_code == NOT_CONTROLLER,
         Answer::AllocateProducerIds(a) => a.error_code == NOT_CONTROLLER,
+        Answer::AlterPartition(a) => a.error_code == NOT_CONTROLLER,
         Answer::Admin(a) => matches!(a, AdminAnswer::NotController { .. }),
         Answer::Image(_) => false,
     }

@@ -79,6 +79,7 @@ pub async fn start(shard: Rc<Shard>, legacy: Arc<TopicTable>) -> Result<(), Brok
         published.clone(),
         sink,
         Duration::from_millis(config.controller_request_timeout_ms),
+        Duration::from_millis((config.broker_session_timeout_ms / 3).clamp(100, 5000)),
         config.max_frame_bytes,
     ));
     shard.set_cluster(cluster.clone());

@@ -161,7 +161,13 @@ impl LeaderState {
             })
             .collect();
         for (r, f) in &self.followers {
-            if !self.isr.contains(r) && f.log_end.is_some_and(|end| end >= self.high_watermark) {
+            // Joins on the strength of a recent fetch (Kafka judges it at each fetch): a
+            // follower that stopped fetching stays out, however close it had come.
+            let fetching = now_ms - f.previous_fetch.1 < lag_ms;
+            if !self.isr.contains(r)
+                && fetching
+                && f.log_end.is_some_and(|end| end >= self.high_watermark)
+            {
                 isr.push(*r);
             }
         }
@@ -234,11 +240,38 @@ mod tests {
         s.advance(300);
         assert_eq!(s.high_watermark(), 300);
         // 3 returns and reaches the high watermark: it joins.
+        // Out of the ISR and silent, 3 does not join again, though it had what the ISR had.
+        s.on_fetch(2, 300, 300, 300);
+        s.update(&PartitionPlace {
+            partition_epoch: 9,
+            ..place(&[1, 2])
+        });
+        assert_eq!(s.isr_change(380, 100), None);
         s.on_fetch(2, 300, 300, 400);
         s.on_fetch(3, 250, 300, 400);
         assert_eq!(s.isr_change(400, 100), None);
         s.on_fetch(3, 300, 300, 410);
         assert_eq!(s.isr_change(410, 100), Some(vec![1, 2, 3]));
+    }
+
+    #[test]
+    fn a_silent_follower_with_all_the_records_stays_out_once_removed() {
+        let mut s = LeaderState::new(1, &place(&[1, 2, 3]), 0, 0);
+        s.on_fetch(2, 100, 100, 0);
+        s.on_fetch(3, 100, 100, 0);
+        assert_eq!(s.high_watermark(), 100);
+        for t in 1..=15 {
+            s.on_fetch(2, 100, 100, t * 10);
+        }
+        assert_eq!(s.isr_change(150, 100), Some(vec![1, 2]));
+        s.update(&PartitionPlace {
+            partition_epoch: 8,
+            ..place(&[1, 2])
+        });
+        // 3 has everything up to the high watermark, but has not fetched for 160 ms.
+        assert_eq!(s.isr_change(160, 100), None);
+        s.on_fetch(3, 100, 100, 170);
+        assert_eq!(s.isr_change(170, 100), Some(vec![1, 2, 3]));
     }
 
     proptest! {

@@ -9,6 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use strata_engine::PartitionLog;
 
+use strata_controller::isr::IsrChange;
+
 use super::leader_state::LeaderState;
 use crate::router::{PartitionError, PartitionKey};
 use crate::shard::Shard;
@@ -180,6 +182,67 @@ impl Shard {
                 return Err(PartitionError::NotLeader { leader: -1 });
             }
         }
+    }
+
+    /// Asks the controller for the in-sync sets that lag and catch-up call for, for the
+    /// partitions led here (`LeaderState::isr_change`); a refused or lost request is asked again
+    /// once its lag time has passed.
+    pub async fn check_isr(&self) {
+        let now = now_ms();
+        let lag_ms = self.config.replica_lag_time_max_ms as i64;
+        let table = self.topics();
+        let mut changes = Vec::new();
+        for (key, state) in self.replicas.leading.borrow_mut().iter_mut() {
+            let Some(isr) = state.isr_change(now, lag_ms) else {
+                continue;
+            };
+            let Some(spec) = table.topics.get(&key.topic) else {
+                continue;
+            };
+            tracing::info!(
+                topic = %key.topic, partition = key.partition,
+                "asking the controller to change the in-sync replicas {:?} -> {isr:?}",
+                state.isr
+            );
+            changes.push(IsrChange {
+                topic_id: spec.topic_id.to_string(),
+                partition: key.partition,
+                leader_epoch: state.leader_epoch,
+                partition_epoch: state.partition_epoch,
+                new_isr: isr.clone(),
+            });
+            state.proposed(isr, now);
+        }
+        if changes.is_empty() {
+            return;
+        }
+        match self.alter_isr(changes.clone()).await {
+            Ok(codes) => {
+                for (c, code) in changes.iter().zip(codes) {
+                    if code != 0 {
+                        tracing::info!(
+                            topic_id = %c.topic_id, partition = c.partition,
+                            "the controller refused an ISR change: error code {code}"
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::info!("ISR changes not sent to the controller: {e}"),
+        }
+    }
+
+    /// AlterPartition through shard 0, which talks to the controller.
+    pub(crate) async fn alter_isr(&self, changes: Vec<IsrChange>) -> Result<Vec<i16>, String> {
+        if self.id == 0 {
+            let cluster = self.cluster().ok_or("the cluster has not started")?.clone();
+            return cluster.alter_partition(self, &changes).await;
+        }
+        self.ask(0, |reply| crate::router::ShardMsg::AlterIsr {
+            changes,
+            reply,
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     fn start_fetcher(&self, leader: i32) {

@@ -38,6 +38,9 @@ impl Shard {
                 self.wait_local(partitions, max_wait, written).await;
                 let _ = reply.send(());
             }
+            ShardMsg::AlterIsr { changes, reply } => {
+                let _ = reply.send(self.alter_isr(changes).await);
+            }
             ShardMsg::ReplicaRead {
                 follower,
                 reads,
