@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README.md): installs what the tests need, checks formatting and lints,
-# then runs every test. Needs: the Rust toolchain, kcat and e2fsprogs (Debian), root (the
-# full-disk test loop-mounts a small ext4, the power-loss test mounts a FUSE fault disk and an
-# ext4 on a loop device over it), a Python venv in .venv with kafka-python and
+# then runs every test. Needs: the Rust toolchain, kcat, e2fsprogs and iptables (Debian), root
+# (the full-disk test loop-mounts a small ext4, the power-loss test mounts a FUSE fault disk and
+# an ext4 on a loop device over it, the fault checker makes network namespaces), a Python venv in .venv with kafka-python and
 # confluent-kafka (PyPI), and kafkajs, sarama and kafka-go (scripts/install-clients.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,10 @@ fi
 if ! command -v mkfs.ext4 >/dev/null; then
   echo "installing e2fsprogs (the full-disk test makes a small ext4)"
   apt-get install -y e2fsprogs >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y e2fsprogs >/dev/null; }
+fi
+if ! command -v iptables >/dev/null; then
+  echo "installing iptables (the fault checker partitions brokers' networks)"
+  apt-get install -y iptables >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y iptables >/dev/null; }
 fi
 if ! .venv/bin/python -c 'import kafka, confluent_kafka' 2>/dev/null; then
   echo "installing the Python Kafka clients into .venv"

@@ -96,6 +96,10 @@ pub struct BrokerConfig {
     /// (Kafka's default: written, not synced; faster, and a power loss of every in-sync
     /// replica at once can lose acknowledged records).
     pub replication_durability: ReplicationDurability,
+    /// FOR TESTS OF THE FAULT CHECKER ONLY: a leader's high watermark is its own log end, its
+    /// followers ignored, so acks=all loses records when a leader fails. Refused unless the
+    /// environment has STRATA_ALLOW_UNSAFE_TESTING=1.
+    pub testing_unsafe_high_watermark: bool,
     pub log: LogSettings,
 }
 
@@ -158,6 +162,7 @@ impl Default for BrokerConfig {
             replica_fetch_max_bytes: 1 << 20,
             replica_fetch_wait_max_ms: 500,
             replication_durability: ReplicationDurability::Synced,
+            testing_unsafe_high_watermark: false,
             producer_id_expiry_ms: 86_400_000,
             controller_quorum: String::new(),
             broker_only: false,
@@ -318,6 +323,15 @@ impl BrokerConfig {
             return bad(
                 "replica_fetch_max_bytes",
                 "must be within [1024, max_frame_bytes]",
+            );
+        }
+        if self.testing_unsafe_high_watermark
+            && std::env::var("STRATA_ALLOW_UNSAFE_TESTING").as_deref() != Ok("1")
+        {
+            return bad(
+                "testing_unsafe_high_watermark",
+                "loses acknowledged records; it is only for testing the fault checker, and needs \
+                 STRATA_ALLOW_UNSAFE_TESTING=1 in the environment",
             );
         }
         if self.replica_fetch_wait_max_ms == 0 {

@@ -193,10 +193,19 @@ async fn apply_partition(log: &PartitionLog, p: &PartitionData) -> Result<bool, 
         return Err(format!("error code {}", p.error_code));
     }
     if p.diverging_epoch.epoch >= 0 {
-        let mut target = p.diverging_epoch.end_offset;
+        // Where this log's own history of that epoch ends (or, when its epoch there is an
+        // older one, where that ends: Kafka's rule); the next fetch checks again from there.
+        let before = log.log_end_offset();
         let (epoch, end) = log.end_offset_for(p.diverging_epoch.epoch);
-        if epoch == p.diverging_epoch.epoch {
-            target = target.min(end);
+        let mut target = if epoch >= 0 {
+            p.diverging_epoch.end_offset.min(end)
+        } else {
+            p.diverging_epoch.end_offset.min(log.high_watermark())
+        };
+        if target >= before {
+            // Nothing to cut by the epochs, yet the leader says the logs differ: back to what
+            // this replica knows was replicated.
+            target = log.high_watermark();
         }
         let end = log.truncate_to(target).await.map_err(|e| e.to_string())?;
         tracing::info!(

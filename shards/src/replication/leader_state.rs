@@ -29,6 +29,8 @@ pub struct LeaderState {
     high_watermark: i64,
     /// An in-sync set sent to the controller and not yet committed, and when it was sent.
     pending_isr: Option<(Vec<i32>, i64)>,
+    /// `testing_unsafe_high_watermark`: the high watermark ignores the followers.
+    pub unsafe_leader_only: bool,
 }
 
 impl LeaderState {
@@ -58,6 +60,7 @@ impl LeaderState {
             followers,
             high_watermark,
             pending_isr: None,
+            unsafe_leader_only: false,
         }
     }
 
@@ -123,6 +126,9 @@ impl LeaderState {
     pub fn advance(&mut self, leader_end: i64) -> bool {
         let mut hw = leader_end;
         for r in self.maximal_isr() {
+            if self.unsafe_leader_only {
+                break;
+            }
             if r == self.me {
                 continue;
             }

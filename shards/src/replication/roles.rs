@@ -80,7 +80,8 @@ impl Shard {
                         let hw = log
                             .replicated_high_watermark()
                             .unwrap_or_else(|| log.log_start_offset());
-                        let state = LeaderState::new(me, place, hw, now);
+                        let mut state = LeaderState::new(me, place, hw, now);
+                        state.unsafe_leader_only = self.config.testing_unsafe_high_watermark;
                         log.set_high_watermark(state.high_watermark());
                         leading.insert(key.clone(), state);
                     }
