@@ -3,7 +3,8 @@ had acknowledged, what consumers read) and the final read of every partition fro
 after the faults were healed. Unit-tested against handmade histories in test_checks.py.
 
 A history is a list of events (dicts):
-  {"type": "ack", "value": V, "partition": P, "offset": O}   acknowledged (acks=all)
+  {"type": "ack", "value": V, "partition": P, "offset": O}   acknowledged (acks=all; O is None
+                                                              when the client knows no offset)
   {"type": "fail", "value": V, "error": E}                    refused or timed out: may or may not
                                                               be in the log, but at most once
   {"type": "read", "value": V, "partition": P, "offset": O}  a consumer read it
@@ -37,6 +38,12 @@ def check(history, final):
         if not places:
             problems.append(("lost", f"{e['value']} acknowledged at "
                                      f"{e['partition']}:{e['offset']} is not in the log"))
+        elif e["offset"] is None or e["offset"] < 0:
+            # Acknowledged without an offset: librdkafka's idempotent producer does so for a
+            # batch whose answer it lost when a later one of the same producer succeeds.
+            if all(p != e["partition"] for p, _ in places):
+                problems.append(("moved", f"{e['value']} acknowledged in partition "
+                                          f"{e['partition']} is at {places}"))
         elif (e["partition"], e["offset"]) not in places:
             problems.append(("moved", f"{e['value']} acknowledged at "
                                       f"{e['partition']}:{e['offset']} is at {places}"))

@@ -38,6 +38,11 @@ class Checks(unittest.TestCase):
         history = [ack("a-0", 0, 0)]
         self.assertEqual(kinds(check(history, {0: [(0, "x-9"), (1, "a-0")]})), ["moved"])
 
+    def test_an_acknowledgement_without_an_offset_needs_the_record_in_its_partition(self):
+        history = [ack("a-0", 0, None), ack("a-1", 0, None)]
+        self.assertEqual(check(history, {0: [(0, "a-0"), (1, "a-1")]}), [])
+        self.assertEqual(kinds(check(history, {0: [(0, "a-0")], 1: [(0, "a-1")]})), ["moved"])
+
     def test_a_duplicate_is_found(self):
         history = [ack("a-0", 0, 0)]
         self.assertEqual(kinds(check(history, {0: [(0, "a-0"), (1, "a-0")]})), ["duplicated"])

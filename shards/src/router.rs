@@ -110,6 +110,8 @@ pub enum OffsetQuery {
 pub struct FoundOffset {
     pub timestamp: Option<i64>,
     pub offset: i64,
+    /// The leader epoch of the batch holding it (-1: the log has none).
+    pub leader_epoch: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +119,8 @@ pub struct PartitionRead {
     pub key: PartitionKey,
     pub offset: i64,
     pub max_bytes: usize,
+    /// The leader epoch the consumer believes current (Fetch v9+); -1: not given.
+    pub current_leader_epoch: i32,
 }
 
 #[derive(Debug, Default)]
@@ -305,6 +309,14 @@ pub enum ShardMsg {
         follower: i32,
         reads: Vec<crate::replication::serve::ReplicaFetch>,
         reply: oneshot::Sender<Vec<crate::replication::serve::ReplicaFetched>>,
+    },
+    /// OffsetForLeaderEpoch: where `epoch` ends in the partition's log, if the asker's
+    /// `current` epoch is the leader's.
+    EpochEnd {
+        key: PartitionKey,
+        current: i32,
+        epoch: i32,
+        reply: oneshot::Sender<Result<(i32, i64), PartitionError>>,
     },
     ListOffset {
         key: PartitionKey,

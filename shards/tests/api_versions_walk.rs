@@ -27,6 +27,9 @@ fn minimal(api: ApiKey, version: i16) -> RequestKind {
         ApiKey::Produce => RequestKind::Produce(ProduceRequest::default().with_acks(1)),
         ApiKey::Fetch => RequestKind::Fetch(FetchRequest::default().with_max_wait_ms(0)),
         ApiKey::ListOffsets => RequestKind::ListOffsets(ListOffsetsRequest::default()),
+        ApiKey::OffsetForLeaderEpoch => {
+            RequestKind::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::default())
+        }
         ApiKey::Metadata => RequestKind::Metadata(MetadataRequest::default()),
         ApiKey::ApiVersions => RequestKind::ApiVersions(if version >= 3 {
             ApiVersionsRequest::default()

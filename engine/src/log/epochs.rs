@@ -75,6 +75,19 @@ impl PartitionLog {
         st.epochs.end_offset_for(epoch, st.next_offset)
     }
 
+    /// The leader epoch of the batch holding `offset` (the latest epoch for the log's end): what
+    /// ListOffsets answers beside an offset; `None` for a log without epochs.
+    pub fn epoch_at(&self, offset: i64) -> Option<i32> {
+        let st = self.shared.state.borrow();
+        st.epochs
+            .entries()
+            .iter()
+            .rev()
+            .find(|(_, start)| *start <= offset)
+            .or_else(|| st.epochs.entries().first())
+            .map(|(e, _)| *e)
+    }
+
     /// (epoch, start offset) of every epoch this log holds.
     pub fn leader_epochs(&self) -> Vec<(i32, i64)> {
         self.shared.state.borrow().epochs.entries().to_vec()

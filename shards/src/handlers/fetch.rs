@@ -37,6 +37,12 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> (Fetc
                 },
                 offset: p.fetch_offset,
                 max_bytes: (p.partition_max_bytes.max(0) as usize).min(max_bytes),
+                // current_leader_epoch exists from v9 on (-1 before: not given).
+                current_leader_epoch: if version >= 9 {
+                    p.current_leader_epoch
+                } else {
+                    -1
+                },
             })
         })
         .collect();

@@ -42,14 +42,25 @@ pub async fn handle(
                     continue;
                 }
             };
-            partitions.push(match shard.list_offset(key, query).await {
+            // current_leader_epoch exists from v4 on.
+            let asked = if version >= 4 {
+                p.current_leader_epoch
+            } else {
+                -1
+            };
+            let found = match shard.check_leader_epoch(&key, asked) {
+                Ok(()) => shard.list_offset(key, query).await,
+                Err(e) => Err(e),
+            };
+            partitions.push(match found {
                 Ok(found) => {
-                    let (timestamp, offset) =
-                        found.map_or((-1, -1), |f| (f.timestamp.unwrap_or(-1), f.offset));
+                    let (timestamp, offset, epoch) = found.map_or((-1, -1, -1), |f| {
+                        (f.timestamp.unwrap_or(-1), f.offset, f.leader_epoch)
+                    });
                     let r = r.with_timestamp(timestamp).with_offset(offset);
                     // Fields a version lacks must stay at their defaults, or encoding fails.
                     if version >= 4 {
-                        r.with_leader_epoch(0)
+                        r.with_leader_epoch(epoch)
                     } else {
                         r
                     }

@@ -28,6 +28,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 pub mod unserved;
@@ -75,6 +76,9 @@ pub async fn handle(
         }
         RequestKind::ListOffsets(r) => small(ResponseKind::ListOffsets(
             list_offsets::handle(shard, r, v).await,
+        )),
+        RequestKind::OffsetForLeaderEpoch(r) => small(ResponseKind::OffsetForLeaderEpoch(
+            offset_for_leader_epoch::handle(shard, r).await,
         )),
         RequestKind::CreateTopics(r) => small(ResponseKind::CreateTopics(
             create_topics::handle(shard, r, v).await?,

@@ -48,6 +48,14 @@ impl Shard {
             } => {
                 let _ = reply.send(self.replica_read_local(follower, reads).await);
             }
+            ShardMsg::EpochEnd {
+                key,
+                current,
+                epoch,
+                reply,
+            } => {
+                let _ = reply.send(self.epoch_end(key, current, epoch).await);
+            }
             ShardMsg::ListOffset { key, query, reply } => {
                 let _ = reply.send(self.list_offset(key, query).await);
             }

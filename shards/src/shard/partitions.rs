@@ -137,7 +137,10 @@ impl Shard {
     pub(super) async fn read_local(&self, reads: Vec<PartitionRead>) -> Vec<PartitionReadResult> {
         let mut out = Vec::with_capacity(reads.len());
         for r in reads {
-            let log = match self.led_log(&r.key) {
+            let log = match self
+                .check_leader_epoch(&r.key, r.current_leader_epoch)
+                .and_then(|()| self.led_log(&r.key))
+            {
                 Ok(log) => log,
                 Err(e) => {
                     out.push(PartitionReadResult {
@@ -240,6 +243,56 @@ impl Shard {
         let _ = select(select_all(listeners), timer).await;
     }
 
+    /// Whether the asker's idea of the partition's leader epoch (`asked`, -1: none) is this
+    /// broker's: older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH (this broker's
+    /// metadata is behind; the client retries).
+    pub fn check_leader_epoch(&self, key: &PartitionKey, asked: i32) -> Result<(), PartitionError> {
+        if asked < 0 {
+            return Ok(());
+        }
+        let table = self.topics();
+        let Some(current) = table
+            .topics
+            .get(&key.topic)
+            .and_then(|t| t.place(key.partition))
+            .map(|p| p.leader_epoch)
+        else {
+            return Ok(());
+        };
+        if asked < current {
+            Err(PartitionError::FencedLeaderEpoch { asked, current })
+        } else if asked > current {
+            Err(PartitionError::UnknownLeaderEpoch { asked, current })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// OffsetForLeaderEpoch on the partition's owner: the largest epoch at or below `epoch` in
+    /// the leader's log and where it ends.
+    pub async fn epoch_end(
+        &self,
+        key: PartitionKey,
+        current: i32,
+        epoch: i32,
+    ) -> Result<(i32, i64), PartitionError> {
+        let owner = self.owner(&key);
+        if owner != self.id {
+            return self
+                .ask(owner, |reply| ShardMsg::EpochEnd {
+                    key,
+                    current,
+                    epoch,
+                    reply,
+                })
+                .await
+                .unwrap_or(Err(PartitionError::OwnerGone));
+        }
+        self.check_leader_epoch(&key, current)?;
+        let log = self.led_log(&key)?;
+        Ok(log.end_offset_for(epoch))
+    }
+
     /// The offset `query` asks for; `None` when no batch reaches the timestamp.
     pub async fn list_offset(
         &self,
@@ -258,9 +311,10 @@ impl Shard {
             Some(FoundOffset {
                 timestamp: None,
                 offset,
+                leader_epoch: -1,
             })
         };
-        Ok(match query {
+        let found = match query {
             OffsetQuery::Earliest => at(log.log_start_offset()),
             OffsetQuery::Latest => at(log.high_watermark()),
             OffsetQuery::AtTime(ts) => record_at(&log, ts, self.config.max_frame_bytes).await?,
@@ -268,7 +322,13 @@ impl Shard {
                 Some(max) => record_at(&log, max, self.config.max_frame_bytes).await?,
                 None => None,
             },
-        })
+        };
+        // The epoch of the batch holding the offset (of the last batch, for the log's end), as
+        // Kafka answers: a consumer validates its position with it after a leader change.
+        Ok(found.map(|f| FoundOffset {
+            leader_epoch: log.epoch_at(f.offset).unwrap_or(-1),
+            ..f
+        }))
     }
 
     /// A partition's size and idempotent producers, from its owner.
@@ -334,5 +394,6 @@ async fn record_at(
     Ok(found.map(|(offset, timestamp)| FoundOffset {
         timestamp: Some(timestamp),
         offset,
+        leader_epoch: -1,
     }))
 }

@@ -1,6 +1,8 @@
 //! A broker process for tests, and the paths of the real clients the tests drive.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -4,7 +4,9 @@ librdkafka, kafka-python):
 
   cluster.py describe --bootstrap B                 JSON: live brokers, the controller quorum's
                                                     leader (DescribeCluster), partitions' leaders
-  cluster.py create --bootstrap B --topic T --partitions N [--replication-factor R] [--within S]
+                                                    and in-sync replicas
+  cluster.py create --bootstrap B --topic T --partitions N [--replication-factor R]
+                    [--config K=V ...] [--within S]
                                                     retries (a fresh admin client each time)
                                                     until created; prints the seconds taken
   cluster.py produce --client confluent|kafka-python --bootstrap B --topic T --count N --prefix P
@@ -26,7 +28,8 @@ def describe(a):
     topics = {}
     for name, t in md.topics.items():
         topics[name] = sorted(
-            [p.id, p.leader, p.error.name() if p.error else None] for p in t.partitions.values())
+            [p.id, p.leader, p.error.name() if p.error else None, sorted(p.isrs)]
+            for p in t.partitions.values())
     # DescribeCluster names the controller quorum's leader (Metadata names the broker asked,
     # which forwards topic changes to it).
     cluster = admin.describe_cluster(request_timeout=10).result()
@@ -41,8 +44,9 @@ def create(a):
     while time.time() - start < a.within:
         try:
             admin = AdminClient({"bootstrap.servers": a.bootstrap})
-            f = admin.create_topics([NewTopic(a.topic, a.partitions, a.replication_factor)],
-                                    request_timeout=5)
+            configs = dict(kv.split("=", 1) for kv in a.config)
+            f = admin.create_topics([NewTopic(a.topic, a.partitions, a.replication_factor,
+                                              config=configs)], request_timeout=5)
             f[a.topic].result(timeout=10)
             print(f"{time.time() - start:.3f}")
             return
@@ -117,6 +121,7 @@ def main():
     c.add_argument("--topic", required=True)
     c.add_argument("--partitions", type=int, required=True)
     c.add_argument("--replication-factor", type=int, default=1)
+    c.add_argument("--config", action="append", default=[], help="KEY=VALUE, a topic config")
     c.add_argument("--within", type=float, default=30)
     p = sub.add_parser("produce")
     p.add_argument("--client", choices=["confluent", "kafka-python"], required=True)

@@ -1,0 +1,231 @@
+//! Replicated partitions (issue 15) on three `strata` processes, one cluster, driven by clients
+//! nobody here wrote (confluent-kafka on librdkafka, kafka-python) through `interop/cluster.py`:
+//! a leader SIGKILLed under acks=all load fails over without losing or doubling a record and its
+//! replicas end byte-equal; a paused follower leaves the in-sync replicas and acks=all carries
+//! on (refused with NOT_ENOUGH_REPLICAS where min.insync.replicas asks for it), then returns.
+//! The fault checker (`faultcheck.rs`) goes further, with network partitions.
+
+mod common;
+#[path = "common/raw.rs"]
+mod raw;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::cluster::*;
+use common::*;
+
+/// Followers that stop fetching leave the ISR within seconds.
+const REPLICATION_CONFIG: &str = "replica_lag_time_max_ms = 2000\n";
+
+fn create_replicated(broker: &BrokerProcess, topic: &str, partitions: i32, configs: &[&str]) {
+    let mut args = vec![
+        "create".to_string(),
+        "--bootstrap".into(),
+        broker.bootstrap(),
+        "--topic".into(),
+        topic.into(),
+        "--partitions".into(),
+        partitions.to_string(),
+        "--replication-factor".into(),
+        "3".into(),
+    ];
+    for c in configs {
+        args.push("--config".into());
+        args.push(c.to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    cluster_py(&args);
+}
+
+/// Partition -> in-sync replicas of `topic`.
+fn isrs(d: &serde_json::Value, topic: &str) -> BTreeMap<i64, Vec<i64>> {
+    d["topics"][topic]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    let isr = p[3].as_array().unwrap().iter().map(|b| b.as_i64().unwrap());
+                    (p[0].as_i64().unwrap(), isr.collect())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn all_in_sync(d: &serde_json::Value, topic: &str, partitions: usize) -> bool {
+    let isrs = isrs(d, topic);
+    isrs.len() == partitions && isrs.values().all(|isr| isr == &[0, 1, 2])
+}
+
+/// Every partition of `topic` read from offset 0 through `broker`.
+fn read_all(broker: &BrokerProcess, topic: &str, expect: usize) -> BTreeMap<String, Vec<String>> {
+    serde_json::from_str(&cluster_py(&[
+        "read",
+        "--bootstrap",
+        &broker.bootstrap(),
+        "--topic",
+        topic,
+        "--expect",
+        &expect.to_string(),
+    ]))
+    .expect("read prints JSON")
+}
+
+/// A partition's stored batches as one byte string: its `.log` files in order (after a clean
+/// stop every segment is sealed, so the files hold all of it).
+fn log_bytes(data_dir: &Path, topic: &str, partition: i64) -> Vec<u8> {
+    let dir = data_dir.join(format!("{topic}-{partition}"));
+    let mut logs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    logs.iter()
+        .flat_map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_killed_leader_fails_over_and_every_acknowledged_record_is_kept_once_on_every_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster_with(dir.path(), REPLICATION_CONFIG);
+    wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
+    create_replicated(&nodes[0], "rep", 6, &["min.insync.replicas=2"]);
+    wait_for(&nodes[0], "every replica in sync", |d| {
+        all_in_sync(d, "rep", 6)
+    });
+    let d = describe(&nodes[0]);
+    let victim = leaders(&d, "rep")[&0].0 as usize;
+    let bootstrap: Vec<String> = nodes.iter().map(|n| n.bootstrap()).collect();
+    let bootstrap = bootstrap.join(",");
+    // Two producers through the failover, each told every record was acknowledged or exiting 1.
+    const EACH: u64 = 30_000;
+    let spawn = |client: &str, prefix: &str| {
+        Command::new(python())
+            .arg(script())
+            .args(["produce", "--client", client, "--bootstrap", &bootstrap])
+            .args([
+                "--topic",
+                "rep",
+                "--count",
+                &EACH.to_string(),
+                "--prefix",
+                prefix,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python runs")
+    };
+    let producers = [
+        spawn("confluent", "rdkafka"),
+        spawn("kafka-python", "kafkapython"),
+    ];
+    std::thread::sleep(Duration::from_millis(1500));
+    nodes[victim].kill();
+    for p in producers {
+        let out = p.wait_with_output().unwrap();
+        assert!(out.status.success(), "a producer: {}", output_text(&out));
+    }
+    let survivor = (victim + 1) % 3;
+    let d = describe(&nodes[survivor]);
+    assert!(
+        leaders(&d, "rep")
+            .values()
+            .all(|(l, _)| *l >= 0 && *l as usize != victim),
+        "every partition led by a live broker: {d}"
+    );
+    nodes[victim].restart();
+    wait_for(
+        &nodes[survivor],
+        "the returning broker back in every ISR",
+        |d| all_in_sync(d, "rep", 6),
+    );
+    let got = read_all(&nodes[survivor], "rep", 2 * EACH as usize);
+    let mut values = BTreeSet::new();
+    for (p, records) in &got {
+        for v in records {
+            assert!(values.insert(v.clone()), "{v} twice (partition {p})");
+        }
+        assert_producer_order(records.iter().map(|v| (p.parse().unwrap(), v.clone())));
+    }
+    assert_eq!(
+        values.len() as u64,
+        2 * EACH,
+        "every acknowledged record, once"
+    );
+    // Stopped cleanly, every replica holds the same bytes, epochs stamped alike.
+    for n in nodes.iter_mut() {
+        n.stop();
+    }
+    for p in 0..6 {
+        let logs: Vec<Vec<u8>> = (0..3)
+            .map(|n| log_bytes(&dir.path().join(format!("node{n}")), "rep", p))
+            .collect();
+        assert!(!logs[0].is_empty());
+        assert!(
+            logs.iter().all(|l| *l == logs[0]),
+            "partition {p}: replicas differ ({:?} bytes)",
+            logs.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn a_paused_follower_leaves_the_isr_and_acks_all_goes_on_unless_min_insync_forbids() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster_with(dir.path(), REPLICATION_CONFIG);
+    wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
+    create_replicated(&nodes[0], "lenient", 3, &["min.insync.replicas=2"]);
+    create_replicated(&nodes[0], "strict", 3, &["min.insync.replicas=3"]);
+    wait_for(&nodes[0], "every replica in sync", |d| {
+        all_in_sync(d, "lenient", 3) && all_in_sync(d, "strict", 3)
+    });
+    produce(&nodes[0], "confluent", "lenient", 5_000, "before");
+    // Pause a broker that is not the controller quorum's leader and leads nothing of "strict"
+    // partition 0, so the survivors keep the quorum and a leader to ask.
+    let d = describe(&nodes[0]);
+    let controller = d["controller"].as_i64().unwrap();
+    let strict_leader = leaders(&d, "strict")[&0].0;
+    let paused = (0..3)
+        .find(|n| *n != controller && *n != strict_leader)
+        .expect("a broker to pause") as usize;
+    let pid = nodes[paused].pid().expect("running") as i32;
+    // SAFETY: kill(2) on a child process of this test; no memory is involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let alive = (paused + 1) % 3;
+    let shrunk = wait_for(&nodes[alive], "the paused broker out of every ISR", |d| {
+        isrs(d, "lenient")
+            .values()
+            .chain(isrs(d, "strict").values())
+            .all(|isr| isr.len() == 2 && !isr.contains(&(paused as i64)))
+    });
+    // acks=all goes on with two in sync where two are enough...
+    produce(&nodes[alive], "confluent", "lenient", 5_000, "during");
+    // ...and is refused, nothing appended, where three are needed.
+    let leader = leaders(&shrunk, "strict")[&0].0 as usize;
+    let mut c = raw::RawConn::connect(nodes[leader].addr);
+    let batch = strata_record::batch::build(&[b"needs three"], 1);
+    let (code, _) = c.produce("strict", 0, batch.clone(), -1);
+    assert_eq!(code, 19, "NOT_ENOUGH_REPLICAS");
+    assert_eq!(c.latest_offset("strict", 0), 0);
+    assert_eq!(
+        c.produce("strict", 0, batch, 1).0,
+        0,
+        "acks=1 is not bound by it"
+    );
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    wait_for(
+        &nodes[alive],
+        "the returning broker back in every ISR",
+        |d| all_in_sync(d, "lenient", 3) && all_in_sync(d, "strict", 3),
+    );
+    let got = read_all(&nodes[alive], "lenient", 10_000);
+    let total: usize = got.values().map(Vec::len).sum();
+    assert_eq!(total, 10_000);
+}
