@@ -85,10 +85,22 @@ impl Liveness {
                     continue;
                 }
                 let isr: Vec<i32> = p.isr.iter().copied().filter(|r| usable(r)).collect();
-                let leader = isr.first().copied().unwrap_or(-1);
-                // With no one else in sync, the ISR keeps the last leader: it holds every
-                // acknowledged record, so only it may lead again (no unclean election).
-                let isr = if isr.is_empty() { p.isr.clone() } else { isr };
+                let unclean = topic
+                    .configs
+                    .get("unclean.leader.election.enable")
+                    .is_some_and(|v| v == "true");
+                let (leader, isr) = match isr.first() {
+                    Some(first) => (*first, isr.clone()),
+                    // A topic that prefers availability to its acknowledged records (Kafka's
+                    // unclean.leader.election.enable) takes any live replica.
+                    None if unclean => match p.replicas.iter().find(|r| usable(r)) {
+                        Some(any) => (*any, vec![*any]),
+                        None => (-1, p.isr.clone()),
+                    },
+                    // With no one else in sync, the ISR keeps the last leader: it holds every
+                    // acknowledged record, so only it may lead again.
+                    None => (-1, p.isr.clone()),
+                };
                 records.push(MetadataRecord::PartitionChange {
                     topic_id: topic.topic_id.clone(),
                     partition: *partition,
@@ -168,6 +180,46 @@ mod tests {
         }
         image.apply(1, &MetadataBatch::new(records)).unwrap();
         image
+    }
+
+    #[test]
+    fn an_unclean_election_takes_a_live_replica_out_of_sync_only_where_the_topic_allows_it() {
+        let mut image = image();
+        // Partition 2's ISR is its leader alone; broker 1 is a replica out of sync.
+        let shrink = MetadataRecord::PartitionChange {
+            topic_id: "t-id".into(),
+            partition: 2,
+            leader: None,
+            isr: Some(vec![0]),
+            replicas: None,
+        };
+        image.apply(2, &MetadataBatch::new(vec![shrink])).unwrap();
+        let mut live = Liveness::new(9_000);
+        live.restart(&image, 0);
+        live.heartbeat(1, 9_500);
+        live.heartbeat(2, 9_500);
+        let clean = live.expired(&image, 10_000);
+        assert!(clean.iter().any(|r| matches!(
+            r,
+            MetadataRecord::PartitionChange {
+                partition: 2,
+                leader: Some(-1),
+                ..
+            }
+        )));
+        let allow = MetadataRecord::Config {
+            resource: crate::records::ConfigResource::Topic { name: "t".into() },
+            name: "unclean.leader.election.enable".into(),
+            value: Some("true".into()),
+        };
+        image.apply(3, &MetadataBatch::new(vec![allow])).unwrap();
+        let unclean = live.expired(&image, 10_000);
+        assert!(
+            unclean.iter().any(|r| matches!(r,
+            MetadataRecord::PartitionChange { partition: 2, leader: Some(1), isr: Some(isr), .. }
+                if *isr == vec![1])),
+            "{unclean:?}"
+        );
     }
 
     #[test]
