@@ -5,6 +5,8 @@
 #   throughput (100 B, acks=1 at RF=1)  vs  throughput with acks=-1 at RF=3
 #   durable (1 KiB, acks=-1) at RF=1    vs  durable at RF=3
 # 15 s after 3 s warm-up each; RUNS rounds (default 3). Raw results in $W.
+# With LAT_RATE=N instead: the latency preset at N records/s (half the RF=3 acks=all median),
+# RF=3, acks=-1.
 set -u
 BIN=${BIN:-/work/main/target/release}
 PY=/work/main/.venv/bin/python
@@ -38,9 +40,24 @@ one() { # label preset rf run [--set ...]
   r=$($PY -c "import json;s=json.load(open('$W/$label-$run/summary.json'));print(round(s['produced_records_per_s']), s['errors'])" 2>/dev/null)
   echo "$label run $run: $r (records/s, errors)"
 }
-for run in $(seq 1 $RUNS); do
+[ -z "${LAT_RATE:-}" ] && for run in $(seq 1 $RUNS); do
   one throughput-rf1 throughput 1 $run
   one throughput-rf3-acksall throughput 3 $run --set acks=-1
   one durable-rf1 durable 1 $run
   one durable-rf3 durable 3 $run
 done
+# End-to-end latency at half of the RF=3 acks=all median (LAT_RATE), RF=3, acks=-1.
+if [ -n "${LAT_RATE:-}" ]; then
+  for run in $(seq 1 $RUNS); do
+    start
+    # Every partition led by node 0 (the harness's consumers read from one broker), replicas on all.
+    $PY -c "
+from kafka.admin import KafkaAdminClient, NewTopic
+a = KafkaAdminClient(bootstrap_servers='$FIRST')
+a.create_topics([NewTopic('bench-latency', replica_assignments={p: [0, 1, 2] for p in range(8)})])"
+    sleep 2
+    $BIN/strata-bench run --preset latency --bootstrap $FIRST --set duration_s=15 --set warmup_s=3 --set acks=-1 --set rate=$LAT_RATE --out $W/latency-$run > $W/latency-$run.log 2>&1
+    stop
+    $PY -c "import json;s=json.load(open('$W/latency-$run/summary.json'));print('latency run $run:', round(s['produced_records_per_s']), 'e2e us', s['e2e_latency_us'], 'produce us', s['produce_latency_us'])"
+  done
+fi
