@@ -17,10 +17,15 @@ fn start_file(dir: &Path) -> PathBuf {
 
 /// The log start offset kept in `dir`, if any was ever set.
 pub(super) async fn read_kept_start(dir: &Path) -> Result<Option<i64>> {
-    let path = start_file(dir);
-    let Some(bytes) = rt::fs::read_if_exists(&path)
+    read_offset_file(&start_file(dir), "log start offset").await
+}
+
+/// The offset a small file of the log holds as text (`what` names it in an error), if the file
+/// exists.
+pub(super) async fn read_offset_file(path: &Path, what: &str) -> Result<Option<i64>> {
+    let Some(bytes) = rt::fs::read_if_exists(path)
         .await
-        .map_err(|e| EngineError::io("read", &path, e))?
+        .map_err(|e| EngineError::io("read", path, e))?
     else {
         return Ok(None);
     };
@@ -29,9 +34,9 @@ pub(super) async fn read_kept_start(dir: &Path) -> Result<Option<i64>> {
         .parse::<i64>()
         .map(Some)
         .map_err(|_| EngineError::Corrupt {
-            path,
+            path: path.to_path_buf(),
             position: 0,
-            reason: format!("log start offset {text:?} is not a number"),
+            reason: format!("{what} {text:?} is not a number"),
         })
 }
 

@@ -29,22 +29,7 @@ fn marker_path(dir: &Path) -> PathBuf {
 
 /// The offset of a truncation that a crash interrupted, if one did.
 pub(super) async fn interrupted(dir: &Path) -> Result<Option<i64>> {
-    let path = marker_path(dir);
-    let Some(bytes) = rt::fs::read_if_exists(&path)
-        .await
-        .map_err(|e| EngineError::io("read", &path, e))?
-    else {
-        return Ok(None);
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    text.trim()
-        .parse::<i64>()
-        .map(Some)
-        .map_err(|_| EngineError::Corrupt {
-            path,
-            position: 0,
-            reason: format!("truncation offset {text:?} is not a number"),
-        })
+    super::start_offset::read_offset_file(&marker_path(dir), "truncation offset").await
 }
 
 /// Forgets an interrupted truncation once the log is cut (or needed no cut).
