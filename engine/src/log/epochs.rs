@@ -88,6 +88,11 @@ impl PartitionLog {
             .map(|(e, _)| *e)
     }
 
+    /// The latest epoch this log holds batches of (a follower's last fetched epoch).
+    pub fn latest_leader_epoch(&self) -> Option<i32> {
+        self.shared.state.borrow().epochs.latest().map(|(e, _)| e)
+    }
+
     /// (epoch, start offset) of every epoch this log holds.
     pub fn leader_epochs(&self) -> Vec<(i32, i64)> {
         self.shared.state.borrow().epochs.entries().to_vec()

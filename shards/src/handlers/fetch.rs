@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
@@ -21,11 +22,7 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> (Fetc
     if request.replica_id.0 >= 0 {
         return handle_follower(shard, request, version).await;
     }
-    let max_bytes = if request.max_bytes <= 0 {
-        i32::MAX as usize
-    } else {
-        request.max_bytes as usize
-    };
+    let max_bytes = request_max_bytes(&request);
     let reads: Vec<PartitionRead> = request
         .topics
         .iter()
@@ -65,6 +62,47 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> (Fetc
         results = shard.read(reads).await;
     }
 
+    let ok = |r: &PartitionReadResult| r.error.is_none();
+    assemble(
+        &request,
+        results,
+        max_bytes,
+        |p, r: &PartitionReadResult| {
+            // log_start_offset exists from v5 on; before, it must stay at its default.
+            let data = PartitionData::default()
+                .with_partition_index(p.partition)
+                .with_error_code(r.error.as_ref().map_or(0, partition_error_code))
+                .with_high_watermark(if ok(r) { r.high_watermark } else { -1 })
+                .with_last_stable_offset(if ok(r) { r.high_watermark } else { -1 })
+                .with_log_start_offset(if ok(r) && version >= 5 {
+                    r.log_start_offset
+                } else {
+                    -1
+                });
+            (data, &r.batches)
+        },
+    )
+}
+
+/// Fetch's `max_bytes` (0 or less: no bound).
+fn request_max_bytes(request: &FetchRequest) -> usize {
+    if request.max_bytes <= 0 {
+        i32::MAX as usize
+    } else {
+        request.max_bytes as usize
+    }
+}
+
+/// The response, in the request's order of topics and partitions, from one result per
+/// partition: `answer` gives a partition's data without records and its batches, which are
+/// taken within `max_bytes` over the whole response (`take_within`). With the bytes of records
+/// in it.
+fn assemble<R: Default>(
+    request: &FetchRequest,
+    results: Vec<R>,
+    max_bytes: usize,
+    answer: impl for<'r> Fn(&FetchPartition, &'r R) -> (PartitionData, &'r [Bytes]),
+) -> (FetchResponse, usize) {
     let mut results = results.into_iter();
     let mut total = 0usize;
     let mut record_bytes = 0usize;
@@ -77,20 +115,8 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> (Fetc
                 .iter()
                 .map(|p| {
                     let r = results.next().unwrap_or_default();
-                    let error_code = r.error.as_ref().map_or(0, partition_error_code);
-                    let ok = error_code == 0;
-                    let data = PartitionData::default()
-                        .with_partition_index(p.partition)
-                        .with_error_code(error_code)
-                        .with_high_watermark(if ok { r.high_watermark } else { -1 })
-                        .with_last_stable_offset(if ok { r.high_watermark } else { -1 })
-                        // log_start_offset exists from v5 on; before, it must stay at its default.
-                        .with_log_start_offset(if ok && version >= 5 {
-                            r.log_start_offset
-                        } else {
-                            -1
-                        });
-                    let records = take_within(&r.batches, &mut total, max_bytes);
+                    let (data, batches) = answer(p, &r);
+                    let records = take_within(batches, &mut total, max_bytes);
                     record_bytes += records.len();
                     data.with_records(Some(records))
                 })
@@ -144,11 +170,7 @@ async fn handle_follower(
     use crate::replication::serve::{ReplicaFetch, ReplicaFetched};
     use kafka_protocol::messages::fetch_response::EpochEndOffset;
     let follower = request.replica_id.0;
-    let max_bytes = if request.max_bytes <= 0 {
-        i32::MAX as usize
-    } else {
-        request.max_bytes as usize
-    };
+    let max_bytes = request_max_bytes(&request);
     let reads: Vec<ReplicaFetch> = request
         .topics
         .iter()
@@ -183,50 +205,24 @@ async fn handle_follower(
             .await;
         results = shard.replica_read(follower, reads).await;
     }
-    let mut results = results.into_iter();
-    let mut total = 0usize;
-    let mut record_bytes = 0usize;
-    let topics = request
-        .topics
-        .iter()
-        .map(|t| {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let r = results.next().unwrap_or_default();
-                    let error_code = r.read.error.as_ref().map_or(0, partition_error_code);
-                    let mut data = PartitionData::default()
-                        .with_partition_index(p.partition)
-                        .with_error_code(error_code)
-                        .with_high_watermark(r.read.high_watermark)
-                        .with_last_stable_offset(r.read.high_watermark)
-                        .with_log_start_offset(if version >= 5 {
-                            r.read.log_start_offset
-                        } else {
-                            -1
-                        });
-                    if let (Some((epoch, end)), true) = (r.diverging, version >= 12) {
-                        data = data.with_diverging_epoch(
-                            EpochEndOffset::default()
-                                .with_epoch(epoch)
-                                .with_end_offset(end),
-                        );
-                    }
-                    let records = take_within(&r.read.batches, &mut total, max_bytes);
-                    record_bytes += records.len();
-                    data.with_records(Some(records))
-                })
-                .collect();
-            FetchableTopicResponse::default()
-                .with_topic(t.topic.clone())
-                .with_partitions(partitions)
-        })
-        .collect();
-    (
-        FetchResponse::default()
-            .with_session_id(0)
-            .with_responses(topics),
-        record_bytes,
-    )
+    assemble(&request, results, max_bytes, |p, r: &ReplicaFetched| {
+        let mut data = PartitionData::default()
+            .with_partition_index(p.partition)
+            .with_error_code(r.read.error.as_ref().map_or(0, partition_error_code))
+            .with_high_watermark(r.read.high_watermark)
+            .with_last_stable_offset(r.read.high_watermark)
+            .with_log_start_offset(if version >= 5 {
+                r.read.log_start_offset
+            } else {
+                -1
+            });
+        if let (Some((epoch, end)), true) = (r.diverging, version >= 12) {
+            data = data.with_diverging_epoch(
+                EpochEndOffset::default()
+                    .with_epoch(epoch)
+                    .with_end_offset(end),
+            );
+        }
+        (data, &r.read.batches)
+    })
 }

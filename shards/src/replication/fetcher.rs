@@ -102,7 +102,7 @@ fn fetch_request(shard: &Shard, parts: &[(PartitionKey, Following)]) -> FetchReq
             .with_partition(key.partition)
             .with_current_leader_epoch(following.leader_epoch)
             .with_fetch_offset(log.log_end_offset())
-            .with_last_fetched_epoch(log.leader_epochs().last().map_or(-1, |(e, _)| *e))
+            .with_last_fetched_epoch(log.latest_leader_epoch().unwrap_or(-1))
             .with_log_start_offset(log.log_start_offset())
             .with_partition_max_bytes(shard.config.replica_fetch_max_bytes as i32);
         match topics.iter_mut().find(|t| t.topic.0.as_str() == key.topic) {

@@ -61,10 +61,10 @@ impl Shard {
         let end = appended.next_offset();
         let waited = match (acks, in_sync) {
             (Acks::None, None) => Ok(()),
-            // Written, the high watermark may move (at once for a leader alone in its ISR).
-            (Acks::None | Acks::Leader, Some(_)) => log.wait_written(end).await,
-            (Acks::Leader, None) => log.wait_written(end).await,
             (Acks::All, _) => log.wait_durable(end).await,
+            // acks=1, and replicated acks=0: once written, the high watermark may move (at once
+            // for a leader alone in its ISR).
+            _ => log.wait_written(end).await,
         };
         waited.inspect_err(|e| {
             tracing::error!(topic = %key.topic, partition = key.partition, "append not stored: {e}");
