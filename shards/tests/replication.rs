@@ -125,20 +125,31 @@ fn a_killed_leader_fails_over_and_every_acknowledged_record_is_kept_once_on_ever
         spawn("confluent", "rdkafka"),
         spawn("kafka-python", "kafkapython"),
     ];
-    std::thread::sleep(Duration::from_millis(1500));
+    // The kill lands mid-load: once partition 0 holds a tenth of its share of the records
+    // (a sleep alone let both producers finish first on a fast day).
+    let mut probe = raw::RawConn::connect(nodes[victim].addr);
+    let share = 2 * EACH as i64 / 6;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let end = probe.latest_offset("rep", 0);
+        if end >= share / 10 {
+            assert!(end < share, "the producers finished before the kill ({end} records)");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no load on partition 0");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     nodes[victim].kill();
     for p in producers {
         let out = p.wait_with_output().unwrap();
         assert!(out.status.success(), "a producer: {}", output_text(&out));
     }
     let survivor = (victim + 1) % 3;
-    let d = describe(&nodes[survivor]);
-    assert!(
-        leaders(&d, "rep")
+    wait_for(&nodes[survivor], "every partition led by a live broker", |d| {
+        leaders(d, "rep")
             .values()
-            .all(|(l, _)| *l >= 0 && *l as usize != victim),
-        "every partition led by a live broker: {d}"
-    );
+            .all(|(l, _)| *l >= 0 && *l as usize != victim)
+    });
     nodes[victim].restart();
     wait_for(
         &nodes[survivor],
