@@ -43,6 +43,9 @@ pub struct Shard {
     pub(crate) replicas: crate::replication::roles::Roles,
     /// This shard itself, for the tasks it starts (its fetchers); set at start.
     pub(crate) itself: std::cell::OnceCell<std::rc::Weak<Shard>>,
+    /// Set when the shard closes its logs: a topic change still being applied opens no more
+    /// (a log opened after the close would be left unsealed).
+    closing: std::cell::Cell<bool>,
 }
 
 impl Shard {
@@ -75,6 +78,7 @@ impl Shard {
             groups: std::cell::OnceCell::new(),
             replicas: Default::default(),
             itself: std::cell::OnceCell::new(),
+            closing: Default::default(),
             producer_ids: crate::producer_ids::ProducerIds::new(&data_dir, id),
         })
     }
@@ -215,6 +219,7 @@ impl Shard {
 
     /// Flushes, syncs and closes every owned log.
     pub async fn close_logs(&self) {
+        self.closing.set(true);
         // Fetchers stop at their next round.
         self.replicas.clear();
         let logs: Vec<(PartitionKey, PartitionLog)> = self.logs.borrow_mut().drain().collect();

@@ -245,10 +245,18 @@ impl Shard {
                 if self.owner(&key) != self.id
                     || !spec.has_replica(p, self.identity.node_id)
                     || self.logs.borrow().contains_key(&key)
+                    || self.closing.get()
                 {
                     continue;
                 }
                 match self.open_log(&table, spec, p).await {
+                    // The shard closed its logs while this one opened: it is closed too, not
+                    // kept (and left unsealed at exit).
+                    Ok(log) if self.closing.get() => {
+                        if let Err(e) = log.close().await {
+                            tracing::warn!(topic = %key.topic, partition = key.partition, "closing a log opened during shutdown: {e}");
+                        }
+                    }
                     Ok(log) => {
                         self.logs.borrow_mut().insert(key, log);
                     }
