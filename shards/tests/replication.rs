@@ -133,10 +133,16 @@ fn a_killed_leader_fails_over_and_every_acknowledged_record_is_kept_once_on_ever
     loop {
         let end = probe.latest_offset("rep", 0);
         if end >= share / 10 {
-            assert!(end < share, "the producers finished before the kill ({end} records)");
+            assert!(
+                end < share,
+                "the producers finished before the kill ({end} records)"
+            );
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no load on partition 0");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no load on partition 0"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     nodes[victim].kill();
@@ -145,11 +151,15 @@ fn a_killed_leader_fails_over_and_every_acknowledged_record_is_kept_once_on_ever
         assert!(out.status.success(), "a producer: {}", output_text(&out));
     }
     let survivor = (victim + 1) % 3;
-    wait_for(&nodes[survivor], "every partition led by a live broker", |d| {
-        leaders(d, "rep")
-            .values()
-            .all(|(l, _)| *l >= 0 && *l as usize != victim)
-    });
+    wait_for(
+        &nodes[survivor],
+        "every partition led by a live broker",
+        |d| {
+            leaders(d, "rep")
+                .values()
+                .all(|(l, _)| *l >= 0 && *l as usize != victim)
+        },
+    );
     nodes[victim].restart();
     wait_for(
         &nodes[survivor],
