@@ -56,8 +56,15 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ms: u64,
     pub group_max_session_timeout_ms: u64,
     pub group_max_members: usize,
-    /// Committed offsets are compacted into a snapshot past this many bytes of log.
-    pub offsets_compact_above_bytes: u64,
+    /// No longer used (committed offsets live in `__consumer_offsets`); accepted, with a
+    /// warning, so that an older config file still loads.
+    pub offsets_compact_above_bytes: Option<u64>,
+    /// Replicas of each partition of the offsets topic (Kafka's
+    /// offsets.topic.replication.factor), at most the cluster's size (its voters, or the brokers
+    /// registered if more); the topic is created once that many brokers are live.
+    pub offsets_topic_replication_factor: i32,
+    /// Segment size of the offsets topic's partitions (Kafka's offsets.topic.segment.bytes).
+    pub offsets_topic_segment_bytes: u64,
     /// Idempotent producers idle this long are forgotten (Kafka's producer.id.expiration.ms).
     pub producer_id_expiry_ms: u64,
     /// The controller quorum's voters, `ID@HOST:PORT,...` (`crate::cluster::quorum`); each voter
@@ -155,7 +162,9 @@ impl Default for BrokerConfig {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_max_members: 1_000,
-            offsets_compact_above_bytes: 64 << 20,
+            offsets_compact_above_bytes: None,
+            offsets_topic_replication_factor: 3,
+            offsets_topic_segment_bytes: 100 << 20,
             default_replication_factor: 1,
             min_insync_replicas: 1,
             replica_lag_time_max_ms: 30_000,
@@ -295,6 +304,12 @@ impl BrokerConfig {
                 "broker_session_timeout_ms",
                 "must be longer than broker_heartbeat_interval_ms",
             );
+        }
+        if !(1..=16).contains(&self.offsets_topic_replication_factor) {
+            return bad("offsets_topic_replication_factor", "must be within [1, 16]");
+        }
+        if self.offsets_topic_segment_bytes < (1 << 20) {
+            return bad("offsets_topic_segment_bytes", "must be at least 1048576");
         }
         if self.offsets_topic_num_partitions < 1 || self.offsets_topic_num_partitions > max {
             return bad(

@@ -95,6 +95,7 @@ pub fn topic_change_code(
     };
     let code = match e {
         T::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
+        T::Internal(_) => ResponseError::InvalidTopicException,
         T::Unknown(_) => ResponseError::UnknownTopicOrPartition,
         T::InvalidConfig(_) => ResponseError::InvalidConfig,
         T::NotDynamic(_) => ResponseError::InvalidRequest,
@@ -175,6 +176,7 @@ pub fn group_error_code(result: Result<(), crate::groups::error::GroupError>) ->
         G::SubscribedToTopic => ResponseError::GroupSubscribedToTopic,
         G::Storage => ResponseError::KafkaStorageError,
         G::NotCoordinator => ResponseError::NotCoordinator,
+        G::CommitTooLarge => ResponseError::InvalidCommitOffsetSize,
     };
     r.code()
 }

@@ -203,6 +203,10 @@ pub enum TopicChangeError {
     /// The controller did not answer in time (no quorum).
     #[error("{0}")]
     TimedOut(String),
+    /// The internal offsets topic: its partitions are how groups are found, and its records
+    /// are every group's committed offsets.
+    #[error("{0} is internal: it cannot be deleted or given partitions")]
+    Internal(String),
 }
 
 /// What a topic change did to one topic it names.
@@ -242,6 +246,10 @@ pub enum GroupOp {
         member: crate::groups::state::MemberRef,
         items: Vec<(String, i32, crate::groups::offsets::Committed)>,
     },
+    /// Offsets kept by an older broker's store: committed unless the group has one there.
+    Migrate {
+        items: Vec<(String, i32, crate::groups::offsets::Committed)>,
+    },
     Fetch,
     Describe,
     Delete,
@@ -277,6 +285,8 @@ pub enum GroupAnswer {
 pub enum ShardMsg {
     Group {
         group: String,
+        /// The group's partition of the offsets topic, which the receiving shard owns.
+        partition: i32,
         op: GroupOp,
         reply: oneshot::Sender<GroupAnswer>,
     },
@@ -343,6 +353,18 @@ pub enum ShardMsg {
     /// To shard 0 only: the controller quorum as this node knows it.
     QuorumState {
         reply: oneshot::Sender<crate::cluster::QuorumState>,
+    },
+    /// To shard 0 only: an older broker's committed offsets of the groups of one partition of
+    /// the offsets topic (`shard::offsets_migration`).
+    LegacyGroups {
+        partition: i32,
+        count: i32,
+        reply: oneshot::Sender<crate::shard::LegacyGroups>,
+    },
+    /// To shard 0 only: these groups' older offsets are in the offsets topic.
+    LegacyMigrated {
+        groups: Vec<String>,
+        reply: oneshot::Sender<()>,
     },
     /// To shard 0 only: a block of producer ids from the controller (its first id).
     ReserveProducerIds {

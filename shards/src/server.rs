@@ -200,12 +200,6 @@ async fn run_shard(
             }
         });
     }
-    let offsets = crate::groups::offsets::OffsetStore::open(
-        &config.data_dir,
-        id,
-        config.offsets_compact_above_bytes,
-    )
-    .await?;
     let limits = crate::groups::state::GroupLimits {
         initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
         min_session_timeout_ms: config.group_min_session_timeout_ms,
@@ -214,9 +208,7 @@ async fn run_shard(
     };
     let _ = shard
         .groups
-        .set(crate::groups::coordinator::GroupCoordinator::new(
-            offsets, limits,
-        ));
+        .set(crate::groups::coordinator::GroupCoordinator::new(limits));
     {
         let (shard, shutdown) = (shard.clone(), shutdown.clone());
         rt::spawn_detached(async move {
@@ -260,6 +252,13 @@ async fn run_shard(
     // Shard 0 runs this node's part in the cluster; its first metadata opens every shard's
     // partitions before any serves.
     if id == 0 {
+        if config.offsets_compact_above_bytes.is_some() {
+            tracing::warn!(
+                "offsets_compact_above_bytes is no longer used: committed offsets live in \
+                 __consumer_offsets"
+            );
+        }
+        shard.read_legacy_offsets().await?;
         crate::cluster::start(shard.clone(), table).await?;
     }
     // Wait for every shard, so that no request is forwarded to a shard still opening its logs.

@@ -83,16 +83,20 @@ pub fn records_between(
     Ok(records)
 }
 
-/// The internal offsets topic's records: `partitions` partitions placed over the live brokers.
+/// The internal offsets topic's records: `partitions` partitions of `replication_factor`
+/// replicas placed over the live brokers, kept until compaction (issue 20) can clean them.
 pub fn offsets_topic(
     image: &MetadataImage,
     partitions: i32,
+    replication_factor: i32,
+    segment_bytes: u64,
 ) -> Result<Vec<MetadataRecord>, TopicChangeError> {
-    let spec = TopicSpec::new(
+    let mut spec = TopicSpec::new(
         super::view::OFFSETS_TOPIC.to_string(),
         partitions,
-        Default::default(),
+        super::view::offsets_topic_configs(&[("segment.bytes", segment_bytes.to_string())]),
     );
+    spec.replication_factor = replication_factor;
     let mut new = TopicTable::default();
     new.topics.insert(spec.name.clone(), spec);
     records_between(&TopicTable::default(), &new, image)

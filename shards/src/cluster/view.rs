@@ -9,9 +9,27 @@ use strata_controller::MetadataImage;
 use crate::router::{PartitionKey, TopicChange};
 use crate::topics::{BrokerAddress, PartitionPlace, TopicSpec, TopicTable};
 
-/// The internal topic whose partitions' leaders coordinate groups (Kafka's name). It exists in
-/// the metadata only: committed offsets stay in each coordinator shard's own store.
+/// The internal topic whose partitions' leaders coordinate groups (Kafka's name). Its
+/// partitions are replicated logs of committed offsets (`crate::groups::offsets`).
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// The offsets topic's configs: `extra` over what it always has. Its records are kept until
+/// compaction exists (issue 20): time or size retention would drop committed offsets. An older
+/// broker made the topic without configs; these apply to it as well, unless set explicitly.
+pub fn offsets_topic_configs(extra: &[(&str, String)]) -> BTreeMap<String, String> {
+    let mut configs: BTreeMap<String, String> = [
+        ("cleanup.policy", "compact"),
+        ("retention.ms", "-1"),
+        ("retention.bytes", "-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        configs.insert(k.to_string(), v.clone());
+    }
+    configs
+}
 
 /// The table of `image`, with `controller_id` the quorum's leader as this node knows it.
 pub fn table_of(image: &MetadataImage, controller_id: i32) -> TopicTable {
@@ -31,9 +49,12 @@ pub fn table_of(image: &MetadataImage, controller_id: i32) -> TopicTable {
                 partition_epoch: p.partition_epoch,
             })
             .collect();
+        let mut configs = topic.configs.clone();
         if topic.name == OFFSETS_TOPIC {
             table.cluster.offsets_leaders = places.iter().map(|p| p.leader).collect();
-            continue;
+            for (k, v) in offsets_topic_configs(&[]) {
+                configs.entry(k).or_insert(v);
+            }
         }
         table.topics.insert(
             topic.name.clone(),
@@ -42,7 +63,7 @@ pub fn table_of(image: &MetadataImage, controller_id: i32) -> TopicTable {
                 partitions: places.len() as i32,
                 // Ids are written by this code from a Uuid (`changes`); nil only if damaged.
                 topic_id: uuid::Uuid::parse_str(&topic.topic_id).unwrap_or_default(),
-                configs: topic.configs.clone(),
+                configs,
                 replication_factor: places.first().map_or(1, |p| p.replicas.len() as i32),
                 places,
             },

@@ -129,13 +129,17 @@ fn a_topic_deleted_and_created_again_under_its_name_is_new_to_its_brokers() {
 }
 
 #[test]
-fn the_offsets_topic_sets_coordinators_and_is_no_topic_of_the_table() {
+fn the_offsets_topic_sets_coordinators_and_is_a_replicated_topic_kept_for_good() {
     let image = cluster(&[(0, true), (1, true), (2, true)]);
     let mut next = image.clone();
-    next.apply(2, &MetadataBatch::new(offsets_topic(&image, 50).unwrap()))
-        .unwrap();
+    let records = offsets_topic(&image, 50, 3, 100 << 20).unwrap();
+    next.apply(2, &MetadataBatch::new(records)).unwrap();
     let table = table_of(&next, 0);
-    assert!(!table.topics.contains_key(OFFSETS_TOPIC));
+    let spec = &table.topics[OFFSETS_TOPIC];
+    assert_eq!(spec.replication_factor, 3);
+    assert!(spec.places.iter().all(|p| p.replicas.len() == 3));
+    assert_eq!(spec.configs["retention.ms"], "-1");
+    assert_eq!(spec.configs["segment.bytes"], "104857600");
     assert_eq!(table.cluster.offsets_leaders.len(), 50);
     for b in 0..3 {
         let n = table

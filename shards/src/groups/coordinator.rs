@@ -1,5 +1,8 @@
-//! The group coordinator of one shard: the groups it owns (a group lives on shard
-//! `owner_shard(group_id, 0, shards)`), the requests waiting on them, and their committed offsets.
+//! The group coordinator of one shard: the partitions of `__consumer_offsets` it leads, their
+//! groups (a group belongs to partition `offsets_partition(group)`, served by that partition's
+//! owner shard), the requests waiting on them, and their committed offsets as read from the
+//! partitions' logs. Writing offsets is the shard's (`Shard::write_offsets`): this state is
+//! changed only once a change is in the log.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -9,7 +12,7 @@ use bytes::Bytes;
 use futures::channel::oneshot;
 
 use super::error::GroupError;
-use super::offsets::{Committed, OffsetStore};
+use super::offsets::{Committed, OffsetChange, OffsetKey, PartitionOffsets};
 use super::state::{
     error_join, error_sync, Completion, Group, GroupLimits, GroupState, JoinReply, JoinRequest,
     JoinResult, LeavingMember, MemberRef, SyncReply, SyncResult,
@@ -41,10 +44,26 @@ pub struct MemberView {
     pub assignment: Bytes,
 }
 
+/// Where a led partition of the offsets topic is in being read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    Loading,
+    Ready,
+    /// Its log could not be read (logged): its groups stay unavailable until the next leadership.
+    Failed,
+}
+
+/// A partition of the offsets topic led here, in one leader epoch.
+struct OffsetsPartition {
+    leader_epoch: i32,
+    load: Load,
+    offsets: PartitionOffsets,
+}
+
 pub struct GroupCoordinator {
     groups: RefCell<HashMap<String, Group>>,
     waiters: RefCell<HashMap<(String, String), Waiter>>,
-    pub offsets: futures::lock::Mutex<OffsetStore>,
+    partitions: RefCell<HashMap<i32, OffsetsPartition>>,
     limits: GroupLimits,
     start: Instant,
 }
@@ -60,11 +79,11 @@ fn state_name(s: GroupState) -> &'static str {
 }
 
 impl GroupCoordinator {
-    pub fn new(offsets: OffsetStore, limits: GroupLimits) -> Self {
+    pub fn new(limits: GroupLimits) -> Self {
         GroupCoordinator {
             groups: RefCell::new(HashMap::new()),
             waiters: RefCell::new(HashMap::new()),
-            offsets: futures::lock::Mutex::new(offsets),
+            partitions: RefCell::new(HashMap::new()),
             limits,
             start: Instant::now(),
         }
@@ -197,16 +216,100 @@ impl GroupCoordinator {
         }
     }
 
-    pub async fn commit(
-        &self,
-        group_id: &str,
-        items: Vec<(String, i32, Committed)>,
-    ) -> Result<(), crate::error::BrokerError> {
-        self.offsets.lock().await.commit(group_id, items).await
+    /// Starts leading partition `p` in `leader_epoch`: true when its log must be read (a new
+    /// leadership), false when it is already loaded or loading in that epoch.
+    pub fn begin_load(&self, p: i32, leader_epoch: i32) -> bool {
+        let mut partitions = self.partitions.borrow_mut();
+        if partitions
+            .get(&p)
+            .is_some_and(|s| s.leader_epoch == leader_epoch)
+        {
+            return false;
+        }
+        partitions.insert(
+            p,
+            OffsetsPartition {
+                leader_epoch,
+                load: Load::Loading,
+                offsets: PartitionOffsets::default(),
+            },
+        );
+        true
     }
 
-    pub async fn committed(&self, group_id: &str) -> Vec<(String, i32, Committed)> {
-        self.offsets.lock().await.group_entries(group_id)
+    /// What reading partition `p` gave, if it is still led in the epoch it was read for.
+    pub fn finish_load(
+        &self,
+        p: i32,
+        leader_epoch: i32,
+        read: Result<PartitionOffsets, crate::error::BrokerError>,
+    ) {
+        let mut partitions = self.partitions.borrow_mut();
+        let Some(s) = partitions.get_mut(&p) else {
+            return;
+        };
+        if s.leader_epoch != leader_epoch || s.load != Load::Loading {
+            return;
+        }
+        match read {
+            Ok(offsets) => {
+                s.offsets = offsets;
+                s.load = Load::Ready;
+            }
+            Err(e) => {
+                tracing::error!(partition = p, "loading the committed offsets: {e}");
+                s.load = Load::Failed;
+            }
+        }
+    }
+
+    /// Stops leading partition `p`: its groups and offsets go (the new leader reads them back),
+    /// and requests waiting on its groups end.
+    pub fn unload(&self, p: i32, belongs: impl Fn(&str) -> bool) {
+        if self.partitions.borrow_mut().remove(&p).is_none() {
+            return;
+        }
+        self.groups.borrow_mut().retain(|g, _| !belongs(g));
+        self.waiters.borrow_mut().retain(|(g, _), _| !belongs(g));
+    }
+
+    /// The offsets partitions this coordinator holds, with their leader epochs.
+    pub fn held(&self) -> Vec<(i32, i32)> {
+        self.partitions
+            .borrow()
+            .iter()
+            .map(|(p, s)| (*p, s.leader_epoch))
+            .collect()
+    }
+
+    /// Whether partition `p` is loaded here: None when it is not led here at all.
+    pub fn load_state(&self, p: i32) -> Option<Load> {
+        self.partitions.borrow().get(&p).map(|s| s.load)
+    }
+
+    /// Applies changes now in partition `p`'s log from `base_offset` on, in order.
+    pub fn apply(&self, p: i32, base_offset: i64, changes: Vec<OffsetChange>) {
+        if let Some(s) = self.partitions.borrow_mut().get_mut(&p) {
+            for (i, change) in changes.into_iter().enumerate() {
+                s.offsets.apply(base_offset + i as i64, change);
+            }
+        }
+    }
+
+    pub fn committed(&self, p: i32, group_id: &str) -> Vec<(String, i32, Committed)> {
+        self.partitions
+            .borrow()
+            .get(&p)
+            .map(|s| s.offsets.group_entries(group_id))
+            .unwrap_or_default()
+    }
+
+    /// Whether `key` has a committed offset (in partition `p`).
+    pub fn has_offset(&self, p: i32, key: &OffsetKey) -> bool {
+        self.partitions
+            .borrow()
+            .get(&p)
+            .is_some_and(|s| s.offsets.has(key))
     }
 
     pub fn view(&self, group_id: &str) -> Option<GroupView> {
@@ -233,7 +336,7 @@ impl GroupCoordinator {
     }
 
     /// Groups with members or committed offsets.
-    pub async fn list(&self) -> Vec<crate::router::ListedGroup> {
+    pub fn list(&self) -> Vec<crate::router::ListedGroup> {
         let mut out: HashMap<String, (&'static str, String)> = HashMap::new();
         for (id, g) in self.groups.borrow().iter() {
             out.insert(
@@ -244,8 +347,10 @@ impl GroupCoordinator {
                 ),
             );
         }
-        for ((g, _, _), _) in self.offsets.lock().await.entries.iter() {
-            out.entry(g.clone()).or_insert(("Empty", String::new()));
+        for s in self.partitions.borrow().values() {
+            for g in s.offsets.groups() {
+                out.entry(g).or_insert(("Empty", String::new()));
+            }
         }
         out.into_iter()
             .map(|(id, (state, protocol_type))| crate::router::ListedGroup {
@@ -256,8 +361,8 @@ impl GroupCoordinator {
             .collect()
     }
 
-    /// Deletes an empty group and its offsets.
-    pub async fn delete(&self, group_id: &str) -> Result<(), GroupError> {
+    /// Removes an empty group: the keys of its offsets, to be deleted from the log.
+    pub fn delete(&self, p: i32, group_id: &str) -> Result<Vec<OffsetKey>, GroupError> {
         if self
             .groups
             .borrow()
@@ -266,9 +371,8 @@ impl GroupCoordinator {
         {
             return Err(GroupError::NotEmpty);
         }
-        let mut offsets = self.offsets.lock().await;
-        let keys: Vec<_> = offsets
-            .group_entries(group_id)
+        let keys: Vec<OffsetKey> = self
+            .committed(p, group_id)
             .into_iter()
             .map(|(t, p, _)| (group_id.to_string(), t, p))
             .collect();
@@ -276,20 +380,20 @@ impl GroupCoordinator {
         if !known {
             return Err(GroupError::NotFound);
         }
-        offsets.delete(keys).await.map_err(|e| {
-            tracing::error!(group = group_id, "deleting offsets: {e}");
-            GroupError::Storage
-        })
+        Ok(keys)
     }
 
-    /// Deletes some of a group's offsets (OffsetDelete), with an outcome per partition: refused
-    /// (GROUP_SUBSCRIBED_TO_TOPIC) for topics a member of a consumer group subscribes to, as
-    /// Kafka does. A group of another protocol with members keeps all its offsets.
-    pub async fn delete_offsets(
+    /// Decides which of a group's offsets OffsetDelete may delete, with an outcome per
+    /// partition: refused (GROUP_SUBSCRIBED_TO_TOPIC) for topics a member of a consumer group
+    /// subscribes to, as Kafka does. A group of another protocol with members keeps all its
+    /// offsets. The keys returned are to be deleted from the log.
+    #[allow(clippy::type_complexity)]
+    pub fn delete_offsets(
         &self,
+        p: i32,
         group_id: &str,
         keys: Vec<(String, i32)>,
-    ) -> Result<Vec<((String, i32), Result<(), GroupError>)>, GroupError> {
+    ) -> Result<(Vec<OffsetKey>, Vec<((String, i32), Result<(), GroupError>)>), GroupError> {
         let subscribed = match self.groups.borrow().get(group_id) {
             Some(g) if !g.members.is_empty() => {
                 if g.protocol_type.as_deref() != Some("consumer") {
@@ -299,9 +403,8 @@ impl GroupCoordinator {
             }
             _ => None,
         };
-        let mut offsets = self.offsets.lock().await;
         if subscribed.is_none()
-            && offsets.group_entries(group_id).is_empty()
+            && self.committed(p, group_id).is_empty()
             && !self.groups.borrow().contains_key(group_id)
         {
             return Err(GroupError::NotFound);
@@ -310,13 +413,10 @@ impl GroupCoordinator {
         let deletable = keys
             .iter()
             .filter(|(t, _)| !refused(t))
-            .map(|(t, p)| (group_id.to_string(), t.clone(), *p))
+            .map(|(t, part)| (group_id.to_string(), t.clone(), *part))
+            .filter(|k| self.has_offset(p, k))
             .collect();
-        offsets.delete(deletable).await.map_err(|e| {
-            tracing::error!(group = group_id, "deleting offsets: {e}");
-            GroupError::Storage
-        })?;
-        Ok(keys
+        let outcomes = keys
             .into_iter()
             .map(|key| {
                 let outcome = match refused(&key.0) {
@@ -325,7 +425,8 @@ impl GroupCoordinator {
                 };
                 (key, outcome)
             })
-            .collect())
+            .collect();
+        Ok((deletable, outcomes))
     }
 
     pub fn tick_interval() -> Duration {

@@ -39,6 +39,9 @@ pub enum GroupError {
     /// Another broker coordinates the group (by the offsets topic's leaders).
     #[error("another broker coordinates this group")]
     NotCoordinator,
+    /// One commit's records are more than one batch of the offsets topic may hold.
+    #[error("the commit is larger than the offsets topic takes at once")]
+    CommitTooLarge,
     /// Committed offsets could not be written.
     #[error("committed offsets could not be stored")]
     Storage,

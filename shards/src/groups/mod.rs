@@ -4,6 +4,8 @@
 
 pub mod coordinator;
 pub mod error;
+pub mod legacy_offsets;
 pub mod offsets;
+pub mod offsets_record;
 pub mod state;
 pub mod subscription;

@@ -1,21 +1,22 @@
-//! Committed offsets of the groups a shard coordinates: in memory, and durable in an engine log
-//! of the shard's own (each commit is appended and fdatasync'ed before it is acknowledged). The
-//! log does not grow without bound: past a size, the current offsets are written to a snapshot
-//! file (atomically) and the log starts again empty. On start: the snapshot, then the log.
+//! Committed offsets as the coordinator keeps them: the records of one partition of
+//! `__consumer_offsets` (`offsets_record`), read back into a map. A commit is a batch of such
+//! records appended to that partition with acks=all (`Shard::write_offsets`); a new leader of the
+//! partition reads it from its start (`load`) before it answers for its groups.
+//!
+//! Each entry remembers the log offset of the record it came from, and a record only replaces an
+//! older one: so commits whose appends finish out of order still leave what the log says last.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use serde::{Deserialize, Serialize};
-use strata_engine::{LogCaches, LogConfig, PartitionLog};
-use strata_record::batch;
-use strata_runtime as rt;
+use strata_engine::PartitionLog;
 
+use super::offsets_record::{self, OffsetRecord};
 use crate::error::BrokerError;
-
-/// The offsets log is read once, at open; its sealed segments need few descriptors.
-const OFFSETS_SEALED_FILES: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Committed {
@@ -24,339 +25,196 @@ pub struct Committed {
     pub metadata: Option<String>,
 }
 
-/// One change: a commit, or a deletion when `committed` is None.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Change {
-    g: String,
-    t: String,
-    p: i32,
-    c: Option<Committed>,
-}
-
+/// (group, topic, partition).
 pub type OffsetKey = (String, String, i32);
 
-pub struct OffsetStore {
-    dir: PathBuf,
-    snapshot: PathBuf,
-    /// None only while compaction swaps it.
-    log: Option<PartitionLog>,
-    cache: LogCaches,
-    pub entries: BTreeMap<OffsetKey, Committed>,
-    compact_above_bytes: u64,
+/// A commit, or (None) a deletion.
+pub type OffsetChange = (OffsetKey, Option<Committed>);
+
+/// How much of the log one read of a load takes.
+const LOAD_READ_BYTES: usize = 1 << 20;
+
+/// The offsets of the groups of one partition of the offsets topic.
+#[derive(Debug, Default)]
+pub struct PartitionOffsets {
+    /// Per key: the log offset of its newest record, and what it says (None: deleted, kept so
+    /// that an older commit applied late cannot bring it back).
+    entries: BTreeMap<OffsetKey, (i64, Option<Committed>)>,
 }
 
-fn log_config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 64 << 20,
-        retention_ms: None,
-        max_batch_bytes: 8 << 20,
-        ..Default::default()
-    }
-}
-
-impl OffsetStore {
-    pub async fn open(
-        data_dir: &Path,
-        shard: usize,
-        compact_above_bytes: u64,
-    ) -> Result<OffsetStore, BrokerError> {
-        let dir = data_dir.join(format!(".groups.shard{shard}"));
-        let snapshot = data_dir.join(format!(".groups.shard{shard}.snapshot"));
-        let cache = LogCaches::new(1 << 20, OFFSETS_SEALED_FILES);
-        let mut entries = BTreeMap::new();
-        if let Some(bytes) = crate::topics::read_state_file(&snapshot).await? {
-            let list: Vec<(OffsetKey, Committed)> =
-                serde_json::from_slice(&bytes).map_err(|e| BrokerError::CorruptState {
-                    path: snapshot.clone(),
-                    position: format!("line {} column {}", e.line(), e.column()),
-                    reason: e.to_string(),
-                })?;
-            entries.extend(list);
-        }
-        let (log, _) = PartitionLog::open(&dir, log_config(), &cache).await?;
-        replay(&log, &dir, &mut entries).await?;
-        Ok(OffsetStore {
-            dir,
-            snapshot,
-            log: Some(log),
-            cache,
-            entries,
-            compact_above_bytes,
-        })
-    }
-
-    /// Stores changes durably, then applies them.
-    async fn store(&mut self, changes: Vec<Change>) -> Result<(), BrokerError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let values: Vec<Vec<u8>> = changes
-            .iter()
-            .map(|c| serde_json::to_vec(c).unwrap_or_default())
-            .collect();
-        let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
-        let now = strata_record::clock::unix_ms();
-        let bytes = BytesMut::from(&batch::build(&refs, now)[..]);
-        let log = match &self.log {
-            Some(log) => log,
-            None => self.log.insert(self.reopen_log().await?),
-        };
-        log.append_and_wait(bytes, true).await?;
-        let size = log.size_bytes();
-        for c in changes {
-            apply(&mut self.entries, c);
-        }
-        // The changes are durable: a compaction that fails now is no failure of theirs.
-        if size > self.compact_above_bytes {
-            if let Err(e) = self.compact().await {
-                tracing::warn!(dir = %self.dir.display(), "compacting committed offsets failed: {e}");
+impl PartitionOffsets {
+    /// Applies the record at log offset `at`, unless a newer one for its key is applied.
+    pub fn apply(&mut self, at: i64, (key, value): OffsetChange) {
+        match self.entries.get(&key) {
+            Some((newer, _)) if *newer >= at => {}
+            _ => {
+                self.entries.insert(key, (at, value));
             }
         }
-        Ok(())
-    }
-
-    pub async fn commit(
-        &mut self,
-        group: &str,
-        items: Vec<(String, i32, Committed)>,
-    ) -> Result<(), BrokerError> {
-        let changes = items
-            .into_iter()
-            .map(|(t, p, c)| Change {
-                g: group.to_string(),
-                t,
-                p,
-                c: Some(c),
-            })
-            .collect();
-        self.store(changes).await
-    }
-
-    pub async fn delete(&mut self, keys: Vec<OffsetKey>) -> Result<(), BrokerError> {
-        let changes = keys
-            .into_iter()
-            .map(|(g, t, p)| Change { g, t, p, c: None })
-            .collect();
-        self.store(changes).await
     }
 
     pub fn group_entries(&self, group: &str) -> Vec<(String, i32, Committed)> {
         self.entries
             .range((group.to_string(), String::new(), i32::MIN)..)
             .take_while(|((g, _, _), _)| g == group)
-            .map(|((_, t, p), c)| (t.clone(), *p, c.clone()))
+            .filter_map(|((_, t, p), (_, c))| Some((t.clone(), *p, c.clone()?)))
             .collect()
     }
 
-    /// Writes every current offset to the snapshot, then starts the log again empty.
-    async fn compact(&mut self) -> Result<(), BrokerError> {
-        let list: Vec<(&OffsetKey, &Committed)> = self.entries.iter().collect();
-        let bytes = serde_json::to_vec(&list).map_err(BrokerError::encode("committed offsets"))?;
-        crate::topics::write_atomically(&self.snapshot, bytes).await?;
-        // Replaying the old log over the snapshot gives the same state, so a crash between
-        // these steps loses nothing.
-        if let Some(old) = self.log.take() {
-            let _ = old.close().await;
-        }
-        let parent = self.dir.parent().unwrap_or(Path::new("."));
-        let removed = match rt::fs::remove_dir_all(&self.dir).await {
-            Ok(_) => rt::sync_dir(parent)
-                .await
-                .map_err(|e| BrokerError::io(format!("fsync {}", parent.display()), e)),
-            Err(e) => Err(BrokerError::io(format!("remove {}", self.dir.display()), e)),
-        };
-        // Whatever the removal did, the store needs its log back: the snapshot holds every
-        // offset, so the old log replayed over it and an empty one give the same state.
-        self.log = Some(self.reopen_log().await?);
-        removed?;
-        tracing::info!(
-            entries = self.entries.len(),
-            "compacted the committed offsets into a snapshot"
-        );
-        Ok(())
+    /// The groups with at least one committed offset.
+    pub fn groups(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, (_, c))| c.is_some())
+            .map(|((g, _, _), _)| g.clone())
+            .collect();
+        out.dedup();
+        out
     }
 
-    /// Opens the log again after a compaction took it (or failed to give it back).
-    async fn reopen_log(&self) -> Result<PartitionLog, BrokerError> {
-        let (log, _) = PartitionLog::open(&self.dir, log_config(), &self.cache)
-            .await
-            .map_err(|e| BrokerError::OffsetsUnavailable(e.to_string()))?;
-        Ok(log)
+    pub fn has(&self, key: &OffsetKey) -> bool {
+        self.entries.get(key).is_some_and(|(_, c)| c.is_some())
     }
 
-    pub async fn close(self) {
-        if let Some(log) = self.log {
-            let _ = log.close().await;
-        }
+    /// Whether the log has any record for `key`, a commit or a deletion.
+    pub fn seen(&self, key: &OffsetKey) -> bool {
+        self.entries.contains_key(key)
     }
 }
 
-/// Applies every change in the log, in order. A record that does not decode is an error naming
-/// the file and offset: skipping it could bring back an offset that was since moved or deleted.
-async fn replay(
-    log: &PartitionLog,
-    dir: &Path,
-    entries: &mut BTreeMap<OffsetKey, Committed>,
-) -> Result<(), BrokerError> {
+/// One batch of the changes, as Kafka's coordinator writes them (uncompressed, no producer).
+pub fn batch_of(changes: &[OffsetChange], now_ms: i64) -> Result<BytesMut, BrokerError> {
+    let records: Vec<Record> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: now_ms,
+            key: Some(offsets_record::key_bytes(key)),
+            value: value
+                .as_ref()
+                .map(|c| offsets_record::value_bytes(c, now_ms)),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut out = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut out, &records, &options)
+        .map_err(|e| BrokerError::OffsetsUnavailable(format!("encoding offsets: {e}")))?;
+    Ok(out)
+}
+
+/// Reads a partition of the offsets topic from its start to everything written (what a new
+/// leader has is what it will keep). A record that does not decode fails the load, naming where:
+/// skipping it could bring back an offset that was since moved or deleted.
+pub async fn load(log: &PartitionLog, partition: i32) -> Result<PartitionOffsets, BrokerError> {
+    let mut out = PartitionOffsets::default();
+    let end = log.written_offset();
     let mut offset = log.log_start_offset();
-    while offset < log.high_watermark() {
-        let got = log.read(offset, 1 << 20).await?;
-        for b in &got.batches {
-            let h = batch::parse_header(b, usize::MAX).map_err(|e| BrokerError::CorruptState {
-                path: dir.to_path_buf(),
-                position: format!("offset {offset}"),
-                reason: e.to_string(),
-            })?;
-            for (i, (at, len)) in batch::record_values(b).into_iter().enumerate() {
-                let change = serde_json::from_slice::<Change>(&b[at..at + len]).map_err(|e| {
-                    BrokerError::CorruptState {
-                        path: dir.to_path_buf(),
-                        position: format!("offset {}", h.base_offset + i as i64),
-                        reason: format!("committed-offset record does not decode: {e}"),
-                    }
-                })?;
-                apply(entries, change);
+    let damaged = |at: i64, reason: String| {
+        BrokerError::OffsetsUnavailable(format!(
+            "__consumer_offsets-{partition} at offset {at}: {reason}"
+        ))
+    };
+    while offset < end {
+        let got = log.read_for_follower(offset, LOAD_READ_BYTES).await?;
+        if got.batches.is_empty() {
+            return Err(damaged(offset, "nothing could be read there".into()));
+        }
+        for batch in got.batches {
+            let mut buf: Bytes = batch;
+            let set =
+                RecordBatchDecoder::decode(&mut buf).map_err(|e| damaged(offset, e.to_string()))?;
+            for r in set.records {
+                offset = offset.max(r.offset + 1);
+                if r.control {
+                    continue;
+                }
+                match offsets_record::decode(r.key.as_deref(), r.value.as_deref()) {
+                    Ok(OffsetRecord::Commit(key, value)) => out.apply(r.offset, (key, value)),
+                    Ok(OffsetRecord::Other(_)) => {}
+                    Err(e) => return Err(damaged(r.offset, e.to_string())),
+                }
             }
-            offset = h.next_offset();
         }
     }
-    Ok(())
-}
-
-fn apply(entries: &mut BTreeMap<OffsetKey, Committed>, c: Change) {
-    let key = (c.g, c.t, c.p);
-    match c.c {
-        Some(v) => {
-            entries.insert(key, v);
-        }
-        None => {
-            entries.remove(&key);
-        }
-    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_executor::run;
 
-    #[test]
-    fn offsets_survive_reopen_and_compaction_keeps_only_the_latest() {
-        let dir = tempfile::tempdir().unwrap();
-        run(async {
-            let mut store = OffsetStore::open(dir.path(), 0, 64 * 1024).await.unwrap();
-            for round in 0..400i64 {
-                let items = (0..8)
-                    .map(|p| {
-                        (
-                            "t".to_string(),
-                            p,
-                            Committed {
-                                offset: round * 10 + i64::from(p),
-                                leader_epoch: 0,
-                                metadata: Some("m".into()),
-                            },
-                        )
-                    })
-                    .collect();
-                store.commit("g", items).await.unwrap();
-            }
-            store
-                .commit(
-                    "other",
-                    vec![(
-                        "u".into(),
-                        0,
-                        Committed {
-                            offset: 7,
-                            leader_epoch: 1,
-                            metadata: None,
-                        },
-                    )],
-                )
-                .await
-                .unwrap();
-            store
-                .delete(vec![("g".into(), "t".into(), 7)])
-                .await
-                .unwrap();
-            store.close().await;
-        });
-        assert!(
-            dir.path().join(".groups.shard0.snapshot").exists(),
-            "the log was compacted"
-        );
-        let log_bytes: u64 = std::fs::read_dir(dir.path().join(".groups.shard0"))
-            .unwrap()
-            .filter_map(|e| e.ok()?.metadata().ok())
-            .map(|m| m.len())
-            .sum();
-        assert!(log_bytes < 256 * 1024, "log not bounded: {log_bytes} bytes");
-        run(async {
-            let store = OffsetStore::open(dir.path(), 0, 64 * 1024).await.unwrap();
-            let g = store.group_entries("g");
-            assert_eq!(g.len(), 7, "partition 7 was deleted");
-            for (t, p, c) in g {
-                assert_eq!((t.as_str(), c.offset), ("t", 3990 + i64::from(p)));
-            }
-            assert_eq!(store.group_entries("other")[0].2.offset, 7);
-            store.close().await;
-        });
+    fn c(offset: i64) -> Option<Committed> {
+        Some(Committed {
+            offset,
+            leader_epoch: 0,
+            metadata: None,
+        })
     }
 
-    fn one(offset: i64) -> Vec<(String, i32, Committed)> {
-        vec![(
-            "t".into(),
-            0,
-            Committed {
-                offset,
-                leader_epoch: 0,
-                metadata: None,
-            },
-        )]
+    fn key(g: &str, p: i32) -> OffsetKey {
+        (g.into(), "t".into(), p)
     }
 
     #[test]
-    fn a_record_that_does_not_decode_fails_the_open_with_its_file_and_offset() {
+    fn the_newest_record_wins_whatever_order_they_are_applied_in() {
+        let mut o = PartitionOffsets::default();
+        o.apply(5, (key("g", 0), c(50)));
+        o.apply(3, (key("g", 0), c(30)));
+        assert_eq!(o.group_entries("g")[0].2.offset, 50);
+        // A deletion at 7 holds against a commit at 6 applied after it.
+        o.apply(7, (key("g", 0), None));
+        o.apply(6, (key("g", 0), c(60)));
+        assert!(o.group_entries("g").is_empty());
+        assert!(!o.has(&key("g", 0)));
+        o.apply(8, (key("g", 0), c(80)));
+        assert_eq!(o.group_entries("g")[0].2.offset, 80);
+    }
+
+    #[test]
+    fn group_entries_are_one_groups_only() {
+        let mut o = PartitionOffsets::default();
+        o.apply(0, (key("g", 0), c(1)));
+        o.apply(1, (key("g", 1), c(2)));
+        o.apply(2, (key("g2", 0), c(3)));
+        o.apply(3, (key("h", 0), None));
+        assert_eq!(o.group_entries("g").len(), 2);
+        assert_eq!(o.groups(), vec!["g".to_string(), "g2".to_string()]);
+    }
+
+    #[test]
+    fn a_batch_of_changes_loads_back_from_a_log() {
         let dir = tempfile::tempdir().unwrap();
-        run(async {
-            let mut store = OffsetStore::open(dir.path(), 0, 1 << 20).await.unwrap();
-            store.commit("g", one(5)).await.unwrap();
-            store.close().await;
-            let (log, _) = PartitionLog::open(
-                &dir.path().join(".groups.shard0"),
-                log_config(),
-                &LogCaches::new(0, 1),
-            )
-            .await
-            .unwrap();
-            let garbage = BytesMut::from(&batch::build(&[b"{not json"], 1)[..]);
-            log.append_and_wait(garbage, true).await.unwrap();
+        crate::test_executor::run(async {
+            let caches = strata_engine::LogCaches::new(1 << 20, 4);
+            let (log, _) =
+                PartitionLog::open(dir.path(), strata_engine::LogConfig::default(), &caches)
+                    .await
+                    .unwrap();
+            let first = batch_of(&[(key("g", 0), c(10)), (key("g", 1), c(11))], 1).unwrap();
+            let second = batch_of(&[(key("g", 1), None), (key("g", 0), c(12))], 2).unwrap();
+            for b in [first, second] {
+                let appended = log.append(b).await.unwrap();
+                log.wait_durable(appended.next_offset()).await.unwrap();
+            }
+            let got = load(&log, 0).await.unwrap();
+            let entries = got.group_entries("g");
+            assert_eq!(entries.len(), 1);
+            assert_eq!((entries[0].1, entries[0].2.offset), (0, 12));
             log.close().await.unwrap();
-            let err = match OffsetStore::open(dir.path(), 0, 1 << 20).await {
-                Err(e) => e.to_string(),
-                Ok(_) => panic!("opened over a record that does not decode"),
-            };
-            assert!(err.contains(".groups.shard0"), "{err}");
-            assert!(err.contains("offset 1"), "{err}");
-        });
-    }
-
-    #[test]
-    fn commits_go_on_when_a_compaction_could_not_give_the_log_back() {
-        let dir = tempfile::tempdir().unwrap();
-        run(async {
-            let mut store = OffsetStore::open(dir.path(), 0, 1 << 20).await.unwrap();
-            store.commit("g", one(1)).await.unwrap();
-            // What a compaction whose reopen failed leaves: no log.
-            if let Some(log) = store.log.take() {
-                log.close().await.unwrap();
-            }
-            store.commit("g", one(2)).await.unwrap();
-            store.close().await;
-            let store = OffsetStore::open(dir.path(), 0, 1 << 20).await.unwrap();
-            assert_eq!(store.group_entries("g")[0].2.offset, 2);
-            store.close().await;
         });
     }
 }

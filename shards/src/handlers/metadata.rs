@@ -72,6 +72,7 @@ pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> Me
                 Default::default()
             })
             .with_partitions(partitions)
+            .with_is_internal(spec.name == crate::cluster::view::OFFSETS_TOPIC)
             .with_topic_authorized_operations(if version >= 8 {
                 authorized::topic(request.include_topic_authorized_operations)
             } else {

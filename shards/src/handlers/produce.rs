@@ -7,6 +7,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::ensure_topics;
+use crate::cluster::view::OFFSETS_TOPIC;
 use crate::error::partition_error_code;
 use crate::router::{Acks, PartitionKey};
 use crate::shard::Shard;
@@ -50,7 +51,8 @@ pub async fn handle(
                 partition: p.index,
             };
             let records = p.records.clone();
-            let bad_name = invalid_topic_name(&name).is_some();
+            // The offsets topic is written by group coordinators only, as in Kafka.
+            let bad_name = invalid_topic_name(&name).is_some() || name == OFFSETS_TOPIC;
             calls.push(async move {
                 match (known, records) {
                     _ if bad_name => Err(ResponseError::InvalidTopicException.code()),

@@ -1,11 +1,14 @@
 //! Requests that belong to one shard whatever shard received them: an idempotent producer's
 //! epochs (kept by the shard that allocated its id) and a group's requests (served by the shard
-//! that coordinates the group).
+//! that owns the group's partition of the offsets topic, when this broker leads it).
 
 use super::Shard;
+use crate::cluster::view::OFFSETS_TOPIC;
 use crate::error::BrokerError;
+use crate::groups::coordinator::Load;
 use crate::groups::error::GroupError;
-use crate::router::{owner_shard, GroupAnswer, GroupOp, ShardMsg};
+use crate::groups::offsets::OffsetKey;
+use crate::router::{GroupAnswer, GroupOp, PartitionKey, ShardMsg};
 
 impl Shard {
     /// Re-initialises an idempotent producer's id on the shard that allocated it, which keeps
@@ -74,19 +77,36 @@ impl Shard {
         cluster.allocate_producer_ids(self).await
     }
 
-    /// Runs a group request on the shard that owns the group.
+    /// Runs a group request on the shard that owns the group's partition of the offsets topic,
+    /// if this broker leads it.
     pub async fn group(&self, group: &str, op: GroupOp) -> GroupAnswer {
-        if !matches!(op, GroupOp::List) && !self.coordinates(group) {
+        let table = self.topics();
+        let Some(spec) = table.topics.get(OFFSETS_TOPIC) else {
+            // Its first use: clients retry (COORDINATOR_NOT_AVAILABLE) once it exists.
+            self.request_offsets_topic();
+            return GroupAnswer::Done(Err(GroupError::CoordinatorGone));
+        };
+        let p = strata_controller::coordinator::offsets_partition(group, spec.partitions);
+        let key = PartitionKey {
+            topic: OFFSETS_TOPIC.to_string(),
+            partition: p,
+        };
+        if self.leads(&key).is_err() {
             return GroupAnswer::Done(Err(GroupError::NotCoordinator));
         }
-        let owner = owner_shard(group, 0, self.count);
+        let owner = self.owner(&key);
         if owner == self.id {
-            return self.group_local(group, op).await;
+            return self.group_local(group, p, op).await;
         }
         let group = group.to_string();
-        self.ask(owner, |reply| ShardMsg::Group { group, op, reply })
-            .await
-            .unwrap_or(GroupAnswer::Done(Err(GroupError::CoordinatorGone)))
+        self.ask(owner, |reply| ShardMsg::Group {
+            group,
+            partition: p,
+            op,
+            reply,
+        })
+        .await
+        .unwrap_or(GroupAnswer::Done(Err(GroupError::CoordinatorGone)))
     }
 
     /// The broker that coordinates `group`: the leader of its partition of the offsets topic
@@ -107,22 +127,16 @@ impl Shard {
         })
     }
 
-    /// Whether this broker coordinates `group` (also while the offsets topic does not exist
-    /// yet: a broker alone, or clients that skip FindCoordinator).
-    fn coordinates(&self, group: &str) -> bool {
-        self.coordinator_of(group)
-            .is_none_or(|c| c == self.identity.node_id)
-    }
-
     /// Every shard's groups (ListGroups).
     pub async fn all_groups(&self) -> Vec<crate::router::ListedGroup> {
         let mut out = Vec::new();
         for s in 0..self.count {
             let answer = if s == self.id {
-                self.group_local("", GroupOp::List).await
+                self.group_local("", 0, GroupOp::List).await
             } else {
                 self.ask(s, |reply| ShardMsg::Group {
                     group: String::new(),
+                    partition: 0,
                     op: GroupOp::List,
                     reply,
                 })
@@ -136,10 +150,30 @@ impl Shard {
         out
     }
 
-    pub(super) async fn group_local(&self, group: &str, op: GroupOp) -> GroupAnswer {
+    /// Serves a group request for the group of offsets partition `p`, owned by this shard.
+    pub(super) async fn group_local(&self, group: &str, p: i32, op: GroupOp) -> GroupAnswer {
         let Some(c) = self.groups.get() else {
             return GroupAnswer::Done(Err(GroupError::CoordinatorLoading));
         };
+        if let GroupOp::List = op {
+            return GroupAnswer::List(c.list());
+        }
+        let ready = match c.load_state(p) {
+            Some(Load::Ready) => Ok(()),
+            Some(Load::Loading) => Err(GroupError::CoordinatorLoading),
+            Some(Load::Failed) => Err(GroupError::CoordinatorGone),
+            // The table this request was routed by is newer than this shard's, or older.
+            None => match self.leads(&PartitionKey {
+                topic: OFFSETS_TOPIC.to_string(),
+                partition: p,
+            }) {
+                Ok(()) => Err(GroupError::CoordinatorLoading),
+                Err(_) => Err(GroupError::NotCoordinator),
+            },
+        };
+        if let Err(e) = ready {
+            return GroupAnswer::Done(Err(e));
+        }
         match op {
             GroupOp::Join(req) => GroupAnswer::Join(c.join(group, req).await),
             GroupOp::Sync {
@@ -152,19 +186,40 @@ impl Shard {
                 if let Err(e) = c.may_commit(group, &member) {
                     return GroupAnswer::Done(Err(e));
                 }
-                GroupAnswer::Done(c.commit(group, items).await.map_err(|e| {
-                    tracing::error!(group, "storing offsets: {e}");
-                    GroupError::Storage
-                }))
+                let changes = items
+                    .into_iter()
+                    .map(|(t, part, committed)| ((group.to_string(), t, part), Some(committed)))
+                    .collect();
+                GroupAnswer::Done(self.write_offsets(p, changes).await)
             }
-            GroupOp::Fetch => GroupAnswer::Offsets(c.committed(group).await),
+            GroupOp::Migrate { items } => {
+                // Only what the offsets topic does not have: a commit made since wins.
+                let changes: Vec<_> = items
+                    .into_iter()
+                    .map(|(t, part, committed)| ((group.to_string(), t, part), Some(committed)))
+                    .filter(|(k, _)| !c.has_offset(p, k))
+                    .collect();
+                GroupAnswer::Done(self.write_offsets(p, changes).await)
+            }
+            GroupOp::Fetch => GroupAnswer::Offsets(c.committed(p, group)),
             GroupOp::Describe => GroupAnswer::View(c.view(group)),
-            GroupOp::Delete => GroupAnswer::Done(c.delete(group).await),
-            GroupOp::DeleteOffsets { keys } => match c.delete_offsets(group, keys).await {
-                Ok(each) => GroupAnswer::EachPartition(each),
+            GroupOp::Delete => match c.delete(p, group) {
+                Ok(keys) => GroupAnswer::Done(self.delete_offsets_of(p, keys).await),
                 Err(e) => GroupAnswer::Done(Err(e)),
             },
-            GroupOp::List => GroupAnswer::List(c.list().await),
+            GroupOp::DeleteOffsets { keys } => match c.delete_offsets(p, group, keys) {
+                Ok((deletable, each)) => match self.delete_offsets_of(p, deletable).await {
+                    Ok(()) => GroupAnswer::EachPartition(each),
+                    Err(e) => GroupAnswer::Done(Err(e)),
+                },
+                Err(e) => GroupAnswer::Done(Err(e)),
+            },
+            GroupOp::List => GroupAnswer::List(c.list()),
         }
+    }
+
+    async fn delete_offsets_of(&self, p: i32, keys: Vec<OffsetKey>) -> Result<(), GroupError> {
+        self.write_offsets(p, keys.into_iter().map(|k| (k, None)).collect())
+            .await
     }
 }

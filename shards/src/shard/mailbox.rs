@@ -8,8 +8,24 @@ impl Shard {
     /// Serves a message from another shard.
     pub async fn serve(&self, msg: ShardMsg) {
         match msg {
-            ShardMsg::Group { group, op, reply } => {
-                let _ = reply.send(self.group_local(&group, op).await);
+            ShardMsg::Group {
+                group,
+                partition,
+                op,
+                reply,
+            } => {
+                let _ = reply.send(self.group_local(&group, partition, op).await);
+            }
+            ShardMsg::LegacyGroups {
+                partition,
+                count,
+                reply,
+            } => {
+                let _ = reply.send(self.legacy_groups_local(partition, count));
+            }
+            ShardMsg::LegacyMigrated { groups, reply } => {
+                self.legacy_migrated_local(groups).await;
+                let _ = reply.send(());
             }
             ShardMsg::BumpProducerEpoch {
                 producer_id,

@@ -20,8 +20,12 @@ use strata_runtime::ShardSenders;
 
 mod coordination;
 mod mailbox;
+mod offsets_migration;
+mod offsets_topic;
 mod partitions;
 mod topic_controller;
+
+pub use offsets_migration::LegacyGroups;
 
 pub struct Shard {
     pub id: usize,
@@ -43,6 +47,9 @@ pub struct Shard {
     pub(crate) replicas: crate::replication::roles::Roles,
     /// This shard itself, for the tasks it starts (its fetchers); set at start.
     pub(crate) itself: std::cell::OnceCell<std::rc::Weak<Shard>>,
+    offsets_topic_asked: offsets_topic::OffsetsTopicAsked,
+    /// Shard 0 only: an older broker's committed offsets not yet in the offsets topic.
+    legacy_offsets: offsets_migration::Pending,
     /// Set when the shard closes its logs: a topic change still being applied opens no more
     /// (a log opened after the close would be left unsealed).
     closing: std::cell::Cell<bool>,
@@ -78,6 +85,8 @@ impl Shard {
             groups: std::cell::OnceCell::new(),
             replicas: Default::default(),
             itself: std::cell::OnceCell::new(),
+            offsets_topic_asked: Default::default(),
+            legacy_offsets: Default::default(),
             closing: Default::default(),
             producer_ids: crate::producer_ids::ProducerIds::new(&data_dir, id),
         })
@@ -227,10 +236,6 @@ impl Shard {
             if let Err(e) = log.close().await {
                 tracing::error!(topic = %key.topic, partition = key.partition, "close: {e}");
             }
-        }
-        if let Some(c) = self.groups.get() {
-            // Waits for a commit in progress; every acknowledged commit is already durable.
-            drop(c.offsets.lock().await);
         }
         self.peers.close();
     }

@@ -135,7 +135,15 @@ impl Shard {
             if image.topic_by_name(OFFSETS_TOPIC).is_some() {
                 return (Vec::new(), 0);
             }
-            match changes::offsets_topic(&image, self.config.offsets_topic_num_partitions) {
+            let Some(rf) = offsets_replication_factor(&image, cluster, &self.config) else {
+                return (Vec::new(), 0);
+            };
+            match changes::offsets_topic(
+                &image,
+                self.config.offsets_topic_num_partitions,
+                rf,
+                self.config.offsets_topic_segment_bytes,
+            ) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!("creating the offsets topic: {e}");
@@ -279,6 +287,7 @@ impl Shard {
         }
         self.set_leader_epochs(&table).await;
         self.update_roles(&table);
+        self.update_coordination(&table);
         let reconfigured = self.reconfigure_altered(&table);
         *self.topics.borrow_mut() = table;
         reconfigured?;
@@ -386,6 +395,28 @@ impl Shard {
     }
 }
 
+/// The offsets topic's replication factor: the configured one, at most the cluster's size (its
+/// voters, or its registered brokers if more). None while fewer brokers are live than that: the
+/// topic waits for them (clients retry), rather than staying under-replicated for good.
+fn offsets_replication_factor(
+    image: &strata_controller::MetadataImage,
+    cluster: &Cluster,
+    config: &crate::config::BrokerConfig,
+) -> Option<i32> {
+    let size = cluster.voters.len().max(image.brokers.len()).max(1);
+    let rf = (config.offsets_topic_replication_factor.max(1) as usize).min(size);
+    let live = image.brokers.values().filter(|b| !b.fenced).count();
+    if live < rf {
+        tracing::info!(
+            live,
+            replication_factor = rf,
+            "the offsets topic waits for enough live brokers"
+        );
+        return None;
+    }
+    Some(rf as i32)
+}
+
 /// Applies the request to `table` as far as each topic allows; one result per topic.
 /// Applies `op` to `table` (unless only validating). `file_log` is the config file's `[log]`;
 /// topics are checked against it with the table's dynamic broker settings over it.
@@ -423,7 +454,9 @@ fn decide(table: &mut TopicTable, op: AdminOp, file_log: &LogSettings) -> AdminR
         }
         AdminOp::DeleteTopics { names } => {
             for name in names {
-                if table.topics.remove(&name).is_some() {
+                if name == OFFSETS_TOPIC {
+                    outcome(&name, Err(TopicChangeError::Internal(name.clone())));
+                } else if table.topics.remove(&name).is_some() {
                     outcome(&name, Ok(()));
                 } else {
                     outcome(&name, Err(TopicChangeError::Unknown(name.clone())));
@@ -435,6 +468,9 @@ fn decide(table: &mut TopicTable, op: AdminOp, file_log: &LogSettings) -> AdminR
             count,
             validate_only,
         } => match table.topics.get_mut(&name) {
+            _ if name == OFFSETS_TOPIC => {
+                outcome(&name, Err(TopicChangeError::Internal(name.clone())))
+            }
             None => outcome(&name, Err(TopicChangeError::Unknown(name.clone()))),
             Some(t) if count <= t.partitions => outcome(
                 &name,
