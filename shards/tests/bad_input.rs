@@ -236,6 +236,7 @@ fn group_requests_from_strangers_and_stale_members_get_group_error_codes() {
     // partition of an unknown topic is refused before the group is asked, as in Kafka).
     let batch = strata_record::batch::build(&[b"x"], 1);
     assert_eq!(c.produce("t", 0, batch, 1).0, 0);
+    c.wait_for_coordinator("bad");
     let group = GroupId(StrBytes::from_static_str("bad"));
     let join = |member: &str| {
         JoinGroupRequest::default()

@@ -2,10 +2,16 @@
 //! ids and configs, the broker's dynamic settings) and the shards' producer-id files become the
 //! metadata log's first entries at the first start, the partitions' records stay readable, and
 //! the file is kept as `topics.json.migrated`. A second start changes nothing.
+//!
+//! Upgrading a data directory whose groups' committed offsets are in the per-shard stores of
+//! brokers before `__consumer_offsets` (`.groups.shard<N>`): they move into the offsets topic
+//! at the first start, clients read them as before, and the old stores are removed.
 
 mod common;
 #[path = "common/raw.rs"]
 mod raw;
+
+use std::collections::BTreeMap;
 
 use common::*;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
@@ -174,4 +180,77 @@ fn a_partition_directory_of_another_topic_id_is_not_taken_for_this_one() {
     let batch = strata_record::batch::build(&[b"fresh"], 1);
     assert_eq!(c.produce("reused", 0, batch, 1).0, 0);
     assert_eq!(c.latest_offset("reused", 0), 1);
+}
+
+/// The fixture: the data directory of a 2-shard broker of commit 3796c19 (the last with
+/// per-shard group stores), SIGKILLed after `legacy-group-a` committed offsets 10..13 and
+/// `legacy-group-b` 50..53 on partitions 0..3 of `legacy-t` (fixtures/README.md).
+fn committed_in(broker: &BrokerProcess, client: &str, group: &str) -> BTreeMap<i32, i64> {
+    let out = common::cluster::cluster_py(&[
+        "committed",
+        "--client",
+        client,
+        "--bootstrap",
+        &broker.bootstrap(),
+        "--group",
+        group,
+        "--topic",
+        "legacy-t",
+        "--partitions",
+        "4",
+    ]);
+    let got: BTreeMap<String, i64> = serde_json::from_str(&out).expect("committed prints JSON");
+    got.into_iter()
+        .map(|(p, o)| (p.parse().unwrap(), o))
+        .collect()
+}
+
+#[test]
+fn committed_offsets_of_an_older_broker_move_into_the_offsets_topic_and_survive_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/legacy-offsets-data.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("xzf")
+        .arg(&fixture)
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let data = dir.path().join("data");
+    let legacy_stores = || {
+        std::fs::read_dir(&data)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with(".groups.shard")
+            })
+            .count()
+    };
+    assert_eq!(legacy_stores(), 2, "the fixture holds both shards' stores");
+    let a: BTreeMap<i32, i64> = (0..4).map(|p| (p, 10 + p as i64)).collect();
+    let b: BTreeMap<i32, i64> = (0..4).map(|p| (p, 50 + p as i64)).collect();
+    let mut broker = BrokerProcess::start(&data);
+    // librdkafka asks the coordinator, kafka-python lists the group's offsets (OffsetFetch).
+    assert_eq!(committed_in(&broker, "confluent", "legacy-group-a"), a);
+    assert_eq!(committed_in(&broker, "kafka-python", "legacy-group-b"), b);
+    // Every group moved: the old stores go.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while legacy_stores() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old group stores are still there: {}",
+            broker.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(data.join("__consumer_offsets-0").exists());
+    // From the offsets topic alone, after a clean stop and after a SIGKILL.
+    broker.restart();
+    assert_eq!(committed_in(&broker, "confluent", "legacy-group-a"), a);
+    assert_eq!(committed_in(&broker, "confluent", "legacy-group-b"), b);
+    broker.kill_and_restart();
+    assert_eq!(committed_in(&broker, "kafka-python", "legacy-group-a"), a);
+    assert_eq!(committed_in(&broker, "kafka-python", "legacy-group-b"), b);
 }

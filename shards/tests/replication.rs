@@ -3,6 +3,9 @@
 //! a leader SIGKILLed under acks=all load fails over without losing or doubling a record and its
 //! replicas end byte-equal; a paused follower leaves the in-sync replicas and acks=all carries
 //! on (refused with NOT_ENOUGH_REPLICAS where min.insync.replicas asks for it), then returns.
+//! A group's committed offsets live in its partition of the replicated `__consumer_offsets`:
+//! when its coordinator is SIGKILLed, the partition's new leader coordinates the group, with
+//! every committed offset, and a member resumes from them.
 //! The fault checker (`faultcheck.rs`) goes further, with network partitions.
 
 mod common;
@@ -249,4 +252,101 @@ fn a_paused_follower_leaves_the_isr_and_acks_all_goes_on_unless_min_insync_forbi
     let got = read_all(&nodes[alive], "lenient", 10_000);
     let total: usize = got.values().map(Vec::len).sum();
     assert_eq!(total, 10_000);
+}
+
+/// The broker coordinating `group`, as FindCoordinator names it (asking until one is ready).
+fn coordinator_of(broker: &BrokerProcess, group: &str) -> usize {
+    use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, ResponseKind};
+    let mut c = raw::RawConn::connect(broker.addr);
+    c.wait_for_coordinator(group);
+    let req = FindCoordinatorRequest::default().with_key(
+        kafka_protocol::protocol::StrBytes::from_string(group.to_string()),
+    );
+    match c.request(ApiKey::FindCoordinator, 3, &req) {
+        ResponseKind::FindCoordinator(r) => {
+            assert_eq!(r.error_code, 0);
+            r.node_id.0 as usize
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn committed(bootstrap: &str, group: &str, topic: &str, partitions: usize) -> BTreeMap<i64, i64> {
+    let out = cluster_py(&[
+        "committed",
+        "--bootstrap",
+        bootstrap,
+        "--group",
+        group,
+        "--topic",
+        topic,
+        "--partitions",
+        &partitions.to_string(),
+    ]);
+    let got: BTreeMap<String, i64> = serde_json::from_str(&out).expect("committed prints JSON");
+    got.into_iter()
+        .map(|(p, o)| (p.parse().unwrap(), o))
+        .collect()
+}
+
+#[test]
+fn a_killed_group_coordinator_hands_the_group_and_its_committed_offsets_to_a_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster_with(dir.path(), REPLICATION_CONFIG);
+    wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
+    create_replicated(&nodes[0], "orders", 4, &[]);
+    wait_for(&nodes[0], "every replica in sync", |d| {
+        all_in_sync(d, "orders", 4)
+    });
+    produce(&nodes[0], "confluent", "orders", 4_000, "order");
+    let group = "moving-group";
+    let victim = coordinator_of(&nodes[0], group);
+    // The offsets topic is replicated as widely as the cluster allows (3), every replica in
+    // sync before the commit, so the commit is on all three when it is acknowledged.
+    wait_for(&nodes[0], "the offsets topic in sync", |d| {
+        all_in_sync(d, "__consumer_offsets", 50)
+    });
+    let offsets: BTreeMap<i64, i64> = [(0, 101), (1, 202), (2, 303), (3, 44)].into();
+    let spec: Vec<String> = offsets.iter().map(|(p, o)| format!("{p}={o}")).collect();
+    cluster_py(&[
+        "commit",
+        "--bootstrap",
+        &nodes[victim].bootstrap(),
+        "--group",
+        group,
+        "--topic",
+        "orders",
+        "--offsets",
+        &spec.join(","),
+    ]);
+    assert_eq!(
+        committed(&nodes[victim].bootstrap(), group, "orders", 4),
+        offsets
+    );
+    nodes[victim].kill();
+    let survivors: Vec<usize> = (0..3).filter(|n| *n != victim).collect();
+    let bootstrap: Vec<String> = survivors.iter().map(|n| nodes[*n].bootstrap()).collect();
+    let bootstrap = bootstrap.join(",");
+    // librdkafka finds the new coordinator (retrying while the partition fails over).
+    assert_eq!(committed(&bootstrap, group, "orders", 4), offsets);
+    let now = coordinator_of(&nodes[survivors[0]], group);
+    assert_ne!(now, victim, "a live broker coordinates the group");
+    // A member of the group starts where the group left off, on every partition.
+    let first: BTreeMap<String, i64> = serde_json::from_str(&cluster_py(&[
+        "resume",
+        "--bootstrap",
+        &bootstrap,
+        "--group",
+        group,
+        "--topic",
+        "orders",
+        "--partitions",
+        "4",
+    ]))
+    .expect("resume prints JSON");
+    let first: BTreeMap<i64, i64> = first
+        .into_iter()
+        .map(|(p, o)| (p.parse().unwrap(), o))
+        .collect();
+    assert_eq!(first, offsets, "the first offset read on each partition");
 }

@@ -93,6 +93,35 @@ impl RawConn {
         }
     }
 
+    /// Asks FindCoordinator for `group` until it names a coordinator, as every real client does
+    /// before its first group request: the first ask creates `__consumer_offsets`, and until its
+    /// partition is led and loaded the answer is COORDINATOR_NOT_AVAILABLE (15), as in Kafka.
+    pub fn wait_for_coordinator(&mut self, group: &str) {
+        use kafka_protocol::messages::FindCoordinatorRequest;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let req = FindCoordinatorRequest::default().with_key(
+            kafka_protocol::protocol::StrBytes::from_string(group.to_string()),
+        );
+        loop {
+            let code = match self.request(ApiKey::FindCoordinator, 3, &req) {
+                ResponseKind::FindCoordinator(r) => r.error_code,
+                other => panic!("unexpected {other:?}"),
+            };
+            if code == 0 {
+                return;
+            }
+            assert_eq!(
+                code, 15,
+                "only COORDINATOR_NOT_AVAILABLE is expected while it loads"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no coordinator for {group} in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The partition's latest offset (ListOffsets v1, timestamp -1).
     pub fn latest_offset(&mut self, topic: &str, partition: i32) -> i64 {
         use kafka_protocol::messages::list_offsets_request::{

@@ -14,6 +14,15 @@ librdkafka, kafka-python):
   cluster.py read --bootstrap B --topic T --expect N
                                                     every partition from offset 0 (no group);
                                                     JSON {partition: [values in offset order]}
+  cluster.py commit --bootstrap B --group G --topic T --offsets P=O[,P=O...]
+                                                    commits as a consumer outside the group's
+                                                    membership (generation -1), synchronously
+  cluster.py committed --client confluent|kafka-python --bootstrap B --group G --topic T
+                    --partitions N                  JSON {partition: committed offset}; retries
+                                                    while no coordinator answers (failover)
+  cluster.py resume --bootstrap B --group G --topic T --partitions N
+                                                    subscribes as a member of G and reads;
+                                                    JSON {partition: first offset consumed}
 """
 import argparse
 import json
@@ -111,6 +120,63 @@ def read(a):
     print(json.dumps(got))
 
 
+def commit(a):
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": a.group,
+                  "enable.auto.commit": False})
+    offsets = [TopicPartition(a.topic, int(p), int(o))
+               for p, o in (kv.split("=") for kv in a.offsets.split(","))]
+    got = c.commit(offsets=offsets, asynchronous=False)
+    bad = [tp for tp in got if tp.error]
+    c.close()
+    if bad:
+        sys.exit(f"commit failed: {bad}")
+
+
+def committed(a):
+    deadline = time.time() + 60
+    last = None
+    while time.time() < deadline:
+        try:
+            if a.client == "confluent":
+                from confluent_kafka import Consumer, TopicPartition
+                c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": a.group})
+                got = c.committed([TopicPartition(a.topic, p) for p in range(a.partitions)],
+                                  timeout=10)
+                c.close()
+                errors = [tp.error for tp in got if tp.error]
+                if errors:
+                    raise RuntimeError(errors)
+                print(json.dumps({tp.partition: tp.offset for tp in got}))
+            else:
+                from kafka import KafkaAdminClient
+                admin = KafkaAdminClient(bootstrap_servers=a.bootstrap)
+                got = admin.list_group_offsets(a.group).get(a.group, {})
+                admin.close()
+                print(json.dumps({tp.partition: m.offset for tp, m in got.items()
+                                  if tp.topic == a.topic}))
+            return
+        except Exception as e:  # no coordinator yet (a failover in progress): ask again
+            last = e
+            time.sleep(0.2)
+    sys.exit(f"no committed offsets within 60 s: {last}")
+
+
+def resume(a):
+    from confluent_kafka import Consumer
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": a.group,
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    c.subscribe([a.topic])
+    first = {}
+    deadline = time.time() + 60
+    while len(first) < a.partitions and time.time() < deadline:
+        for m in c.consume(100, 0.5):
+            if not m.error():
+                first.setdefault(m.partition(), m.offset())
+    c.close()
+    print(json.dumps(first))
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -133,8 +199,25 @@ def main():
     r.add_argument("--bootstrap", required=True)
     r.add_argument("--topic", required=True)
     r.add_argument("--expect", type=int, required=True)
+    k = sub.add_parser("commit")
+    k.add_argument("--bootstrap", required=True)
+    k.add_argument("--group", required=True)
+    k.add_argument("--topic", required=True)
+    k.add_argument("--offsets", required=True)
+    q = sub.add_parser("committed")
+    q.add_argument("--client", choices=["confluent", "kafka-python"], default="confluent")
+    q.add_argument("--bootstrap", required=True)
+    q.add_argument("--group", required=True)
+    q.add_argument("--topic", required=True)
+    q.add_argument("--partitions", type=int, required=True)
+    s = sub.add_parser("resume")
+    s.add_argument("--bootstrap", required=True)
+    s.add_argument("--group", required=True)
+    s.add_argument("--topic", required=True)
+    s.add_argument("--partitions", type=int, required=True)
     a = ap.parse_args()
-    {"describe": describe, "create": create, "produce": produce, "read": read}[a.cmd](a)
+    {"describe": describe, "create": create, "produce": produce, "read": read,
+     "commit": commit, "committed": committed, "resume": resume}[a.cmd](a)
 
 
 if __name__ == "__main__":
