@@ -1,7 +1,10 @@
 //! A leader's request to change a partition's in-sync replicas (Kafka's AlterPartition,
 //! KIP-497), decided against the committed image: only the partition's current leader, in its
 //! current leader epoch, naming the partition epoch it last saw, may change it; the new set
-//! keeps the leader, stays within the replicas, and adds no fenced broker.
+//! keeps the leader, stays within the replicas, and adds no fenced broker and no broker in
+//! controlled shutdown (KIP-841's INELIGIBLE_REPLICA).
+
+use std::collections::BTreeSet;
 
 use crate::image::MetadataImage;
 use crate::records::MetadataRecord;
@@ -30,6 +33,17 @@ pub fn decide(
     broker: i32,
     change: &IsrChange,
 ) -> Result<MetadataRecord, i16> {
+    decide_excluding(image, broker, change, &BTreeSet::new())
+}
+
+/// As `decide`, with `stopping` the brokers in controlled shutdown: kept where they are in
+/// sync, never added (else a leader would take back a broker the controller just took out).
+pub fn decide_excluding(
+    image: &MetadataImage,
+    broker: i32,
+    change: &IsrChange,
+    stopping: &BTreeSet<i32>,
+) -> Result<MetadataRecord, i16> {
     let topic = image.topics.get(&change.topic_id).ok_or(UNKNOWN_TOPIC_ID)?;
     let p = topic
         .partitions
@@ -46,7 +60,8 @@ pub fn decide(
     }
     let eligible = |r: &i32| {
         p.replicas.contains(r)
-            && (p.isr.contains(r) || image.brokers.get(r).is_some_and(|b| !b.fenced))
+            && (p.isr.contains(r)
+                || (!stopping.contains(r) && image.brokers.get(r).is_some_and(|b| !b.fenced)))
     };
     if !change.new_isr.contains(&broker) || !change.new_isr.iter().all(eligible) {
         return Err(INELIGIBLE_REPLICA);
@@ -169,5 +184,26 @@ mod tests {
             Err(INELIGIBLE_REPLICA)
         );
         assert!(decide(&image, 1, &change(&[1], 0, pe)).is_ok());
+    }
+
+    #[test]
+    fn a_broker_in_controlled_shutdown_is_not_taken_back_into_the_isr() {
+        let mut image = image();
+        let shrink = decide(&image, 1, &change(&[1, 3], 0, 0)).unwrap();
+        image
+            .apply(image.applied_index + 1, &MetadataBatch::new(vec![shrink]))
+            .unwrap();
+        let pe = image.topics["id"].partitions[&0].partition_epoch;
+        let stopping: BTreeSet<i32> = [2, 3].into();
+        assert_eq!(
+            decide_excluding(&image, 1, &change(&[1, 2, 3], 0, pe), &stopping),
+            Err(INELIGIBLE_REPLICA),
+            "2 may not join"
+        );
+        assert!(
+            decide_excluding(&image, 1, &change(&[1, 3], 0, pe), &stopping).is_ok(),
+            "3 may stay"
+        );
+        assert!(decide_excluding(&image, 1, &change(&[1, 2, 3], 0, pe), &BTreeSet::new()).is_ok());
     }
 }

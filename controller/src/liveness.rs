@@ -6,8 +6,14 @@
 //!
 //! The sessions live in the active controller's memory only: a new leader of the quorum
 //! `restart`s them, giving every broker a full session before it can be fenced.
+//!
+//! Controlled shutdown (KIP-631's `want_shut_down`): a broker about to stop says so in its
+//! heartbeats; each such heartbeat takes one step (`shut_down_step`): its leaderships move to
+//! another in-sync broker and it leaves the ISRs where others are in sync; once nothing is left
+//! to move, it is fenced, and the controller tells it to stop. Which brokers are shutting down
+//! is memory too: the broker keeps asking, so a new active controller learns it again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::image::MetadataImage;
 use crate::records::MetadataRecord;
@@ -16,6 +22,8 @@ pub struct Liveness {
     session_timeout_ms: u64,
     /// Broker id -> the time of its last heartbeat.
     last_heard: BTreeMap<i32, u64>,
+    /// Brokers in controlled shutdown: no leadership goes to them.
+    shutting_down: BTreeSet<i32>,
 }
 
 impl Liveness {
@@ -23,6 +31,7 @@ impl Liveness {
         Liveness {
             session_timeout_ms,
             last_heard: BTreeMap::new(),
+            shutting_down: BTreeSet::new(),
         }
     }
 
@@ -30,6 +39,70 @@ impl Liveness {
     /// active controller and has heard no one yet).
     pub fn restart(&mut self, image: &MetadataImage, now_ms: u64) {
         self.last_heard = image.brokers.keys().map(|id| (*id, now_ms)).collect();
+        self.shutting_down.clear();
+    }
+
+    /// The broker asked to shut down; until it registers again it gets no leadership.
+    pub fn begin_shut_down(&mut self, broker_id: i32) {
+        self.shutting_down.insert(broker_id);
+    }
+
+    pub fn shutting_down(&self) -> &BTreeSet<i32> {
+        &self.shutting_down
+    }
+
+    pub fn is_shutting_down(&self, broker_id: i32) -> bool {
+        self.shutting_down.contains(&broker_id)
+    }
+
+    /// A new incarnation of the broker registered: whatever the last one asked is over.
+    pub fn registered(&mut self, broker_id: i32) {
+        self.shutting_down.remove(&broker_id);
+    }
+
+    /// The next step of `broker_id`'s controlled shutdown: every leadership it holds moved to
+    /// another in-sync broker that is live and not shutting down, and its removal from the
+    /// ISRs where others are in sync; once nothing of that is left, its fencing (`fence`: a
+    /// partition only it has in sync goes offline, as when it is lost, and comes back with
+    /// it).
+    pub fn shut_down_step(&self, image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
+        let usable = |b: &i32| {
+            *b != broker_id
+                && !self.shutting_down.contains(b)
+                && image.brokers.get(b).is_some_and(|x| !x.fenced)
+        };
+        let mut records = Vec::new();
+        for topic in image.topics.values() {
+            for (partition, p) in &topic.partitions {
+                if !p.isr.contains(&broker_id) {
+                    continue;
+                }
+                let others: Vec<i32> = p.isr.iter().copied().filter(|r| *r != broker_id).collect();
+                let leader = if p.leader == broker_id {
+                    match others.iter().find(|r| usable(r)) {
+                        Some(next) => Some(*next),
+                        // No one else can take it: it stays, and goes offline with the fence.
+                        None => continue,
+                    }
+                } else if others.is_empty() {
+                    continue;
+                } else {
+                    None
+                };
+                records.push(MetadataRecord::PartitionChange {
+                    topic_id: topic.topic_id.clone(),
+                    partition: *partition,
+                    leader,
+                    isr: Some(others),
+                    replicas: None,
+                });
+            }
+        }
+        if records.is_empty() {
+            self.fence(image, &[broker_id])
+        } else {
+            records
+        }
     }
 
     pub fn heartbeat(&mut self, broker_id: i32, now_ms: u64) {
@@ -51,6 +124,12 @@ impl Liveness {
             })
             .map(|(id, _)| *id)
             .collect();
+        self.fence(image, &lost)
+    }
+
+    /// The records that fence the brokers `lost` and move the leadership of their partitions
+    /// to in-sync brokers that are live and not shutting down (none when `lost` is empty).
+    pub fn fence(&self, image: &MetadataImage, lost: &[i32]) -> Vec<MetadataRecord> {
         let mut records: Vec<MetadataRecord> = lost
             .iter()
             .map(|id| MetadataRecord::FenceBroker {
@@ -58,7 +137,11 @@ impl Liveness {
                 epoch: image.brokers[id].epoch,
             })
             .collect();
-        let usable = |b: &i32| !lost.contains(b) && image.brokers.get(b).is_some_and(|x| !x.fenced);
+        let usable = |b: &i32| {
+            !lost.contains(b)
+                && !self.shutting_down.contains(b)
+                && image.brokers.get(b).is_some_and(|x| !x.fenced)
+        };
         for topic in image.topics.values() {
             for (partition, p) in &topic.partitions {
                 if !lost.contains(&p.leader) {
@@ -264,5 +347,80 @@ mod tests {
             .expired(&image, 20_000)
             .iter()
             .all(|r| !matches!(r, MetadataRecord::FenceBroker { broker_id: 1, .. })));
+    }
+
+    #[test]
+    fn a_broker_shutting_down_hands_its_leaderships_on_then_is_fenced() {
+        let mut image = image();
+        let mut live = Liveness::new(9_000);
+        live.restart(&image, 0);
+        live.begin_shut_down(1);
+        let moves = live.shut_down_step(&image, 1);
+        assert!(
+            moves
+                .iter()
+                .all(|r| !matches!(r, MetadataRecord::FenceBroker { .. })),
+            "leaderships move before the fence: {moves:?}"
+        );
+        image.apply(2, &MetadataBatch::new(moves)).unwrap();
+        let t = image.topic_by_name("t").unwrap();
+        let (p0, p1, p2) = (&t.partitions[&0], &t.partitions[&1], &t.partitions[&2]);
+        assert_eq!(
+            (p1.leader, p1.isr.clone(), p1.leader_epoch),
+            (2, vec![2], 1)
+        );
+        assert_eq!((p2.leader, p2.isr.clone()), (0, vec![0]), "out of the ISR");
+        assert_eq!(
+            (p0.leader, p0.isr.clone()),
+            (1, vec![1]),
+            "only it: kept for now"
+        );
+        let fence = live.shut_down_step(&image, 1);
+        assert!(matches!(
+            fence[0],
+            MetadataRecord::FenceBroker { broker_id: 1, .. }
+        ));
+        image.apply(3, &MetadataBatch::new(fence)).unwrap();
+        assert!(image.brokers[&1].fenced);
+        let p0 = &image.topic_by_name("t").unwrap().partitions[&0];
+        assert_eq!(
+            (p0.leader, p0.isr.clone()),
+            (-1, vec![1]),
+            "offline until it returns"
+        );
+    }
+
+    #[test]
+    fn no_leadership_goes_to_a_broker_that_is_shutting_down() {
+        let image = image();
+        let mut live = Liveness::new(9_000);
+        live.restart(&image, 0);
+        live.begin_shut_down(2);
+        live.begin_shut_down(1);
+        // Partition 1's other in-sync broker (2) is stopping too: it stays with 1.
+        let moves = live.shut_down_step(&image, 1);
+        assert!(
+            moves
+                .iter()
+                .all(|r| !matches!(r, MetadataRecord::PartitionChange { partition: 1, .. })),
+            "{moves:?}"
+        );
+        // Nor does a fence elect it.
+        live.heartbeat(0, 9_500);
+        live.heartbeat(2, 9_500);
+        let fenced = live.expired(&image, 10_000);
+        assert!(
+            fenced.iter().any(|r| matches!(
+                r,
+                MetadataRecord::PartitionChange {
+                    partition: 1,
+                    leader: Some(-1),
+                    ..
+                }
+            )),
+            "{fenced:?}"
+        );
+        live.registered(2);
+        assert!(!live.is_shutting_down(2));
     }
 }

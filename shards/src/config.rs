@@ -51,6 +51,9 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// How long a stopping broker waits for connections to finish their requests.
     pub shutdown_grace_ms: u64,
+    /// How long a stopping broker of a cluster waits for the controller to move its
+    /// leaderships away (controlled shutdown) before it stops anyway; 0: it does not ask.
+    pub controlled_shutdown_timeout_ms: u64,
     /// Consumer groups: a new group's first rebalance waits this long for more members.
     pub group_initial_rebalance_delay_ms: u64,
     pub group_min_session_timeout_ms: u64,
@@ -158,6 +161,7 @@ impl Default for BrokerConfig {
             io_memory_bytes_per_shard: 2 << 20,
             retention_check_interval_ms: 300_000,
             shutdown_grace_ms: 10_000,
+            controlled_shutdown_timeout_ms: 30_000,
             group_initial_rebalance_delay_ms: 3_000,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
@@ -303,6 +307,12 @@ impl BrokerConfig {
             return bad(
                 "broker_session_timeout_ms",
                 "must be longer than broker_heartbeat_interval_ms",
+            );
+        }
+        if self.controlled_shutdown_timeout_ms > 600_000 {
+            return bad(
+                "controlled_shutdown_timeout_ms",
+                "must be at most 600000 (10 minutes)",
             );
         }
         if !(1..=16).contains(&self.offsets_topic_replication_factor) {

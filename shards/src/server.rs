@@ -29,6 +29,9 @@ pub struct Broker {
     _data_dir_lock: std::fs::File,
     threads: Vec<std::thread::JoinHandle<Result<(), BrokerError>>>,
     stops: Vec<oneshot::Sender<()>>,
+    /// Shard 0's controlled shutdown: asked with where to say it is done.
+    leave: Option<oneshot::Sender<std::sync::mpsc::Sender<()>>>,
+    controlled_shutdown_timeout: Duration,
     pub local_addr: SocketAddr,
 }
 
@@ -59,9 +62,12 @@ impl Broker {
         // Shard 0 binds first: with port 0 the others must bind the port it got.
         let mut threads = Vec::new();
         let mut stops = Vec::new();
+        let (leave_tx, leave_rx) = oneshot::channel();
+        let mut leave_rx = Some(leave_rx);
         for id in 0..shards {
             let (stop_tx, stop_rx) = oneshot::channel();
             stops.push(stop_tx);
+            let leave = leave_rx.take();
             let settings = ExecutorSettings {
                 name: format!("shard-{id}"),
                 cpu: (shards <= cores).then_some(id),
@@ -86,6 +92,7 @@ impl Broker {
                     shards,
                     addr,
                     stop_rx.shared(),
+                    leave,
                     &ready,
                     bound_tx,
                     started,
@@ -130,13 +137,26 @@ impl Broker {
             _data_dir_lock: data_dir_lock,
             threads,
             stops,
+            leave: Some(leave_tx),
+            controlled_shutdown_timeout: Duration::from_millis(
+                config.controlled_shutdown_timeout_ms,
+            ),
             local_addr: addr,
         })
     }
 
     /// Asks every shard to stop: no new connections or requests, in-flight requests finish,
-    /// logs are flushed, synced and closed.
+    /// logs are flushed, synced and closed. A broker of a cluster first has the controller move
+    /// its leaderships away (`cluster::shutdown`), serving meanwhile.
     pub fn stop(&mut self) {
+        if let Some(leave) = self.leave.take() {
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            if leave.send(done_tx).is_ok() {
+                // It bounds itself; the margin only guards against a shard that never answers.
+                let _ =
+                    done_rx.recv_timeout(self.controlled_shutdown_timeout + Duration::from_secs(5));
+            }
+        }
         for s in self.stops.drain(..) {
             let _ = s.send(());
         }
@@ -167,6 +187,7 @@ async fn run_shard(
     shards: usize,
     addr: SocketAddr,
     shutdown: ShutdownSignal,
+    leave: Option<oneshot::Receiver<std::sync::mpsc::Sender<()>>>,
     ready: &std::sync::mpsc::Sender<Result<SocketAddr, Arc<BrokerError>>>,
     bound: std::sync::mpsc::Sender<SocketAddr>,
     started: Arc<std::sync::atomic::AtomicUsize>,
@@ -260,6 +281,15 @@ async fn run_shard(
         }
         shard.read_legacy_offsets().await?;
         crate::cluster::start(shard.clone(), table).await?;
+    }
+    if let Some(leave) = leave {
+        let shard = shard.clone();
+        rt::spawn_detached(async move {
+            if let Ok(done) = leave.await {
+                crate::cluster::shutdown::leave(&shard).await;
+                let _ = done.send(());
+            }
+        });
     }
     // Wait for every shard, so that no request is forwarded to a shard still opening its logs.
     started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -350,3 +350,93 @@ fn a_killed_group_coordinator_hands_the_group_and_its_committed_offsets_to_a_rep
         .collect();
     assert_eq!(first, offsets, "the first offset read on each partition");
 }
+
+#[test]
+fn a_stopped_broker_hands_its_leaderships_over_first_and_producers_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster_with(dir.path(), REPLICATION_CONFIG);
+    wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
+    create_replicated(&nodes[0], "calm", 6, &["min.insync.replicas=2"]);
+    let d = wait_for(&nodes[0], "every replica in sync", |d| {
+        all_in_sync(d, "calm", 6)
+    });
+    // A broker that leads partitions and is not the controller quorum's leader.
+    let controller = d["controller"].as_i64().unwrap();
+    let stopping = leaders(&d, "calm")
+        .values()
+        .map(|(l, _)| *l)
+        .find(|l| *l != controller)
+        .expect("a leader that is not the controller") as usize;
+    let bootstrap: Vec<String> = nodes.iter().map(|n| n.bootstrap()).collect();
+    let bootstrap = bootstrap.join(",");
+    const COUNT: u64 = 40_000;
+    let producer = Command::new(python())
+        .arg(script())
+        .args([
+            "produce",
+            "--client",
+            "confluent",
+            "--bootstrap",
+            &bootstrap,
+        ])
+        .args(["--topic", "calm", "--count", &COUNT.to_string()])
+        .args(["--prefix", "calm"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let survivor = (stopping + 1) % 3;
+    let mut probe = raw::RawConn::connect(nodes[survivor].addr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while (0..6)
+        .map(|p| probe.latest_offset("calm", p).max(0))
+        .sum::<i64>()
+        < COUNT as i64 / 20
+    {
+        assert!(std::time::Instant::now() < deadline, "no load");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SIGTERM: the broker asks the controller to move its leaderships, then stops.
+    let started = std::time::Instant::now();
+    nodes[stopping].stop();
+    let took = started.elapsed();
+    // Already done when it has stopped, not a broker session (2.5 s) later.
+    let d = describe(&nodes[survivor]);
+    let moved = leaders(&d, "calm")
+        .values()
+        .all(|(l, _)| *l >= 0 && *l as usize != stopping);
+    let out_of_sync = isrs(&d, "calm")
+        .values()
+        .all(|isr| !isr.contains(&(stopping as i64)));
+    assert!(
+        moved && out_of_sync,
+        "leaderships and ISRs moved before it stopped ({took:?}): {d}"
+    );
+    assert!(
+        nodes[stopping]
+            .log_text()
+            .contains("the controller moved this broker's partitions"),
+        "{}",
+        nodes[stopping].log_text()
+    );
+    eprintln!("controlled shutdown took {took:?}");
+    let out = producer.wait_with_output().unwrap();
+    assert!(out.status.success(), "the producer: {}", output_text(&out));
+    let got = read_all(&nodes[survivor], "calm", COUNT as usize);
+    let mut values = BTreeSet::new();
+    for (p, records) in &got {
+        for v in records {
+            assert!(values.insert(v.clone()), "{v} twice (partition {p})");
+        }
+    }
+    assert_eq!(
+        values.len() as u64,
+        COUNT,
+        "every acknowledged record, once"
+    );
+    // It comes back into every ISR.
+    nodes[stopping].restart();
+    wait_for(&nodes[survivor], "the returning broker in every ISR", |d| {
+        all_in_sync(d, "calm", 6)
+    });
+}

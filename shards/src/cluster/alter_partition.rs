@@ -6,7 +6,7 @@
 use kafka_protocol::messages::alter_partition_request::{PartitionData, TopicData};
 use kafka_protocol::messages::alter_partition_response as response;
 use kafka_protocol::messages::{AlterPartitionRequest, AlterPartitionResponse, BrokerId};
-use strata_controller::isr::{decide, IsrChange};
+use strata_controller::isr::{decide_excluding, IsrChange};
 
 use super::calls::{Answer, Call};
 use super::node::NodeHandle;
@@ -21,6 +21,7 @@ pub async fn answer(node: &NodeHandle, request: AlterPartitionRequest) -> AlterP
     let mut results: Vec<(uuid::Uuid, response::PartitionData)> = Vec::new();
     {
         let image = node.state.image.borrow();
+        let stopping = node.state.shutting_down.borrow();
         for topic in &request.topics {
             for p in &topic.partitions {
                 let change = IsrChange {
@@ -32,7 +33,7 @@ pub async fn answer(node: &NodeHandle, request: AlterPartitionRequest) -> AlterP
                 };
                 let mut out =
                     response::PartitionData::default().with_partition_index(p.partition_index);
-                match decide(&image, broker, &change) {
+                match decide_excluding(&image, broker, &change, &stopping) {
                     Ok(record) => {
                         records.push(record);
                         out = out

@@ -19,6 +19,7 @@ pub mod node;
 pub mod peers;
 pub mod publish;
 pub mod quorum;
+pub mod shutdown;
 mod startup;
 pub mod view;
 #[cfg(test)]
@@ -247,10 +248,14 @@ impl Cluster {
                 let response = BrokerHeartbeatResponse::default();
                 let applied = u64::try_from(h.current_metadata_offset).unwrap_or(0);
                 Answer::Heartbeat(
-                    match node.heartbeat(h.broker_id.0, h.broker_epoch, applied).await {
+                    match node
+                        .heartbeat(h.broker_id.0, h.broker_epoch, applied, h.want_shut_down)
+                        .await
+                    {
                         Ok(a) => response
                             .with_is_fenced(a.fenced)
-                            .with_is_caught_up(!a.fenced),
+                            .with_is_caught_up(!a.fenced)
+                            .with_should_shut_down(a.shut_down),
                         Err(ProposeError::StaleEpoch { .. }) => {
                             response.with_error_code(STALE_BROKER_EPOCH)
                         }

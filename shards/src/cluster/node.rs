@@ -55,6 +55,8 @@ pub struct Registration {
 #[derive(Debug, Clone, Copy)]
 pub struct HeartbeatAnswer {
     pub fenced: bool,
+    /// A broker in controlled shutdown may stop: it leads nothing another could, and is fenced.
+    pub shut_down: bool,
 }
 
 enum Input {
@@ -71,6 +73,7 @@ enum Input {
         broker_id: i32,
         epoch: i64,
         applied: u64,
+        want_shut_down: bool,
         reply: oneshot::Sender<Result<HeartbeatAnswer, ProposeError>>,
     },
     AllocateProducerIds {
@@ -92,6 +95,8 @@ pub struct NodeState {
     pub log_end: Cell<u64>,
     /// While leading: each voter and the last index it is known to hold.
     pub progress: RefCell<Vec<(i32, u64)>>,
+    /// While leading: the brokers in controlled shutdown (AlterPartition adds none of them).
+    pub shutting_down: RefCell<std::collections::BTreeSet<i32>>,
 }
 
 #[derive(Clone)]
@@ -128,11 +133,13 @@ impl NodeHandle {
         broker_id: i32,
         epoch: i64,
         applied: u64,
+        want_shut_down: bool,
     ) -> Result<HeartbeatAnswer, ProposeError> {
         self.ask(|reply| Input::Heartbeat {
             broker_id,
             epoch,
             applied,
+            want_shut_down,
             reply,
         })
         .await
@@ -191,6 +198,8 @@ pub struct Node {
     unfencing: BTreeMap<i32, u64>,
     /// A fencing proposal not yet applied.
     fencing: Option<u64>,
+    /// Brokers whose next controlled-shutdown step is proposed and not yet applied.
+    shutting_down: BTreeMap<i32, u64>,
     was_leader: bool,
     /// The end of the last block of producer ids proposed while leading.
     producer_ids_proposed: i64,
@@ -220,6 +229,7 @@ impl Node {
             started: Instant::now(),
             pending: Vec::new(),
             unfencing: BTreeMap::new(),
+            shutting_down: BTreeMap::new(),
             fencing: None,
             was_leader: false,
             producer_ids_proposed: 0,
@@ -300,6 +310,7 @@ impl Node {
                 let (epoch, _) = self.log.replica_mut().next_index_and_term();
                 let now = self.now_ms();
                 self.liveness.heartbeat(r.broker_id, now);
+                self.liveness.registered(r.broker_id);
                 let record = MetadataRecord::RegisterBroker {
                     broker_id: r.broker_id,
                     incarnation: r.incarnation,
@@ -314,9 +325,10 @@ impl Node {
                 broker_id,
                 epoch,
                 applied,
+                want_shut_down,
                 reply,
             } => {
-                let _ = reply.send(self.heartbeat(broker_id, epoch, applied));
+                let _ = reply.send(self.heartbeat(broker_id, epoch, applied, want_shut_down));
             }
             Input::AllocateProducerIds {
                 broker_id,
@@ -364,6 +376,7 @@ impl Node {
         broker_id: i32,
         epoch: i64,
         applied: u64,
+        want_shut_down: bool,
     ) -> Result<HeartbeatAnswer, ProposeError> {
         if !self.log.replica_mut().is_leader() {
             return Err(self.not_controller());
@@ -375,6 +388,23 @@ impl Node {
         };
         let now = self.now_ms();
         self.liveness.heartbeat(broker_id, now);
+        if want_shut_down {
+            self.liveness.begin_shut_down(broker_id);
+        }
+        if self.liveness.is_shutting_down(broker_id) {
+            // One step per heartbeat that asks, each once the last is applied; never unfenced.
+            if want_shut_down && !fenced && !self.shutting_down.contains_key(&broker_id) {
+                let records = self.liveness.shut_down_step(image, broker_id);
+                tracing::info!(broker_id, ?records, "controlled shutdown");
+                if let Some(index) = self.propose(records, Waiter::Liveness) {
+                    self.shutting_down.insert(broker_id, index);
+                }
+            }
+            return Ok(HeartbeatAnswer {
+                fenced,
+                shut_down: fenced && want_shut_down,
+            });
+        }
         // Unfenced once it has applied the metadata up to its own registration.
         if fenced && applied >= epoch as u64 && !self.unfencing.contains_key(&broker_id) {
             let records = liveness::unfence(image, broker_id, epoch);
@@ -382,7 +412,10 @@ impl Node {
                 self.unfencing.insert(broker_id, index);
             }
         }
-        Ok(HeartbeatAnswer { fenced })
+        Ok(HeartbeatAnswer {
+            fenced,
+            shut_down: false,
+        })
     }
 
     fn check_liveness(&mut self) {
@@ -447,6 +480,7 @@ impl Node {
             let now = self.now_ms();
             self.liveness.restart(self.log.image(), now);
             self.unfencing.clear();
+            self.shutting_down.clear();
             self.fencing = None;
             self.producer_ids_proposed = 0;
         }
@@ -471,9 +505,11 @@ impl Node {
         }
         self.pending = still;
         self.unfencing.retain(|_, index| *index > applied);
+        self.shutting_down.retain(|_, index| *index > applied);
         if self.fencing.is_some_and(|i| i <= applied) {
             self.fencing = None;
         }
+        *self.state.shutting_down.borrow_mut() = self.liveness.shutting_down().clone();
         let replica = self.log.replica_mut();
         self.state.term.set(replica.term());
         self.state.log_end.set(replica.last_index());
