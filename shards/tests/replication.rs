@@ -440,3 +440,40 @@ fn a_stopped_broker_hands_its_leaderships_over_first_and_producers_lose_nothing(
         all_in_sync(d, "calm", 6)
     });
 }
+
+#[test]
+fn replicas_go_to_different_racks_when_brokers_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // Brokers 0 and 1 on rack a, broker 2 alone on rack b: with two replicas, every partition
+    // has one on b (consecutive brokers would put partitions led by 0 on 0 and 1, both on a).
+    let nodes = start_cluster_each(dir.path(), |n| {
+        format!(
+            "{REPLICATION_CONFIG}rack = \"{}\"\n",
+            if n == 2 { "b" } else { "a" }
+        )
+    });
+    wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
+    cluster_py(&[
+        "create",
+        "--bootstrap",
+        &nodes[0].bootstrap(),
+        "--topic",
+        "racked",
+        "--partitions",
+        "6",
+        "--replication-factor",
+        "2",
+    ]);
+    let d = wait_for(&nodes[0], "six partitions with two replicas in sync", |d| {
+        let isrs = isrs(d, "racked");
+        isrs.len() == 6 && isrs.values().all(|isr| isr.len() == 2)
+    });
+    for (p, isr) in isrs(&d, "racked") {
+        assert!(
+            isr.contains(&2),
+            "partition {p} on {isr:?}: one replica on rack b"
+        );
+    }
+    let led: BTreeSet<i64> = leaders(&d, "racked").values().map(|(l, _)| *l).collect();
+    assert_eq!(led, BTreeSet::from([0, 1, 2]), "leaders still spread: {d}");
+}

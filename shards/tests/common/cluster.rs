@@ -37,6 +37,11 @@ pub fn start_cluster(dir: &Path) -> Vec<BrokerProcess> {
 }
 
 pub fn start_cluster_with(dir: &Path, extra: &str) -> Vec<BrokerProcess> {
+    start_cluster_each(dir, |_| extra.to_string())
+}
+
+/// As `start_cluster_with`, each node with its own extra TOML.
+pub fn start_cluster_each(dir: &Path, extra: impl Fn(usize) -> String) -> Vec<BrokerProcess> {
     let quorum: Vec<String> = (0..3)
         .map(|n| format!("{n}@127.0.0.1:{}", free_port()))
         .collect();
@@ -46,7 +51,8 @@ pub fn start_cluster_with(dir: &Path, extra: &str) -> Vec<BrokerProcess> {
             BrokerProcess::start_with(
                 &dir.join(format!("node{n}")),
                 &format!(
-                    "node_id = {n}\ncontroller_quorum = \"{quorum}\"\n{CLUSTER_CONFIG}{extra}"
+                    "node_id = {n}\ncontroller_quorum = \"{quorum}\"\n{CLUSTER_CONFIG}{}",
+                    extra(n)
                 ),
             )
         })
