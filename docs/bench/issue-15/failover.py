@@ -5,7 +5,13 @@ one record every millisecond. Each round SIGKILLs the partition's leader and mea
 from the kill to the first acknowledgement that arrives after it (the old leader is dead, so it
 comes from the new one); then the killed broker is restarted and the ISR waited for.
 
+With --signal term the leader is stopped with SIGTERM (controlled shutdown), and with
+--signal alternate the rounds alternate SIGKILL and SIGTERM, so that both are measured in one
+session. For every round it also reports the longest gap between two acknowledgements from the
+signal until half a second after the old leader's process has exited: what the producer waited.
+
   failover.py --strata target/release/strata [--rounds 10] [--session-ms 9000]
+              [--signal kill|term|alternate]
 """
 import argparse
 import os
@@ -31,6 +37,7 @@ def main():
     ap.add_argument("--strata", required=True)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--session-ms", type=int, default=9000)
+    ap.add_argument("--signal", choices=["kill", "term", "alternate"], default="kill")
     a = ap.parse_args()
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -95,6 +102,7 @@ def main():
     t = threading.Thread(target=produce)
     t.start()
     times = []
+    gaps = {"kill": [], "term": []}
     try:
         for r in range(a.rounds):
             while True:
@@ -106,9 +114,11 @@ def main():
                     pass
                 time.sleep(0.2)
             time.sleep(1.0)
+            how = a.signal if a.signal != "alternate" else ("kill", "term")[r % 2]
             killed_at = time.monotonic()
-            procs[leader].send_signal(signal.SIGKILL)
+            procs[leader].send_signal(signal.SIGKILL if how == "kill" else signal.SIGTERM)
             procs[leader].wait()
+            exited = time.monotonic()
             while True:
                 with lock:
                     after = [x for x in acks if x > killed_at + 0.005]
@@ -117,8 +127,19 @@ def main():
                 time.sleep(0.001)
             took = after[0] - killed_at
             times.append(took)
-            print(f"round {r + 1}: leader {leader} killed; first acknowledgement after "
-                  f"{took:.3f} s", flush=True)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with lock:
+                    if acks and acks[-1] > exited + 0.5:
+                        break
+                time.sleep(0.01)
+            with lock:
+                window = [killed_at] + [x for x in acks if killed_at < x <= exited + 0.5]
+            gap = max((b - x for x, b in zip(window, window[1:])), default=float("nan"))
+            gaps[how].append(gap)
+            print(f"round {r + 1}: leader {leader} SIG{how.upper()}; first acknowledgement after "
+                  f"{took:.3f} s; exited after {exited - killed_at:.3f} s; longest gap "
+                  f"{gap:.3f} s", flush=True)
             start(leader)
     finally:
         stop.set()
@@ -127,8 +148,14 @@ def main():
             if p and p.poll() is None:
                 p.kill()
     times.sort()
-    print(f"failover (session {a.session_ms} ms): median {statistics.median(times):.3f} s, "
-          f"min {times[0]:.3f}, max {times[-1]:.3f}, n {len(times)}")
+    print(f"first acknowledgement after the signal (session {a.session_ms} ms): median "
+          f"{statistics.median(times):.3f} s, min {times[0]:.3f}, max {times[-1]:.3f}, "
+          f"n {len(times)}")
+    for how, g in gaps.items():
+        if g:
+            g.sort()
+            print(f"longest gap, SIG{how.upper()}: median {statistics.median(g):.3f} s, "
+                  f"min {g[0]:.3f}, max {g[-1]:.3f}, n {len(g)}")
 
 
 if __name__ == "__main__":
