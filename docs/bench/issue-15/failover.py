@@ -8,7 +8,8 @@ comes from the new one); then the killed broker is restarted and the ISR waited 
 With --signal term the leader is stopped with SIGTERM (controlled shutdown), and with
 --signal alternate the rounds alternate SIGKILL and SIGTERM, so that both are measured in one
 session. For every round it also reports the longest gap between two acknowledgements from the
-signal until half a second after the old leader's process has exited: what the producer waited.
+signal through the first acknowledgement half a second after the old leader's process has
+exited: the longest the producer waited.
 
   failover.py --strata target/release/strata [--rounds 10] [--session-ms 9000]
               [--signal kill|term|alternate]
@@ -134,7 +135,10 @@ def main():
                         break
                 time.sleep(0.01)
             with lock:
-                window = [killed_at] + [x for x in acks if killed_at < x <= exited + 0.5]
+                # Through the first acknowledgement half a second after the exit (for a kill,
+                # that one ends the failover's gap).
+                end = next((x for x in acks if x > exited + 0.5), exited + 0.5)
+                window = [killed_at] + [x for x in acks if killed_at < x <= end]
             gap = max((b - x for x, b in zip(window, window[1:])), default=float("nan"))
             gaps[how].append(gap)
             print(f"round {r + 1}: leader {leader} SIG{how.upper()}; first acknowledgement after "
