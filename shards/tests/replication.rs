@@ -477,3 +477,110 @@ fn replicas_go_to_different_racks_when_brokers_name_them() {
     let led: BTreeSet<i64> = leaders(&d, "racked").values().map(|(l, _)| *l).collect();
     assert_eq!(led, BTreeSet::from([0, 1, 2]), "leaders still spread: {d}");
 }
+
+/// The `.log` files of a partition's directory.
+fn segments(data_dir: &Path, topic: &str, partition: i64) -> usize {
+    std::fs::read_dir(data_dir.join(format!("{topic}-{partition}")))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count()
+}
+
+#[test]
+fn followers_roll_segments_fetch_in_bounded_pieces_and_survive_a_kill_midway() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1 MiB segments and 64 KiB follower fetches: about 5 MiB per partition crosses several
+    // segment rolls, many index entries and about 80 fetches per follower and partition.
+    let mut nodes = start_cluster_with(
+        dir.path(),
+        &format!("{REPLICATION_CONFIG}replica_fetch_max_bytes = 65536\n"),
+    );
+    wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
+    create_replicated(
+        &nodes[0],
+        "rolled",
+        2,
+        &["segment.bytes=1048576", "min.insync.replicas=2"],
+    );
+    wait_for(&nodes[0], "every replica in sync", |d| {
+        all_in_sync(d, "rolled", 2)
+    });
+    let d = describe(&nodes[0]);
+    let controller = d["controller"].as_i64().unwrap() as usize;
+    let leader0 = leaders(&d, "rolled")[&0].0 as usize;
+    // A follower of partition 0 that is not the controller quorum's leader.
+    let victim = (0..3)
+        .find(|n| *n != leader0 && *n != controller)
+        .unwrap_or((leader0 + 1) % 3);
+    let bootstrap: Vec<String> = nodes.iter().map(|n| n.bootstrap()).collect();
+    let bootstrap = bootstrap.join(",");
+    const COUNT: u64 = 10_000;
+    let producer = Command::new(python())
+        .arg(script())
+        .args([
+            "produce",
+            "--client",
+            "confluent",
+            "--bootstrap",
+            &bootstrap,
+        ])
+        .args(["--topic", "rolled", "--count", &COUNT.to_string()])
+        .args(["--prefix", "r", "--pad", "1000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let mut probe = raw::RawConn::connect(nodes[leader0].addr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while probe.latest_offset("rolled", 0) < COUNT as i64 / 6 {
+        assert!(std::time::Instant::now() < deadline, "no load");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Mid-load, with segments already rolled: the follower is SIGKILLed and comes back, and
+    // catches up from where its recovered log ends.
+    nodes[victim].kill_and_restart();
+    let out = producer.wait_with_output().unwrap();
+    assert!(out.status.success(), "the producer: {}", output_text(&out));
+    let d = wait_for(
+        &nodes[leader0],
+        "the returning follower in every ISR",
+        |d| all_in_sync(d, "rolled", 2),
+    );
+    let led = leaders(&d, "rolled");
+    let ends: Vec<i64> = (0..2)
+        .map(|p| {
+            let leader = led[&p].0 as usize;
+            raw::RawConn::connect(nodes[leader].addr).latest_offset("rolled", p as i32)
+        })
+        .collect();
+    for n in nodes.iter_mut() {
+        n.stop();
+    }
+    let mut total = 0;
+    for p in 0..2 {
+        let logs: Vec<Vec<u8>> = (0..3)
+            .map(|n| log_bytes(&dir.path().join(format!("node{n}")), "rolled", p))
+            .collect();
+        assert!(
+            logs.iter().all(|l| *l == logs[0]),
+            "partition {p}: replicas differ ({:?} bytes)",
+            logs.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        for n in 0..3 {
+            let count = segments(&dir.path().join(format!("node{n}")), "rolled", p);
+            assert!(
+                count >= 3,
+                "node {n}, partition {p}: {count} segments ({} bytes)",
+                logs[0].len()
+            );
+        }
+        total += ends[p as usize];
+    }
+    assert_eq!(total as u64, COUNT, "every acknowledged record, once");
+}

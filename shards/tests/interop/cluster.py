@@ -10,6 +10,7 @@ librdkafka, kafka-python):
                                                     retries (a fresh admin client each time)
                                                     until created; prints the seconds taken
   cluster.py produce --client confluent|kafka-python --bootstrap B --topic T --count N --prefix P
+                    [--pad BYTES]
                                                     acks=all; exits 1 unless every record is acked
   cluster.py read --bootstrap B --topic T --expect N
                                                     every partition from offset 0 (no group);
@@ -67,6 +68,7 @@ def create(a):
 
 def produce(a):
     values = [f"{a.prefix}-{i}".encode() for i in range(a.count)]
+    pad = b"." * a.pad
     if a.client == "confluent":
         from confluent_kafka import Producer
         p = Producer({"bootstrap.servers": a.bootstrap, "acks": "all", "enable.idempotence": True,
@@ -75,7 +77,7 @@ def produce(a):
         for v in values:
             while True:
                 try:
-                    p.produce(a.topic, key=v, value=v,
+                    p.produce(a.topic, key=v, value=v + pad,
                               on_delivery=lambda e, m: e and failed.append(e))
                     break
                 except BufferError:
@@ -88,7 +90,7 @@ def produce(a):
         from kafka import KafkaProducer
         p = KafkaProducer(bootstrap_servers=a.bootstrap, acks="all", linger_ms=5, retries=20,
                           max_in_flight_requests_per_connection=1)
-        futures = [p.send(a.topic, key=v, value=v) for v in values]
+        futures = [p.send(a.topic, key=v, value=v + pad) for v in values]
         p.flush(90)
         for f in futures:
             f.get(timeout=30)
@@ -195,6 +197,7 @@ def main():
     p.add_argument("--topic", required=True)
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--prefix", required=True)
+    p.add_argument("--pad", type=int, default=0, help="bytes added to each value")
     r = sub.add_parser("read")
     r.add_argument("--bootstrap", required=True)
     r.add_argument("--topic", required=True)
