@@ -101,6 +101,9 @@ pub struct BrokerConfig {
     pub replica_fetch_max_bytes: usize,
     /// How long a follower's fetch waits at its leader for new records.
     pub replica_fetch_wait_max_ms: u64,
+    /// How often each shard writes its partitions' high watermarks (`high-watermarks.shard<N>`,
+    /// Kafka's replica.high.watermark.checkpoint.interval.ms).
+    pub replica_high_watermark_checkpoint_interval_ms: u64,
     /// What a follower reports as having: `synced` (made durable by fdatasync, so an
     /// acknowledged acks=all record is on the disk of every in-sync replica) or `written`
     /// (Kafka's default: written, not synced; faster, and a power loss of every in-sync
@@ -174,6 +177,7 @@ impl Default for BrokerConfig {
             replica_lag_time_max_ms: 30_000,
             replica_fetch_max_bytes: 1 << 20,
             replica_fetch_wait_max_ms: 500,
+            replica_high_watermark_checkpoint_interval_ms: 5_000,
             replication_durability: ReplicationDurability::Synced,
             testing_unsafe_high_watermark: false,
             producer_id_expiry_ms: 86_400_000,
@@ -357,6 +361,12 @@ impl BrokerConfig {
                 "testing_unsafe_high_watermark",
                 "loses acknowledged records; it is only for testing the fault checker, and needs \
                  STRATA_ALLOW_UNSAFE_TESTING=1 in the environment",
+            );
+        }
+        if !(100..=3_600_000).contains(&self.replica_high_watermark_checkpoint_interval_ms) {
+            return bad(
+                "replica_high_watermark_checkpoint_interval_ms",
+                "must be within [100, 3600000]",
             );
         }
         if self.replica_fetch_wait_max_ms == 0 {

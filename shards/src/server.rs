@@ -204,6 +204,8 @@ async fn run_shard(
     let id = senders.my_id();
     let shard = Rc::new(Shard::new(config.clone(), identity, senders, shards)?);
     let _ = shard.itself.set(Rc::downgrade(&shard));
+    // Before the mailbox serves: the first topic table gives partitions their roles.
+    shard.load_hw_checkpoint().await;
     // The mailbox: messages from other shards are served as they come, in order, at most
     // `shard_channel_capacity` at once; past that this shard stops taking messages, its
     // channels fill, and the senders wait. So the channel bound is the owner's bound.
@@ -252,6 +254,17 @@ async fn run_shard(
                 first(rt::sleep(every), shutdown.clone()).await
             {
                 shard.check_isr().await;
+            }
+        });
+    }
+    {
+        let (shard, shutdown) = (shard.clone(), shutdown.clone());
+        let every = Duration::from_millis(config.replica_high_watermark_checkpoint_interval_ms);
+        rt::spawn_detached(async move {
+            while let futures::future::Either::Left(_) =
+                first(rt::sleep(every), shutdown.clone()).await
+            {
+                shard.write_hw_checkpoint().await;
             }
         });
     }

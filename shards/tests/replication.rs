@@ -584,3 +584,51 @@ fn followers_roll_segments_fetch_in_bounded_pieces_and_survive_a_kill_midway() {
     }
     assert_eq!(total as u64, COUNT, "every acknowledged record, once");
 }
+
+#[test]
+fn a_restarted_leader_starts_at_its_checkpointed_high_watermark_while_its_followers_are_away() {
+    let dir = tempfile::tempdir().unwrap();
+    // Sessions and the lag bound long enough that paused followers stay registered and in sync
+    // for the test's few seconds; checkpoints every 200 ms.
+    let nodes_config = "broker_session_timeout_ms = 20000\nreplica_lag_time_max_ms = 20000\n\
+                        replica_high_watermark_checkpoint_interval_ms = 200\n";
+    let mut nodes = start_cluster_with(dir.path(), nodes_config);
+    wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
+    create_replicated(&nodes[0], "kept", 3, &[]);
+    let d = wait_for(&nodes[0], "every replica in sync", |d| {
+        all_in_sync(d, "kept", 3)
+    });
+    let controller = d["controller"].as_i64().unwrap();
+    let (partition, leader) = leaders(&d, "kept")
+        .into_iter()
+        .map(|(p, (l, _))| (p, l))
+        .find(|(_, l)| *l != controller)
+        .expect("a partition led by a broker that is not the controller's leader");
+    let leader = leader as usize;
+    produce(&nodes[0], "confluent", "kept", 3_000, "k");
+    let mut c = raw::RawConn::connect(nodes[leader].addr);
+    let end = c.latest_offset("kept", partition as i32);
+    assert!(end > 0, "records on partition {partition}");
+    // A few checkpoints later, the followers stop fetching and the leader is SIGKILLed.
+    std::thread::sleep(Duration::from_millis(800));
+    let followers: Vec<i32> = (0..3)
+        .filter(|n| *n != leader)
+        .map(|n| nodes[n].pid().expect("running") as i32)
+        .collect();
+    for pid in &followers {
+        // SAFETY: kill(2) on a child process of this test; no memory is involved.
+        assert_eq!(unsafe { libc::kill(*pid, libc::SIGSTOP) }, 0);
+    }
+    nodes[leader].kill_and_restart();
+    // Nobody can tell the restarted leader what its followers have: it starts from the
+    // checkpoint, not from its log start (consumers would see an empty partition).
+    let mut c = raw::RawConn::connect(nodes[leader].addr);
+    let after = c.latest_offset("kept", partition as i32);
+    for pid in &followers {
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::kill(*pid, libc::SIGCONT) }, 0);
+    }
+    assert_eq!(after, end, "the high watermark after the restart");
+    let got = read_all(&nodes[leader], "kept", 3_000);
+    assert_eq!(got.values().map(Vec::len).sum::<usize>(), 3_000);
+}

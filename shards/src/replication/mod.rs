@@ -4,6 +4,7 @@
 //! logs up with their leaders (`fetcher.rs`).
 
 pub mod fetcher;
+pub mod hw_checkpoint;
 pub mod leader_state;
 pub mod roles;
 pub mod serve;

@@ -79,7 +79,7 @@ impl Shard {
                         // (nothing of what it has is known to be on the others yet).
                         let hw = log
                             .replicated_high_watermark()
-                            .unwrap_or_else(|| log.log_start_offset());
+                            .unwrap_or_else(|| self.starting_high_watermark(table, &key, &log));
                         let mut state = LeaderState::new(me, place, hw, now);
                         state.unsafe_leader_only = self.config.testing_unsafe_high_watermark;
                         log.set_high_watermark(state.high_watermark());
@@ -97,7 +97,7 @@ impl Shard {
                     log.wake_waiters();
                 }
                 if log.replicated_high_watermark().is_none() {
-                    log.set_high_watermark(log.log_start_offset());
+                    log.set_high_watermark(self.starting_high_watermark(table, &key, &log));
                 }
                 let live = table.cluster.brokers.contains_key(&place.leader);
                 if place.leader >= 0 && live {

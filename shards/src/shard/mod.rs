@@ -53,6 +53,7 @@ pub struct Shard {
     /// Set when the shard closes its logs: a topic change still being applied opens no more
     /// (a log opened after the close would be left unsealed).
     closing: std::cell::Cell<bool>,
+    pub(crate) hw_checkpoint: crate::replication::hw_checkpoint::HwCheckpoint,
 }
 
 impl Shard {
@@ -88,6 +89,7 @@ impl Shard {
             offsets_topic_asked: Default::default(),
             legacy_offsets: Default::default(),
             closing: Default::default(),
+            hw_checkpoint: Default::default(),
             producer_ids: crate::producer_ids::ProducerIds::new(&data_dir, id),
         })
     }
@@ -229,6 +231,8 @@ impl Shard {
     /// Flushes, syncs and closes every owned log.
     pub async fn close_logs(&self) {
         self.closing.set(true);
+        // The high watermarks the logs end with, for the next start.
+        self.write_hw_checkpoint().await;
         // Fetchers stop at their next round.
         self.replicas.clear();
         let logs: Vec<(PartitionKey, PartitionLog)> = self.logs.borrow_mut().drain().collect();

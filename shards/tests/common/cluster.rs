@@ -32,6 +32,23 @@ pub fn cluster_py(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// CLUSTER_CONFIG less the settings `extra` names (TOML refuses a key twice).
+fn cluster_config_without(extra: &str) -> String {
+    let named = |line: &str| {
+        line.split(" =")
+            .next()
+            .map(str::trim)
+            .unwrap_or("")
+            .to_string()
+    };
+    let overridden: Vec<String> = extra.lines().map(named).collect();
+    CLUSTER_CONFIG
+        .lines()
+        .filter(|l| !overridden.contains(&named(l)))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 pub fn start_cluster(dir: &Path) -> Vec<BrokerProcess> {
     start_cluster_with(dir, "")
 }
@@ -40,7 +57,8 @@ pub fn start_cluster_with(dir: &Path, extra: &str) -> Vec<BrokerProcess> {
     start_cluster_each(dir, |_| extra.to_string())
 }
 
-/// As `start_cluster_with`, each node with its own extra TOML.
+/// As `start_cluster_with`, each node with its own extra TOML (a setting of CLUSTER_CONFIG that
+/// it names again is taken from it).
 pub fn start_cluster_each(dir: &Path, extra: impl Fn(usize) -> String) -> Vec<BrokerProcess> {
     let quorum: Vec<String> = (0..3)
         .map(|n| format!("{n}@127.0.0.1:{}", free_port()))
@@ -51,7 +69,8 @@ pub fn start_cluster_each(dir: &Path, extra: impl Fn(usize) -> String) -> Vec<Br
             BrokerProcess::start_with(
                 &dir.join(format!("node{n}")),
                 &format!(
-                    "node_id = {n}\ncontroller_quorum = \"{quorum}\"\n{CLUSTER_CONFIG}{}",
+                    "node_id = {n}\ncontroller_quorum = \"{quorum}\"\n{}{}",
+                    cluster_config_without(&extra(n)),
                     extra(n)
                 ),
             )
