@@ -63,6 +63,27 @@ fn all_in_sync(d: &serde_json::Value, topic: &str, partitions: usize) -> bool {
     isrs.len() == partitions && isrs.values().all(|isr| isr == &[0, 1, 2])
 }
 
+/// `cluster.py produce` in the background: acks=all, exiting 1 unless every record is
+/// acknowledged; values `{prefix}-{i}` with `pad` bytes after them.
+fn spawn_producer(
+    client: &str,
+    bootstrap: &str,
+    topic: &str,
+    count: u64,
+    prefix: &str,
+    pad: usize,
+) -> std::process::Child {
+    Command::new(python())
+        .arg(script())
+        .args(["produce", "--client", client, "--bootstrap", bootstrap])
+        .args(["--topic", topic, "--count", &count.to_string()])
+        .args(["--prefix", prefix, "--pad", &pad.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python runs")
+}
+
 /// Every partition of `topic` read from offset 0 through `broker`.
 fn read_all(broker: &BrokerProcess, topic: &str, expect: usize) -> BTreeMap<String, Vec<String>> {
     serde_json::from_str(&cluster_py(&[
@@ -107,23 +128,8 @@ fn a_killed_leader_fails_over_and_every_acknowledged_record_is_kept_once_on_ever
     let bootstrap = bootstrap.join(",");
     // Two producers through the failover, each told every record was acknowledged or exiting 1.
     const EACH: u64 = 30_000;
-    let spawn = |client: &str, prefix: &str| {
-        Command::new(python())
-            .arg(script())
-            .args(["produce", "--client", client, "--bootstrap", &bootstrap])
-            .args([
-                "--topic",
-                "rep",
-                "--count",
-                &EACH.to_string(),
-                "--prefix",
-                prefix,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python runs")
-    };
+    let spawn =
+        |client: &str, prefix: &str| spawn_producer(client, &bootstrap, "rep", EACH, prefix, 0);
     let producers = [
         spawn("confluent", "rdkafka"),
         spawn("kafka-python", "kafkapython"),
@@ -370,21 +376,7 @@ fn a_stopped_broker_hands_its_leaderships_over_first_and_producers_lose_nothing(
     let bootstrap: Vec<String> = nodes.iter().map(|n| n.bootstrap()).collect();
     let bootstrap = bootstrap.join(",");
     const COUNT: u64 = 40_000;
-    let producer = Command::new(python())
-        .arg(script())
-        .args([
-            "produce",
-            "--client",
-            "confluent",
-            "--bootstrap",
-            &bootstrap,
-        ])
-        .args(["--topic", "calm", "--count", &COUNT.to_string()])
-        .args(["--prefix", "calm"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python runs");
+    let producer = spawn_producer("confluent", &bootstrap, "calm", COUNT, "calm", 0);
     let survivor = (stopping + 1) % 3;
     let mut probe = raw::RawConn::connect(nodes[survivor].addr);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -521,21 +513,7 @@ fn followers_roll_segments_fetch_in_bounded_pieces_and_survive_a_kill_midway() {
     let bootstrap: Vec<String> = nodes.iter().map(|n| n.bootstrap()).collect();
     let bootstrap = bootstrap.join(",");
     const COUNT: u64 = 10_000;
-    let producer = Command::new(python())
-        .arg(script())
-        .args([
-            "produce",
-            "--client",
-            "confluent",
-            "--bootstrap",
-            &bootstrap,
-        ])
-        .args(["--topic", "rolled", "--count", &COUNT.to_string()])
-        .args(["--prefix", "r", "--pad", "1000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python runs");
+    let producer = spawn_producer("confluent", &bootstrap, "rolled", COUNT, "r", 1000);
     let mut probe = raw::RawConn::connect(nodes[leader0].addr);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while probe.latest_offset("rolled", 0) < COUNT as i64 / 6 {
