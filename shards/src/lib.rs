@@ -21,6 +21,7 @@ pub mod inflate;
 pub mod legacy;
 pub mod open_files;
 pub mod partition_marker;
+pub mod plain_batch;
 pub mod producer_ids;
 pub mod record_time;
 pub mod replica_assignment;

@@ -106,7 +106,8 @@ impl TopicPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{Record, RecordBatchDecoder, TimestampType};
+    use crate::plain_batch::{self, PlainRecord};
+    use kafka_protocol::records::RecordBatchDecoder;
     use std::collections::BTreeMap;
 
     fn spec(configs: &[(&str, &str)]) -> TopicSpec {
@@ -124,33 +125,12 @@ mod tests {
     }
 
     fn batch_of(keys: &[Option<&'static [u8]>], compression: Compression) -> Bytes {
-        let records: Vec<Record> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // As decoded from a batch of a producer without sequences (base sequence -1).
-                sequence: -1 + i as i32,
-                timestamp: 1_000 + i as i64,
-                key: k.map(Bytes::from_static),
-                value: Some(Bytes::from(vec![b'v'; 200])),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut out = BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression,
-        };
-        RecordBatchEncoder::encode(&mut out, &records, &options).unwrap();
-        out.freeze()
+        let records = keys.iter().enumerate().map(|(i, k)| PlainRecord {
+            timestamp: 1_000 + i as i64,
+            key: k.map(Bytes::from_static),
+            value: Some(Bytes::from(vec![b'v'; 200])),
+        });
+        plain_batch::encode(records, compression).unwrap().freeze()
     }
 
     #[test]

@@ -8,13 +8,12 @@
 //! value (i32 length, -1 for null). A compressed message's value is a whole inner message set.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record, TimestampType};
 use thiserror::Error;
 
 use super::wire::{WireReader, WireWrite};
 use crate::inflate::{decode_batch, inflate};
+use crate::plain_batch::{self, PlainRecord};
 
 /// Offset, size, crc, magic, attributes, key length, value length.
 const MIN_ENTRY_BYTES: usize = 8 + 4 + 4 + 1 + 1 + 4 + 4;
@@ -203,36 +202,13 @@ fn mend_lz4_header_checksum(frame: Bytes) -> Bytes {
 
 /// One v2 batch holding the messages, in the codec they were sent in.
 pub fn to_batch(unpacked: &Unpacked) -> Result<BytesMut, MessageSetError> {
-    let records: Vec<Record> = unpacked
-        .messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // No producer id, so no sequence: the batch's base sequence is -1 (the encoder
-            // keeps a batch's records together only while offset - sequence stays the same).
-            sequence: i as i32 - 1,
-            timestamp: m.timestamp,
-            key: m.key.clone(),
-            value: m.value.clone(),
-            headers: Default::default(),
-        })
-        .collect();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: unpacked.codec,
-    };
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(&mut out, &records, &options)
-        .map_err(|e| MessageSetError::Invalid(format!("building a v2 batch: {e:#}")))?;
-    Ok(out)
+    let records = unpacked.messages.iter().map(|m| PlainRecord {
+        timestamp: m.timestamp,
+        key: m.key.clone(),
+        value: m.value.clone(),
+    });
+    plain_batch::encode(records, unpacked.codec)
+        .map_err(|e| MessageSetError::Invalid(format!("building a v2 batch: {e}")))
 }
 
 /// The records of `batches` (v2, as stored; a partial batch at the end is left out) from
