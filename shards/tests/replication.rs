@@ -610,3 +610,88 @@ fn a_restarted_leader_starts_at_its_checkpointed_high_watermark_while_its_follow
     let got = read_all(&nodes[leader], "kept", 3_000);
     assert_eq!(got.values().map(Vec::len).sum::<usize>(), 3_000);
 }
+
+/// A group's state and member ids as DescribeGroups shows them on `broker`.
+fn describe_group(broker: &BrokerProcess, group: &str) -> (String, Vec<String>) {
+    use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, GroupId, ResponseKind};
+    let mut c = raw::RawConn::connect(broker.addr);
+    let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(
+        kafka_protocol::protocol::StrBytes::from_string(group.to_string()),
+    )]);
+    match c.request(ApiKey::DescribeGroups, 0, &req) {
+        ResponseKind::DescribeGroups(r) => {
+            let g = &r.groups[0];
+            (
+                g.group_state.to_string(),
+                g.members.iter().map(|m| m.member_id.to_string()).collect(),
+            )
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn a_group_goes_on_without_a_rebalance_when_its_coordinator_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster_with(
+        dir.path(),
+        &format!("{REPLICATION_CONFIG}group_initial_rebalance_delay_ms = 0\n"),
+    );
+    wait_for(&nodes[0], "three live brokers", |d| brokers(d) == [0, 1, 2]);
+    create_replicated(&nodes[0], "steady", 4, &[]);
+    wait_for(&nodes[0], "every replica in sync", |d| {
+        all_in_sync(d, "steady", 4)
+    });
+    produce(&nodes[0], "confluent", "steady", 2_000, "before");
+    let group = "steady-group";
+    let victim = coordinator_of(&nodes[0], group);
+    wait_for(&nodes[0], "the offsets topic in sync", |d| {
+        all_in_sync(d, "__consumer_offsets", 50)
+    });
+    let bootstrap: Vec<String> = nodes.iter().map(|n| n.bootstrap()).collect();
+    let member = Command::new(python())
+        .arg(script())
+        .args(["member", "--bootstrap", &bootstrap.join(",")])
+        .args(["--group", group, "--topic", "steady", "--expect", "4000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    // Settled: one member, Stable (its membership written to the offsets topic on the way).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let member_id = loop {
+        let (state, members) = describe_group(&nodes[victim], group);
+        if state == "Stable" && members.len() == 1 {
+            break members[0].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the group never settled: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    nodes[victim].kill();
+    let survivor = (victim + 1) % 3;
+    produce(&nodes[survivor], "confluent", "steady", 2_000, "after");
+    // While the member still runs: the new coordinator has the group as it was, the same
+    // member, Stable.
+    let now = coordinator_of(&nodes[survivor], group);
+    assert_ne!(now, victim);
+    let (state, members) = describe_group(&nodes[now], group);
+    let out = member.wait_with_output().unwrap();
+    assert!(out.status.success(), "the member: {}", output_text(&out));
+    let got: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", output_text(&out)));
+    assert_eq!((state.as_str(), members), ("Stable", vec![member_id]));
+    assert!(got["read"].as_i64().unwrap() >= 4_000, "{got}");
+    assert_eq!(
+        (
+            got["assigned"].as_i64(),
+            got["revoked"].as_i64(),
+            got["lost"].as_i64()
+        ),
+        (Some(1), Some(0), Some(0)),
+        "one assignment, never taken away: {got}"
+    );
+}

@@ -13,6 +13,7 @@ use futures::channel::oneshot;
 
 use super::error::GroupError;
 use super::offsets::{Committed, OffsetChange, OffsetKey, PartitionOffsets};
+use super::offsets_record::StoredGroup;
 use super::state::{
     error_join, error_sync, Completion, Group, GroupLimits, GroupState, JoinReply, JoinRequest,
     JoinResult, LeavingMember, MemberRef, SyncReply, SyncResult,
@@ -64,6 +65,9 @@ pub struct GroupCoordinator {
     groups: RefCell<HashMap<String, Group>>,
     waiters: RefCell<HashMap<(String, String), Waiter>>,
     partitions: RefCell<HashMap<i32, OffsetsPartition>>,
+    /// Per group: the generation, and whether it was empty, of its last membership record in
+    /// the offsets topic (written or loaded).
+    memberships: RefCell<HashMap<String, (i32, bool)>>,
     limits: GroupLimits,
     start: Instant,
 }
@@ -84,6 +88,7 @@ impl GroupCoordinator {
             groups: RefCell::new(HashMap::new()),
             waiters: RefCell::new(HashMap::new()),
             partitions: RefCell::new(HashMap::new()),
+            memberships: RefCell::new(HashMap::new()),
             limits,
             start: Instant::now(),
         }
@@ -252,7 +257,17 @@ impl GroupCoordinator {
             return;
         }
         match read {
-            Ok(offsets) => {
+            Ok(mut offsets) => {
+                // Groups go on where their last membership record left them.
+                let now = self.now_ms();
+                let mut groups = self.groups.borrow_mut();
+                let mut memberships = self.memberships.borrow_mut();
+                for (id, stored) in offsets.take_memberships() {
+                    memberships.insert(id.clone(), (stored.generation, false));
+                    groups
+                        .entry(id.clone())
+                        .or_insert_with(|| Group::restore(&id, self.limits, stored, now));
+                }
                 s.offsets = offsets;
                 s.load = Load::Ready;
             }
@@ -271,6 +286,28 @@ impl GroupCoordinator {
         }
         self.groups.borrow_mut().retain(|g, _| !belongs(g));
         self.waiters.borrow_mut().retain(|(g, _), _| !belongs(g));
+        self.memberships.borrow_mut().retain(|g, _| !belongs(g));
+    }
+
+    /// The group's membership to write to the offsets topic, when it settled (Stable) or
+    /// emptied since its last record; None when there is nothing new to write.
+    pub fn membership_to_write(&self, group_id: &str) -> Option<StoredGroup> {
+        let stored = self.groups.borrow().get(group_id)?.stored()?;
+        let now = (stored.generation, stored.members.is_empty());
+        match self.memberships.borrow().get(group_id) {
+            Some(last) if *last == now => None,
+            // An empty group that never had a record has nothing to say.
+            None if now.1 => None,
+            _ => Some(stored),
+        }
+    }
+
+    /// The membership record is in the offsets topic.
+    pub fn membership_written(&self, group_id: &str, stored: &StoredGroup) {
+        self.memberships.borrow_mut().insert(
+            group_id.to_string(),
+            (stored.generation, stored.members.is_empty()),
+        );
     }
 
     /// The offsets partitions this coordinator holds, with their leader epochs.

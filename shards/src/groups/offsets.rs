@@ -9,14 +9,13 @@
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use serde::{Deserialize, Serialize};
 use strata_engine::PartitionLog;
 
-use super::offsets_record::{self, OffsetRecord};
+use super::offsets_record::{self, OffsetRecord, StoredGroup};
 use crate::error::BrokerError;
+use crate::plain_batch::{self, PlainRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Committed {
@@ -40,9 +39,32 @@ pub struct PartitionOffsets {
     /// Per key: the log offset of its newest record, and what it says (None: deleted, kept so
     /// that an older commit applied late cannot bring it back).
     entries: BTreeMap<OffsetKey, (i64, Option<Committed>)>,
+    /// Per group: the log offset of its newest membership record, and what it says (read at a
+    /// load, for the coordinator to restore; the live membership is the coordinator's).
+    memberships: BTreeMap<String, (i64, Option<StoredGroup>)>,
 }
 
 impl PartitionOffsets {
+    /// Applies the membership record at log offset `at`, unless a newer one is applied.
+    pub fn apply_membership(&mut self, at: i64, group: String, value: Option<StoredGroup>) {
+        match self.memberships.get(&group) {
+            Some((newer, _)) if *newer >= at => {}
+            _ => {
+                self.memberships.insert(group, (at, value));
+            }
+        }
+    }
+
+    /// The groups whose newest membership record names members: what a new coordinator goes
+    /// on with.
+    pub fn take_memberships(&mut self) -> Vec<(String, StoredGroup)> {
+        std::mem::take(&mut self.memberships)
+            .into_iter()
+            .filter_map(|(g, (_, stored))| Some((g, stored?)))
+            .filter(|(_, stored)| !stored.members.is_empty())
+            .collect()
+    }
+
     /// Applies the record at log offset `at`, unless a newer one for its key is applied.
     pub fn apply(&mut self, at: i64, (key, value): OffsetChange) {
         match self.entries.get(&key) {
@@ -85,35 +107,30 @@ impl PartitionOffsets {
 
 /// One batch of the changes, as Kafka's coordinator writes them (uncompressed, no producer).
 pub fn batch_of(changes: &[OffsetChange], now_ms: i64) -> Result<BytesMut, BrokerError> {
-    let records: Vec<Record> = changes
-        .iter()
-        .enumerate()
-        .map(|(i, (key, value))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: now_ms,
-            key: Some(offsets_record::key_bytes(key)),
-            value: value
-                .as_ref()
-                .map(|c| offsets_record::value_bytes(c, now_ms)),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut out = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
+    let records = changes.iter().map(|(key, value)| PlainRecord {
+        timestamp: now_ms,
+        key: Some(offsets_record::key_bytes(key)),
+        value: value
+            .as_ref()
+            .map(|c| offsets_record::value_bytes(c, now_ms)),
+    });
+    plain_batch::encode(records, Compression::None)
+        .map_err(|e| BrokerError::OffsetsUnavailable(format!("encoding offsets: {e}")))
+}
+
+/// One batch with a group's membership record (None: its deletion).
+pub fn membership_batch(
+    group: &str,
+    stored: Option<&StoredGroup>,
+    now_ms: i64,
+) -> Result<BytesMut, BrokerError> {
+    let record = PlainRecord {
+        timestamp: now_ms,
+        key: Some(offsets_record::group_key_bytes(group)),
+        value: stored.map(|g| offsets_record::group_value_bytes(g, now_ms)),
     };
-    RecordBatchEncoder::encode(&mut out, &records, &options)
-        .map_err(|e| BrokerError::OffsetsUnavailable(format!("encoding offsets: {e}")))?;
-    Ok(out)
+    plain_batch::encode([record], Compression::None)
+        .map_err(|e| BrokerError::OffsetsUnavailable(format!("encoding a group: {e}")))
 }
 
 /// Reads a partition of the offsets topic from its start to everything written (what a new
@@ -144,6 +161,9 @@ pub async fn load(log: &PartitionLog, partition: i32) -> Result<PartitionOffsets
                 }
                 match offsets_record::decode(r.key.as_deref(), r.value.as_deref()) {
                     Ok(OffsetRecord::Commit(key, value)) => out.apply(r.offset, (key, value)),
+                    Ok(OffsetRecord::Group(group, stored)) => {
+                        out.apply_membership(r.offset, group, stored)
+                    }
                     Ok(OffsetRecord::Other(_)) => {}
                     Err(e) => return Err(damaged(r.offset, e.to_string())),
                 }

@@ -176,12 +176,25 @@ impl Shard {
         }
         match op {
             GroupOp::Join(req) => GroupAnswer::Join(c.join(group, req).await),
+            // A group that settles or empties has its membership written first.
             GroupOp::Sync {
                 member,
                 assignments,
-            } => GroupAnswer::Sync(c.sync(group, &member, assignments).await),
-            GroupOp::Heartbeat { member } => GroupAnswer::Done(c.heartbeat(group, &member)),
-            GroupOp::Leave { members } => GroupAnswer::EachMember(c.leave(group, &members)),
+            } => {
+                let answer = c.sync(group, &member, assignments).await;
+                self.write_membership(p, group).await;
+                GroupAnswer::Sync(answer)
+            }
+            GroupOp::Heartbeat { member } => {
+                let answer = c.heartbeat(group, &member);
+                self.write_membership(p, group).await;
+                GroupAnswer::Done(answer)
+            }
+            GroupOp::Leave { members } => {
+                let answer = c.leave(group, &members);
+                self.write_membership(p, group).await;
+                GroupAnswer::EachMember(answer)
+            }
             GroupOp::Commit { member, items } => {
                 if let Err(e) = c.may_commit(group, &member) {
                     return GroupAnswer::Done(Err(e));

@@ -112,6 +112,37 @@ impl Shard {
         }
     }
 
+    /// Writes the group's membership to partition `p` of the offsets topic (acks=all) when it
+    /// settled or emptied since its last record, so that a new coordinator goes on with it.
+    /// A failure is logged: the group's members then rejoin after a coordinator moves.
+    pub(crate) async fn write_membership(&self, p: i32, group: &str) {
+        let Some(c) = self.groups.get() else {
+            return;
+        };
+        let Some(stored) = c.membership_to_write(group) else {
+            return;
+        };
+        let key = PartitionKey {
+            topic: OFFSETS_TOPIC.to_string(),
+            partition: p,
+        };
+        let written = match offsets::membership_batch(
+            group,
+            Some(&stored),
+            strata_record::clock::unix_ms(),
+        ) {
+            Ok(batch) => self
+                .produce_local(&key, batch, Acks::All)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match written {
+            Ok(_) => c.membership_written(group, &stored),
+            Err(e) => tracing::warn!(partition = p, group, "writing a group's membership: {e}"),
+        }
+    }
+
     /// Appends changes of committed offsets to partition `p` of the offsets topic, led here, and
     /// applies them once every in-sync replica has them (acks=all).
     pub(crate) async fn write_offsets(

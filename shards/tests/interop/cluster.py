@@ -24,6 +24,11 @@ librdkafka, kafka-python):
   cluster.py resume --bootstrap B --group G --topic T --partitions N
                                                     subscribes as a member of G and reads;
                                                     JSON {partition: first offset consumed}
+  cluster.py member --bootstrap B --group G --topic T --expect N
+                                                    one member of G reading T until it has N
+                                                    records (and 3 s more); JSON: its member id,
+                                                    how often it was assigned, revoked or lost
+                                                    partitions, and how many records it read
 """
 import argparse
 import json
@@ -179,6 +184,32 @@ def resume(a):
     print(json.dumps(first))
 
 
+def member(a):
+    from confluent_kafka import Consumer
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": a.group,
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    counts = {"assigned": 0, "revoked": 0, "lost": 0}
+
+    def bump(key):
+        def cb(consumer, partitions):
+            counts[key] += 1
+        return cb
+    c.subscribe([a.topic], on_assign=bump("assigned"), on_revoke=bump("revoked"),
+                on_lost=bump("lost"))
+    read = 0
+    deadline = time.time() + 90
+    done_at = None
+    while time.time() < deadline and (done_at is None or time.time() < done_at + 3):
+        for m in c.consume(500, 0.2):
+            if not m.error():
+                read += 1
+        if read >= a.expect and done_at is None:
+            done_at = time.time()
+    out = dict(counts, read=read, member_id=c.memberid())
+    c.close()
+    print(json.dumps(out))
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -218,9 +249,14 @@ def main():
     s.add_argument("--group", required=True)
     s.add_argument("--topic", required=True)
     s.add_argument("--partitions", type=int, required=True)
+    m = sub.add_parser("member")
+    m.add_argument("--bootstrap", required=True)
+    m.add_argument("--group", required=True)
+    m.add_argument("--topic", required=True)
+    m.add_argument("--expect", type=int, required=True)
     a = ap.parse_args()
     {"describe": describe, "create": create, "produce": produce, "read": read,
-     "commit": commit, "committed": committed, "resume": resume}[a.cmd](a)
+     "commit": commit, "committed": committed, "resume": resume, "member": member}[a.cmd](a)
 
 
 if __name__ == "__main__":

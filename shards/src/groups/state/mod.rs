@@ -14,6 +14,7 @@ pub use membership::{LeavingMember, MemberRef};
 
 mod membership;
 mod session;
+mod stored;
 #[cfg(test)]
 mod tests;
 
