@@ -25,7 +25,7 @@ enum Command {
         preset: String,
         #[arg(long)]
         bootstrap: String,
-        /// Override a parameter: record_bytes, batch_bytes, linger_ms, acks, partitions,
+        /// Override a parameter: record_bytes, batch_bytes, linger_ms or linger_us, acks, partitions,
         /// producers, consumers, rate (0: closed loop), duration_s, warmup_s, max_in_flight,
         /// verify, threads, first_core, topic, ...
         #[arg(long = "set")]

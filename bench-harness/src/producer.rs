@@ -1,7 +1,9 @@
 //! A producer: one connection (to the broker leading its partitions), one pre-encoded produce
-//! request holding a batch for each of its partitions, patched and resent; up to `max_in_flight` requests outstanding. Closed loop sends
-//! as fast as acknowledgements allow; open loop sends on the schedule and counts latency from
-//! when each record was due.
+//! request holding a batch for each of its partitions, patched and resent; up to
+//! `max_in_flight` requests outstanding. Closed loop sends as fast as acknowledgements allow;
+//! open loop sends on the schedule and counts latency from when each record was due.
+//! Each request's acknowledgement is taken by a task of its own the moment it arrives: a
+//! latency taken only when the window of requests fills would add the window's time to it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -86,7 +88,7 @@ pub async fn run(p: ProducerSetup) -> Result<Acked, ClientError> {
     };
     let mut seq = vec![0u64; p.partitions.len()];
     let mut acked = Acked::new();
-    let mut pending: VecDeque<InFlight> = VecDeque::new();
+    let mut pending: VecDeque<Completion> = VecDeque::new();
 
     while !p.stop.get() {
         let first_due = if open_loop {
@@ -136,27 +138,39 @@ pub async fn run(p: ProducerSetup) -> Result<Acked, ClientError> {
         let rx = conn
             .send_frame(correlation, &frame, p.params.acks != 0)
             .await?;
-        pending.push_back(InFlight {
+        let f = InFlight {
             rx,
             first_due,
             spacing,
             records: records_per_request,
             bytes: bytes_per_request,
             seq_end: seq.clone(),
-        });
+        };
+        pending.push_back(Box::pin(rt::spawn(complete(p.recorder.clone(), f))));
         while pending.len() >= p.params.max_in_flight {
-            if let Some(f) = pending.pop_front() {
-                complete(&p, f, &mut acked).await;
+            if let Some(c) = pending.pop_front() {
+                note_acked(&p, c.await, &mut acked);
             }
         }
     }
-    while let Some(f) = pending.pop_front() {
-        complete(&p, f, &mut acked).await;
+    while let Some(c) = pending.pop_front() {
+        note_acked(&p, c.await, &mut acked);
     }
     Ok(acked)
 }
 
-async fn complete(p: &ProducerSetup, f: InFlight, acked: &mut Acked) {
+/// A request's acknowledgement being taken: its sequence ends per partition once it is in.
+type Completion = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Vec<u64>>>>>;
+
+fn note_acked(p: &ProducerSetup, seq_end: Option<Vec<u64>>, acked: &mut Acked) {
+    for (part, &end) in seq_end.iter().flatten().enumerate() {
+        acked.insert((p.id, p.partitions[part] as u32), end);
+    }
+}
+
+/// Waits for one request's acknowledgement and records its records' latencies at once; the
+/// sequence ends it covered when it succeeded.
+async fn complete(recorder: Rc<RefCell<Recorder>>, f: InFlight) -> Option<Vec<u64>> {
     let ok = match f.rx {
         None => true,
         Some(rx) => match rx.await {
@@ -178,10 +192,10 @@ async fn complete(p: &ProducerSetup, f: InFlight, acked: &mut Acked) {
         },
     };
     let done = Instant::now();
-    let mut rec = p.recorder.borrow_mut();
+    let mut rec = recorder.borrow_mut();
     if !ok {
         rec.errors += 1;
-        return;
+        return None;
     }
     for i in 0..f.records {
         let due = f.first_due + f.spacing.mul_f64(i as f64);
@@ -189,10 +203,7 @@ async fn complete(p: &ProducerSetup, f: InFlight, acked: &mut Acked) {
     }
     rec.produced_records += f.records;
     rec.produced_bytes += f.bytes;
-    drop(rec);
-    for (part, &end) in f.seq_end.iter().enumerate() {
-        acked.insert((p.id, p.partitions[part] as u32), end);
-    }
+    Some(f.seq_end)
 }
 
 /// Where each partition's copy of `batch` sits in the encoded request (in partition order).

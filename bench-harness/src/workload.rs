@@ -11,8 +11,9 @@ pub struct Params {
     pub record_bytes: usize,
     /// Bytes of records per partition batch.
     pub batch_bytes: usize,
-    /// Open loop: how long records gather before a batch goes (the batch interval).
-    pub linger_ms: u64,
+    /// Open loop: how long records gather before a batch goes (the batch interval), in
+    /// microseconds (`--set linger_ms=N` sets whole milliseconds).
+    pub linger_us: u64,
     pub acks: i16,
     /// Idempotent producing: each producer gets a producer id and numbers its batches.
     pub idempotent: bool,
@@ -47,7 +48,7 @@ impl Default for Params {
             partitions: 8,
             record_bytes: 100,
             batch_bytes: 64 * 1024,
-            linger_ms: 2,
+            linger_us: 2000,
             acks: 1,
             idempotent: false,
             compression: "none".into(),
@@ -146,7 +147,8 @@ impl Params {
             "partitions" => self.partitions = num(k, v)?,
             "record_bytes" => self.record_bytes = num(k, v)?,
             "batch_bytes" => self.batch_bytes = num(k, v)?,
-            "linger_ms" => self.linger_ms = num(k, v)?,
+            "linger_ms" => self.linger_us = num::<u64>(k, v)?.saturating_mul(1000),
+            "linger_us" => self.linger_us = num(k, v)?,
             "acks" => self.acks = num(k, v)?,
             "idempotent" => self.idempotent = num(k, v)?,
             "compression" => self.compression = v.to_string(),
@@ -202,10 +204,9 @@ impl Params {
         if self.rate == 0 {
             (self.batch_bytes / (self.record_bytes + 10)).max(1)
         } else {
-            // Open loop: what one producer's share of the rate gathers in `linger_ms` per partition.
+            // Open loop: what one producer's share of the rate gathers in `linger_us` per partition.
             let per_producer = self.rate as f64 / self.producers.max(1) as f64;
-            ((per_producer * self.linger_ms as f64 / 1000.0 / self.partitions as f64).round()
-                as usize)
+            ((per_producer * self.linger_us as f64 / 1e6 / self.partitions as f64).round() as usize)
                 .clamp(1, (self.batch_bytes / (self.record_bytes + 10)).max(1))
         }
     }
