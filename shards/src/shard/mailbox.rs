@@ -38,8 +38,10 @@ impl Shard {
                 key,
                 records,
                 acks,
+                sent_at,
                 reply,
             } => {
+                strata_runtime::timings::record_since(crate::latency::PRODUCE_FORWARD, sent_at);
                 let _ = reply.send(self.produce_local(&key, records, acks).await);
             }
             ShardMsg::Read { reads, reply } => {
@@ -49,10 +51,23 @@ impl Shard {
                 partitions,
                 max_wait,
                 written,
-                reply,
+                mut reply,
             } => {
-                self.wait_local(partitions, max_wait, written).await;
-                let _ = reply.send(());
+                // The asker stops listening as soon as any partition of its fetch has data,
+                // maybe one on another shard: stop waiting then too. A wait left to run out its
+                // `max_wait` holds a timer and is woken by every write meanwhile; at thousands
+                // of fetches a second those stale waits cost more than the fetches.
+                let asker_gone = {
+                    let wait = std::pin::pin!(self.wait_local(partitions, max_wait, written));
+                    let gone = std::pin::pin!(reply.cancellation());
+                    matches!(
+                        futures::future::select(wait, gone).await,
+                        futures::future::Either::Right(_)
+                    )
+                };
+                if !asker_gone {
+                    let _ = reply.send(());
+                }
             }
             ShardMsg::AlterIsr { changes, reply } => {
                 let _ = reply.send(self.alter_isr(changes).await);
