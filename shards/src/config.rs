@@ -51,6 +51,9 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// How long a stopping broker waits for connections to finish their requests.
     pub shutdown_grace_ms: u64,
+    /// Every this often (and when it stops), each shard prints its requests' stage timings
+    /// (`latency.rs`) to stderr and starts them afresh; 0: no report (they are still kept).
+    pub latency_report_interval_ms: u64,
     /// How long a stopping broker of a cluster waits for the controller to move its
     /// leaderships away (controlled shutdown) before it stops anyway; 0: it does not ask.
     pub controlled_shutdown_timeout_ms: u64,
@@ -164,6 +167,7 @@ impl Default for BrokerConfig {
             io_memory_bytes_per_shard: 2 << 20,
             retention_check_interval_ms: 300_000,
             shutdown_grace_ms: 10_000,
+            latency_report_interval_ms: 0,
             controlled_shutdown_timeout_ms: 30_000,
             group_initial_rebalance_delay_ms: 3_000,
             group_min_session_timeout_ms: 6_000,

@@ -7,7 +7,7 @@
 //! per shard), so a slow client stalls only itself and memory stays bounded.
 
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::channel::mpsc;
@@ -21,13 +21,19 @@ use crate::codec::{decode_request, encode_response, Decoded};
 use crate::error::BrokerError;
 use crate::frame_read::{read_frame, FrameLimits, FrameRead};
 use crate::handlers;
+use crate::latency;
 use crate::shard::Shard;
 use strata_runtime::{Budget, Stream};
 
 /// Completes when the broker is asked to stop.
 pub type ShutdownSignal = Shared<futures::channel::oneshot::Receiver<()>>;
 
-type PendingResponse = LocalBoxFuture<'static, Result<Option<Bytes>, BrokerError>>;
+/// A request's answer: the response frame (None: no response, acks=0), and when it was ready.
+type Answer = (Result<Option<Bytes>, BrokerError>, Instant);
+
+/// A request's answer to come, with the request's stage of `latency::request_total` and its
+/// first byte's arrival.
+type PendingResponse = (LocalBoxFuture<'static, Answer>, &'static str, Instant);
 
 /// Largest frames one connection may hold in memory at once (one being handled while the next
 /// is read): its byte budget is this many `max_frame_bytes`.
@@ -50,13 +56,19 @@ pub async fn serve(
 
     let writer_log = client_log.clone();
     let writing = rt::spawn(async move {
-        while let Some(pending) = responses.next().await {
-            match pending.await {
+        while let Some((pending, total_stage, first_byte_at)) = responses.next().await {
+            let (answer, ready_at) = pending.await;
+            match answer {
                 Ok(Some(frame)) => {
+                    let writing = Instant::now();
+                    rt::timings::record(latency::RESPONSE_QUEUED, writing - ready_at);
                     if let Err(e) = writer.write_all(&frame).await {
                         tracing::debug!(?peer, "write failed: {e}");
                         break;
                     }
+                    let written = Instant::now();
+                    rt::timings::record(latency::RESPONSE_WRITE, written - writing);
+                    rt::timings::record(total_stage, written - first_byte_at);
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -106,8 +118,19 @@ pub async fn serve(
                 break;
             }
         };
-        let pending = match decode_request(frame.bytes, config.max_frame_bytes) {
+        let decoding = Instant::now();
+        let first_byte_at = frame.first_byte_at;
+        let decoded = decode_request(frame.bytes, config.max_frame_bytes);
+        let decoded_at = Instant::now();
+        rt::timings::record(latency::DECODE, decoded_at - decoding);
+        let pending = match decoded {
             Ok(decoded) => {
+                let api = match &decoded {
+                    Decoded::Request(r) => Some(r.api),
+                    Decoded::ApiVersionsTooNew { .. } => None,
+                };
+                let total_stage = api.map_or("other.total", latency::request_total);
+                let handle_stage = api.map_or("other.handle", latency::request_handle);
                 let shard = shard.clone();
                 let permits = frame.permits;
                 // A group request waits for the previous one and says when it is done.
@@ -126,25 +149,31 @@ pub async fn serve(
                         // Err only means the previous task ended: it is done either way.
                         let _ = previous.await;
                     }
-                    let _ = tx.send(respond(&shard, decoded, peer).await);
+                    let answer = respond(&shard, decoded, peer).await;
+                    let ready_at = Instant::now();
+                    rt::timings::record(handle_stage, ready_at - decoded_at);
+                    let _ = tx.send((answer, ready_at));
                     drop(done);
                 });
-                async move {
+                let answer = async move {
                     rx.await.unwrap_or_else(|_| {
-                        Err(BrokerError::BadRequest(
-                            "request task ended without an answer".into(),
-                        ))
+                        (
+                            Err(BrokerError::BadRequest(
+                                "request task ended without an answer".into(),
+                            )),
+                            Instant::now(),
+                        )
                     })
                 }
-                .boxed_local()
+                .boxed_local();
+                (answer, total_stage, first_byte_at)
             }
             Err(e) => {
                 // Earlier responses still go out; then the connection closes.
                 let message = format!("bad request, closing the connection: {e}");
                 client_log.event(peer, ConnectionEvent::BadFrame, &message);
-                let _ = queue
-                    .send(futures::future::ready(Err(e)).boxed_local())
-                    .await;
+                let answer = futures::future::ready((Err(e), Instant::now())).boxed_local();
+                let _ = queue.send((answer, "other.total", first_byte_at)).await;
                 break;
             }
         };

@@ -35,6 +35,8 @@ pub struct FrameLimits<'a> {
 pub struct Frame {
     pub bytes: Bytes,
     pub permits: Vec<Taken>,
+    /// When its first byte was read.
+    pub first_byte_at: Instant,
 }
 
 pub enum FrameRead {
@@ -84,7 +86,8 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         Either::Left(Some(Ok(0))) | Either::Left(Some(Err(_))) => return FrameRead::Closed,
         Either::Left(Some(Ok(n))) => n,
     };
-    let deadline = Instant::now() + limits.read_timeout;
+    let first_byte_at = Instant::now();
+    let deadline = first_byte_at + limits.read_timeout;
     let mut got = n;
     while got < 4 {
         match read_until(reader, &mut prefix[got..], deadline).await {
@@ -132,8 +135,10 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             Some(Ok(n)) => frame.truncate(at + n),
         }
     }
+    strata_runtime::timings::record_since(crate::latency::FRAME_READ, first_byte_at);
     FrameRead::Frame(Frame {
         bytes: frame.freeze(),
         permits,
+        first_byte_at,
     })
 }

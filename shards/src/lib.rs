@@ -18,6 +18,7 @@ pub mod frame_read;
 pub mod groups;
 pub mod handlers;
 pub mod inflate;
+pub mod latency;
 pub mod legacy;
 pub mod open_files;
 pub mod partition_marker;

@@ -60,6 +60,10 @@ struct ServeArgs {
     /// Run no controller: register with the quorum's and follow its metadata.
     #[arg(long)]
     broker_only: bool,
+    /// Print each shard's request stage timings (percentiles, microseconds) to stderr every
+    /// MS milliseconds and at stop [default MS: 10000] (`latency_report_interval_ms`).
+    #[arg(long, value_name = "MS", num_args = 0..=1, default_missing_value = "10000")]
+    latency_report: Option<u64>,
 }
 
 fn config_from(args: ServeArgs) -> Result<BrokerConfig, String> {
@@ -87,6 +91,9 @@ fn config_from(args: ServeArgs) -> Result<BrokerConfig, String> {
     }
     if args.broker_only {
         config.broker_only = true;
+    }
+    if let Some(ms) = args.latency_report {
+        config.latency_report_interval_ms = ms;
     }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)

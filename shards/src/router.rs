@@ -294,6 +294,8 @@ pub enum ShardMsg {
         key: PartitionKey,
         records: BytesMut,
         acks: Acks,
+        /// When the asking shard sent it (stage `produce.forward`).
+        sent_at: std::time::Instant,
         reply: oneshot::Sender<ProduceOutcome>,
     },
     Read {

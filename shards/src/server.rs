@@ -268,6 +268,17 @@ async fn run_shard(
             }
         });
     }
+    if config.latency_report_interval_ms > 0 {
+        let shutdown = shutdown.clone();
+        let every = Duration::from_millis(config.latency_report_interval_ms);
+        rt::spawn_detached(async move {
+            while let futures::future::Either::Left(_) =
+                first(rt::sleep(every), shutdown.clone()).await
+            {
+                crate::latency::print_report(id);
+            }
+        });
+    }
     {
         let (shard, shutdown) = (shard.clone(), shutdown.clone());
         let every = Duration::from_millis(config.retention_check_interval_ms);
@@ -353,6 +364,9 @@ async fn run_shard(
         rt::sleep(Duration::from_millis(10)).await;
     }
     shard.close_logs().await;
+    if config.latency_report_interval_ms > 0 {
+        crate::latency::print_report(id);
+    }
     tracing::info!(shard = id, "stopped");
     Ok(())
 }

@@ -108,3 +108,94 @@ fn an_idempotent_run_numbers_its_batches_and_the_broker_takes_every_one() {
     assert_eq!(second.producer_id, first.producer_id);
     assert_eq!(second.base_sequence, first.records_count);
 }
+
+/// One stage's line of the broker's latency report.
+#[derive(Debug)]
+struct StageLine {
+    shard: usize,
+    count: u64,
+    p50: u64,
+    p99: u64,
+    max: u64,
+}
+
+fn stage_lines(log: &str, stage: &str) -> Vec<StageLine> {
+    let field = |line: &str, key: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{key} in {line}"))
+    };
+    log.lines()
+        .filter_map(|l| l.find("latency-report ").map(|at| &l[at..]))
+        .filter(|l| l.contains(&format!(" stage={stage} ")))
+        .map(|l| StageLine {
+            shard: field(l, "shard=") as usize,
+            count: field(l, "count="),
+            p50: field(l, "p50_us="),
+            p99: field(l, "p99_us="),
+            max: field(l, "max_us="),
+        })
+        .collect()
+}
+
+#[test]
+fn the_latency_report_times_every_stage_of_produce_and_fetch_on_each_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = BrokerProcess::start_with(
+        &dir.path().join("data"),
+        "latency_report_interval_ms = 500\n",
+    );
+    let s = short_run(
+        &broker,
+        &dir.path().join("run"),
+        "latency",
+        &["rate=20000", "linger_us=500", "topic=bench-stages"],
+    );
+    assert!(s.produced_records > 0 && s.errors == 0, "{s:?}");
+    broker.stop();
+    let log = broker.log_text();
+    // Stages every produce and fetch passes through, on the shard of the connection or the
+    // owner; 8 partitions over 2 shards, so both shards own some and forwarding happens.
+    for stage in [
+        "request.frame_read",
+        "request.decode",
+        "produce.total",
+        "produce.handle",
+        "produce.forward",
+        "produce.append",
+        "produce.wait_written",
+        "engine.flush_queued",
+        "engine.flush_write",
+        "fetch.total",
+        "fetch.read",
+        "response.queued",
+        "response.write",
+    ] {
+        let lines = stage_lines(&log, stage);
+        let counted: u64 = lines.iter().map(|l| l.count).sum();
+        assert!(counted > 0, "no {stage} timings in:\n{log}");
+        for l in &lines {
+            assert!(l.p50 <= l.p99 && l.p99 <= l.max, "{stage}: {l:?}");
+        }
+    }
+    // Appends and writes happen on both owners.
+    for stage in ["produce.append", "engine.flush_write"] {
+        let shards: std::collections::BTreeSet<_> =
+            stage_lines(&log, stage).iter().map(|l| l.shard).collect();
+        assert_eq!(shards.len(), 2, "{stage} on shards {shards:?}");
+    }
+    // A produce is at least its own append and write: the stages add up, they are not
+    // printed at random.
+    let total_max = stage_lines(&log, "produce.total")
+        .iter()
+        .map(|l| l.max)
+        .max()
+        .unwrap();
+    let append_p50 = stage_lines(&log, "produce.append")
+        .iter()
+        .map(|l| l.p50)
+        .min()
+        .unwrap();
+    assert!(total_max >= append_p50, "{total_max} < {append_p50}");
+}

@@ -203,6 +203,8 @@ pub(super) fn store_locked(
     now_ms: i64,
 ) -> i64 {
     let config = shared.config.get();
+    st.unflushed_since
+        .get_or_insert_with(std::time::Instant::now);
     let seg = st.active_mut();
     let start_position = seg.size_bytes;
     let tail = seg.active.as_mut().expect("the last segment is active");

@@ -2,7 +2,7 @@
 //! Whoever holds the token does the I/O for everyone waiting: one flush or one fdatasync covers
 //! every append made before it started (group commit).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::try_join4;
 
@@ -38,6 +38,17 @@ async fn perform(w: &mut FlushWrites) -> Result<()> {
         .await
         .map(|_| ())
         .map_err(|e| EngineError::io("write", w.file.path(), e))
+}
+
+/// The engine's stages in the shard's timings (`strata_runtime::timings`).
+mod stage {
+    /// From the oldest append a flush covers to the flush's writes being submitted: waiting
+    /// for the flush policy, the I/O token (a flush or sync already running) and the executor.
+    pub const FLUSH_QUEUED: &str = "engine.flush_queued";
+    /// A flush's writes (log blocks, tail slot, index blocks), submitted to all completed.
+    pub const FLUSH_WRITE: &str = "engine.flush_write";
+    /// One fdatasync round of the active segment and its tail file.
+    pub const SYNC: &str = "engine.fdatasync";
 }
 
 pub(super) struct IoGuard<'a> {
@@ -82,22 +93,28 @@ impl PartitionLog {
     /// Writes what the active segment holds beyond what is on disk. Needs the I/O token.
     pub(super) async fn flush_locked(&self) -> Result<()> {
         self.check_failed()?;
-        let Some(mut w) = self
-            .shared
-            .state
-            .borrow_mut()
-            .active_mut()
-            .prepare_flush(false)
-        else {
+        let (w, appended_at) = {
+            let mut st = self.shared.state.borrow_mut();
+            let w = st.active_mut().prepare_flush(false);
+            (w, st.unflushed_since.take())
+        };
+        let Some(mut w) = w else {
             return Ok(());
         };
+        let submitted = Instant::now();
+        if let Some(at) = appended_at {
+            rt::timings::record(stage::FLUSH_QUEUED, submitted - at);
+        }
         if let Err(e) = perform(&mut w).await {
             self.fail(&e);
             return Err(e);
         }
+        let done = Instant::now();
+        rt::timings::record(stage::FLUSH_WRITE, done - submitted);
         let mut st = self.shared.state.borrow_mut();
         st.active_mut().complete_flush(&w);
         st.written_next = w.covers_next_offset;
+        st.written_at = Some(done);
         drop(st);
         self.shared.written.notify_all();
         Ok(())
@@ -225,7 +242,10 @@ impl PartitionLog {
                 None => Ok(()),
             }
         };
-        if let Err(e) = futures::future::try_join(file.sync(), tail_sync).await {
+        let started = Instant::now();
+        let synced = futures::future::try_join(file.sync(), tail_sync).await;
+        rt::timings::record_since(stage::SYNC, started);
+        if let Err(e) = synced {
             let e = EngineError::io("fdatasync", file.path(), e);
             self.fail(&e);
             return Err(e);

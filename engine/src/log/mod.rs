@@ -78,6 +78,10 @@ struct LogState {
     /// Offset after the last batch made durable by fdatasync.
     durable_next: i64,
     io_busy: bool,
+    /// When the oldest append not yet handed to a flush was made (stage `flush.queued`).
+    unflushed_since: Option<std::time::Instant>,
+    /// When readers were last woken by a write (stage `fetch.woken` is measured from it).
+    written_at: Option<std::time::Instant>,
     flush_scheduled: bool,
     timer_armed: bool,
     /// Why the log failed, and whether it was for want of disk space.
@@ -231,6 +235,8 @@ impl PartitionLog {
                     replicated_hw: None,
                     durable_next: next_offset,
                     io_busy: false,
+                    unflushed_since: None,
+                    written_at: None,
                     flush_scheduled: false,
                     timer_armed: false,
                     failed: None,
@@ -378,6 +384,11 @@ impl PartitionLog {
     /// what a long-polling fetch waits on.
     pub fn data_written(&self) -> impl std::future::Future<Output = ()> {
         self.shared.written.listen()
+    }
+
+    /// When a write last woke the readers waiting on `data_written` (None: not yet).
+    pub fn last_written_at(&self) -> Option<std::time::Instant> {
+        self.shared.state.borrow().written_at
     }
 
     fn check_failed(&self) -> Result<()> {

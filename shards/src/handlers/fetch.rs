@@ -56,9 +56,11 @@ pub async fn handle(shard: &Shard, request: FetchRequest, version: i16) -> (Fetc
     let max_wait_ms = request.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
     if max_wait_ms > 0 && !enough(&results) {
         let waits = reads.iter().map(|r| (r.key.clone(), r.offset)).collect();
+        let waiting = std::time::Instant::now();
         shard
             .wait_for_data(waits, Duration::from_millis(max_wait_ms as u64), false)
             .await;
+        strata_runtime::timings::record_since(crate::latency::FETCH_LONG_POLL, waiting);
         results = shard.read(reads).await;
     }
 

@@ -2,13 +2,15 @@
 //! the partition (locally, or forwarded through the mesh with a typed reply).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use futures::future::{select, select_all};
+use futures::future::{select, select_all, Either};
 use futures::FutureExt;
 use strata_engine::{EngineError, PartitionLog};
-use strata_runtime as rt;
+use strata_runtime::{self as rt, timings};
+
+use crate::latency;
 
 use super::Shard;
 use crate::router::{
@@ -27,10 +29,12 @@ impl Shard {
         if owner == self.id {
             return self.produce_local(&key, records, acks).await;
         }
+        let sent_at = Instant::now();
         self.ask(owner, |reply| ShardMsg::Produce {
             key,
             records,
             acks,
+            sent_at,
             reply,
         })
         .await
@@ -55,16 +59,27 @@ impl Shard {
                 });
             }
         }
+        let appending = Instant::now();
         let appended = log.append(records).await.inspect_err(|e| {
             tracing::debug!(topic = %key.topic, partition = key.partition, "append refused: {e}");
         })?;
+        let appended_at = Instant::now();
+        timings::record(latency::PRODUCE_APPEND, appended_at - appending);
         let end = appended.next_offset();
         let waited = match (acks, in_sync) {
             (Acks::None, None) => Ok(()),
-            (Acks::All, _) => log.wait_durable(end).await,
+            (Acks::All, _) => {
+                let r = log.wait_durable(end).await;
+                timings::record_since(latency::PRODUCE_WAIT_DURABLE, appended_at);
+                r
+            }
             // acks=1, and replicated acks=0: once written, the high watermark may move (at once
             // for a leader alone in its ISR).
-            _ => log.wait_written(end).await,
+            _ => {
+                let r = log.wait_written(end).await;
+                timings::record_since(latency::PRODUCE_WAIT_WRITTEN, appended_at);
+                r
+            }
         };
         waited.inspect_err(|e| {
             tracing::error!(topic = %key.topic, partition = key.partition, "append not stored: {e}");
@@ -73,8 +88,12 @@ impl Shard {
             self.advance_high_watermark(key, &log);
             if acks == Acks::All {
                 let timeout_ms = self.config.replica_lag_time_max_ms;
-                self.wait_replicated(key, &log, end, min_insync, timeout_ms)
-                    .await?;
+                let waiting = Instant::now();
+                let replicated = self
+                    .wait_replicated(key, &log, end, min_insync, timeout_ms)
+                    .await;
+                timings::record_since(latency::PRODUCE_WAIT_REPLICATED, waiting);
+                replicated?;
             }
         }
         Ok(Produced {
@@ -101,6 +120,13 @@ impl Shard {
 
     /// Reads many partitions, each on its owner, all at once; results in the order asked.
     pub async fn read(&self, reads: Vec<PartitionRead>) -> Vec<PartitionReadResult> {
+        let started = Instant::now();
+        let out = self.read_on_owners(reads).await;
+        timings::record_since(latency::FETCH_READ, started);
+        out
+    }
+
+    async fn read_on_owners(&self, reads: Vec<PartitionRead>) -> Vec<PartitionReadResult> {
         let mut by_owner: HashMap<usize, Vec<(usize, PartitionRead)>> = HashMap::new();
         for (i, r) in reads.into_iter().enumerate() {
             by_owner.entry(self.owner(&r.key)).or_default().push((i, r));
@@ -221,6 +247,7 @@ impl Shard {
         written: bool,
     ) {
         let mut listeners = Vec::new();
+        let mut logs = Vec::new();
         for (key, offset) in &partitions {
             let readable = |log: &PartitionLog| {
                 if written {
@@ -231,7 +258,10 @@ impl Shard {
             };
             match self.log(key) {
                 Some(log) if readable(&log) > *offset => return,
-                Some(log) => listeners.push(log.data_written().boxed_local()),
+                Some(log) => {
+                    listeners.push(log.data_written().boxed_local());
+                    logs.push(log);
+                }
                 None => {}
             }
         }
@@ -240,7 +270,12 @@ impl Shard {
             timer.await;
             return;
         }
-        let _ = select(select_all(listeners), timer).await;
+        if let Either::Left(_) = select(select_all(listeners), timer).await {
+            // Woken by a write: how long after it this wait runs again.
+            if let Some(at) = logs.iter().filter_map(|l| l.last_written_at()).max() {
+                timings::record_since(latency::FETCH_WOKEN, at);
+            }
+        }
     }
 
     /// Whether the asker's idea of the partition's leader epoch (`asked`, -1: none) is this
