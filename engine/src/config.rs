@@ -57,6 +57,10 @@ pub struct LogConfig {
     /// Stamp every appended batch with the append time (Kafka's LogAppendTime) instead of
     /// keeping the producer's timestamps (CreateTime).
     pub log_append_time: bool,
+    /// The active segment's `.log` is allocated this far ahead of its writes (0: not at all),
+    /// so that writes do not extend the file (`DirectFile::preallocate`). A seal cuts the file
+    /// to its exact size; after a crash, recovery cuts the unwritten rest.
+    pub preallocate_bytes: u64,
 }
 
 impl Default for LogConfig {
@@ -71,6 +75,7 @@ impl Default for LogConfig {
             flush: FlushPolicy::EVERY_APPEND,
             producer_state_scan_bytes: 16 << 20,
             log_append_time: false,
+            preallocate_bytes: 16 << 20,
         }
     }
 }

@@ -247,7 +247,16 @@ pub async fn open_segment(
     seg.offset_index = offset_index;
     seg.time_index = time_index;
 
-    let scan = scan_batches(&mut seg, &tail_images, start_pos, extent_end, config).await?;
+    // Only a segment that was active (it has a tail file) may be preallocated.
+    let scan = scan_batches(
+        &mut seg,
+        &tail_images,
+        start_pos,
+        extent_end,
+        has_tail,
+        config,
+    )
+    .await?;
     let valid_end = scan.valid_end;
     seg.size_bytes = valid_end;
     seg.written_bytes = valid_end;
@@ -327,12 +336,14 @@ struct ScanResult {
 }
 
 /// Walks batches from `start` to `extent_end`, noting each good one in `seg`; stops at the first
-/// bad one. A run of zeros where a batch should start is a clean end (the padding of a block).
+/// bad one. In a segment that may be preallocated (`preallocated`: it was active), a run of
+/// zeros where a batch should start, past every tail image, is a clean end.
 async fn scan_batches(
     seg: &mut Segment,
     images: &[SlotImage],
     start: u64,
     extent_end: u64,
+    preallocated: bool,
     config: &LogConfig,
 ) -> Result<ScanResult> {
     let mut pos = start;
@@ -371,7 +382,18 @@ async fn scan_batches(
         let at = (pos - window_pos) as usize;
         let rest = &window[at..];
         if rest.iter().all(|&b| b == 0) {
-            // Zeros where a batch should start: a write that never reached the disk.
+            // Zeros where a batch should start. In a preallocated file, past the end of every
+            // tail image, this is the allocated, never written rest: the clean end. Before it,
+            // a write of whole blocks that an image after them shows was made never reached
+            // the disk.
+            let written_end = images
+                .iter()
+                .map(|i| i.block_position + i.data.len() as u64)
+                .max()
+                .unwrap_or(0);
+            if preallocated && pos >= written_end {
+                return Ok(stop(None, pos, last_rel));
+            }
             let reason = "zero bytes where the next batch should start".to_string();
             return Ok(stop(Some(reason), pos, last_rel));
         }
@@ -470,6 +492,7 @@ async fn make_active(
         slots,
         pending: PendingBytes::with(pending_start, Bytes::from(pending)),
         first_append: (size > 0).then(std::time::Instant::now),
+        allocated_bytes: pending_start,
     });
     Ok(())
 }

@@ -45,6 +45,9 @@ pub struct ActiveTail {
     pub pending: PendingBytes,
     /// When the first batch went into this segment, for roll by age.
     pub first_append: Option<Instant>,
+    /// The `.log`'s size as this segment allocated it (`LogConfig::preallocate_bytes`): at
+    /// least the end of its whole blocks.
+    pub allocated_bytes: u64,
 }
 
 pub struct Segment {

@@ -196,6 +196,17 @@ impl DirectFile {
         self.file.truncate(len).await.map_err(io::Error::from)
     }
 
+    /// Allocates the file's blocks up to `len` (fallocate, mode 0: the size becomes `len` if
+    /// larger; new blocks read as zeros). O_DIRECT writes inside the allocated size are
+    /// overwrites that io_uring issues at once; a write that extends a file makes ext4 refuse
+    /// the non-blocking attempt, and io_uring then hands it to a worker thread.
+    pub async fn preallocate(&self, len: u64) -> io::Result<()> {
+        self.file
+            .pre_allocate(len, false)
+            .await
+            .map_err(io::Error::from)
+    }
+
     pub async fn size(&self) -> io::Result<u64> {
         self.file.file_size().await.map_err(io::Error::from)
     }

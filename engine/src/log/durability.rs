@@ -49,6 +49,8 @@ mod stage {
     pub const FLUSH_WRITE: &str = "engine.flush_write";
     /// One fdatasync round of the active segment and its tail file.
     pub const SYNC: &str = "engine.fdatasync";
+    /// Allocating the active `.log` ahead of its writes (fallocate).
+    pub const PREALLOCATE: &str = "engine.preallocate";
 }
 
 pub(super) struct IoGuard<'a> {
@@ -101,6 +103,7 @@ impl PartitionLog {
         let Some(mut w) = w else {
             return Ok(());
         };
+        self.allocate_ahead(rt::align_down(w.covers_bytes)).await;
         let submitted = Instant::now();
         if let Some(at) = appended_at {
             rt::timings::record(stage::FLUSH_QUEUED, submitted - at);
@@ -118,6 +121,45 @@ impl PartitionLog {
         drop(st);
         self.shared.written.notify_all();
         Ok(())
+    }
+
+    /// Makes the active `.log` allocated past `whole_end` (its whole blocks after this flush),
+    /// `preallocate_bytes` at a time and not past the segment's size, so that the flush's
+    /// writes are overwrites. A refusal (no space, a filesystem without fallocate) only costs
+    /// speed: the writes extend the file as they would without it.
+    async fn allocate_ahead(&self, whole_end: u64) {
+        let config = self.shared.config.get();
+        let (file, allocated) = {
+            let st = self.shared.state.borrow();
+            let a = st.active();
+            match (&a.file, &a.active) {
+                (Some(f), Some(t)) => (f.clone(), t.allocated_bytes),
+                _ => return,
+            }
+        };
+        if config.preallocate_bytes == 0 || whole_end <= allocated {
+            return;
+        }
+        let target = (allocated + config.preallocate_bytes)
+            .min(rt::align_up(config.segment_bytes))
+            .max(rt::align_up(whole_end));
+        let started = Instant::now();
+        let allocated_now = file.preallocate(target).await;
+        rt::timings::record_since(stage::PREALLOCATE, started);
+        let got = match allocated_now {
+            Ok(()) => target,
+            Err(e) => {
+                tracing::warn!(
+                    file = %file.path().display(),
+                    "preallocating {target} bytes: {e}; this segment's writes extend it instead"
+                );
+                u64::MAX
+            }
+        };
+        let mut st = self.shared.state.borrow_mut();
+        if let Some(t) = st.active_mut().active.as_mut() {
+            t.allocated_bytes = got;
+        }
     }
 
     /// Writes everything appended so far.

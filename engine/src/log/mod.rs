@@ -146,6 +146,7 @@ async fn create_segment(dir: &Path, base_offset: i64) -> Result<Segment> {
             slots: TailSlots::new(1),
             pending: PendingBytes::new(0),
             first_append: None,
+            allocated_bytes: 0,
         }),
     })
 }

@@ -133,6 +133,15 @@ impl PartitionLog {
         // The cut segment is reopened: its open handles, the shard's sealed one too, go.
         if let Some(seg) = cut_segment {
             self.shared.caches.sealed_files.forget(&seg.paths.log);
+            // An active segment's `.log` holds its whole blocks, all synced, and may be
+            // allocated beyond them: cut to them, so that its size says where they end again
+            // (what `cut_segment` and recovery go by).
+            if let (Some(file), Some(_)) = (&seg.file, &seg.active) {
+                let whole = rt::align_down(seg.written_bytes);
+                file.truncate(whole)
+                    .await
+                    .map_err(|e| EngineError::io("truncate", &seg.paths.log, e))?;
+            }
         }
         self.remove_segments(removed, "truncation removed segment")
             .await?;
