@@ -43,7 +43,7 @@ fn crashes_with_a_preallocated_active_segment_keep_every_batch_and_report_no_dam
         let written = append_durably(&log, 0, 100).await;
         let size = log_size(dir.path(), 0);
         assert!(
-            size > rt_align_down(written) && size % (64 << 10) == 0 || size >= 1 << 20,
+            size > rt_align_down(written) && size.is_multiple_of(64 << 10),
             "the .log is allocated ahead: {size} bytes for {written} written"
         );
         let end = log.log_end_offset();
