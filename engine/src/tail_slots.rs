@@ -3,9 +3,10 @@
 //! O_DIRECT writes whole blocks, so a naive log rewrites its last block in place on every
 //! flush; a crash during that rewrite can tear bytes that were already reported durable. We never
 //! do that. The segment file only ever receives whole blocks, each written once. The partial last
-//! block goes to one of three slots of a small `.tail` file beside the segment, and a flush
-//! writes neither the slot holding the newest synced image nor the one holding the newest
-//! written image. So whatever a crash tears, the newest synced image survives (acks=all), and so
+//! block goes to one of four slots of a small `.tail` file beside the segment, and a flush
+//! writes neither the slot holding the newest synced image, nor the one holding the newest
+//! written image, nor the one an fdatasync running meanwhile is making durable (flushes go on
+//! while a sync runs: the fourth slot). So whatever a crash tears, the newest synced image survives (acks=all), and so
 //! does the newest image whose write completed (acks=1): a flush writes its full blocks and its
 //! new image at once, and a crash may keep the image and lose the blocks, whose bytes the
 //! previous image still holds. Recovery lays the valid slot images over the segment file (bytes
@@ -17,8 +18,8 @@
 use strata_runtime::{BlockBuf, DirectFile, BLOCK_BYTES};
 
 pub const SLOT_BYTES: u64 = 2 * BLOCK_BYTES;
-/// Slots in a `.tail` file (files from before the third slot have two; both decode).
-pub const SLOTS: u64 = 3;
+/// Slots in a `.tail` file (files from before the fourth slot have two or three; all decode).
+pub const SLOTS: u64 = 4;
 const MAGIC: u32 = 0x5354_544c; // "STTL"
 const HEADER_BYTES: usize = 40;
 
@@ -38,6 +39,8 @@ pub struct TailSlots {
     durable_slot: u64,
     /// Slot of the newest image written (synced or not).
     last_written_slot: u64,
+    /// Slot of the image a running fdatasync makes durable (the newest written when it began).
+    syncing_slot: Option<u64>,
 }
 
 impl TailSlots {
@@ -46,6 +49,7 @@ impl TailSlots {
             next_seq,
             durable_slot: 1,
             last_written_slot: 1,
+            syncing_slot: None,
         }
     }
 
@@ -70,18 +74,39 @@ impl TailSlots {
         (slot * SLOT_BYTES, file.block_buf(&parts))
     }
 
-    /// The slot after the newest written one, skipping the newest synced one: never either.
+    /// The first slot after the newest written one that holds neither the newest synced image,
+    /// nor the newest written one, nor the one being synced. At most three are kept, of four.
     fn next_slot(&self) -> u64 {
-        let mut slot = (self.last_written_slot + 1) % SLOTS;
-        if slot == self.durable_slot {
-            slot = (slot + 1) % SLOTS;
-        }
-        slot
+        (1..=SLOTS)
+            .map(|i| (self.last_written_slot + i) % SLOTS)
+            .find(|&s| {
+                s != self.durable_slot
+                    && s != self.last_written_slot
+                    && Some(s) != self.syncing_slot
+            })
+            .expect("four slots, at most three kept")
     }
 
     /// Records that everything written so far is synced.
     pub fn mark_synced(&mut self) {
         self.durable_slot = self.last_written_slot;
+    }
+
+    /// An fdatasync begins: the newest image written so far is the one it makes durable, and
+    /// no flush may write its slot until it ends. Returns that slot, for `end_sync`.
+    pub fn begin_sync(&mut self) -> u64 {
+        debug_assert!(self.syncing_slot.is_none(), "one sync at a time");
+        self.syncing_slot = Some(self.last_written_slot);
+        self.last_written_slot
+    }
+
+    /// The fdatasync begun with `begin_sync` ended: its image is the newest synced one if it
+    /// succeeded.
+    pub fn end_sync(&mut self, slot: u64, synced: bool) {
+        if synced {
+            self.durable_slot = slot;
+        }
+        self.syncing_slot = None;
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -157,6 +182,42 @@ fn decode_slot(slot: &[u8], segment_base: i64) -> Option<SlotImage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flushes_during_a_sync_never_write_a_kept_slot_and_use_every_slot() {
+        let mut s = TailSlots::new(1);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut syncing = None;
+        for step in 0..500u64 {
+            let r = mix(step);
+            match r % 4 {
+                0 if syncing.is_none() => syncing = Some(s.begin_sync()),
+                1 => {
+                    if let Some(slot) = syncing.take() {
+                        s.end_sync(slot, r % 16 != 1);
+                    }
+                }
+                _ => {
+                    let kept = (s.durable_slot, s.last_written_slot, s.syncing_slot);
+                    let slot = s.next_slot();
+                    assert!(
+                        slot != kept.0 && slot != kept.1 && Some(slot) != kept.2,
+                        "step {step}: wrote {slot} of kept {kept:?}"
+                    );
+                    s.last_written_slot = slot;
+                    seen.insert(slot);
+                }
+            }
+        }
+        assert_eq!(seen.len(), SLOTS as usize);
+    }
+
+    /// splitmix64: a spread of steps without a dependency.
+    fn mix(x: u64) -> u64 {
+        let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z ^ (z >> 27)
+    }
 
     #[test]
     fn a_flush_never_writes_the_newest_synced_or_the_newest_written_slot() {

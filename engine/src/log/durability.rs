@@ -53,6 +53,48 @@ mod stage {
     pub const PREALLOCATE: &str = "engine.preallocate";
 }
 
+/// A running fdatasync: when it ends (also when its task is cancelled), the next may begin;
+/// only `succeeded` makes its image the synced one and moves the durable end.
+struct RunningSync<'a> {
+    log: &'a PartitionLog,
+    /// The active segment it syncs, and the tail slot of the image it makes durable.
+    base: i64,
+    slot: Option<u64>,
+}
+
+impl RunningSync<'_> {
+    fn succeeded(mut self, covers: i64) {
+        self.end(Some(covers));
+    }
+
+    fn end(&mut self, covers: Option<i64>) {
+        let mut st = self.log.shared.state.borrow_mut();
+        if !st.sync_running {
+            return;
+        }
+        st.sync_running = false;
+        if let Some(covers) = covers {
+            // A seal (which waits for this sync) may already have made more durable.
+            st.durable_next = st.durable_next.max(covers);
+            st.syncs += 1;
+        }
+        let a = st.active_mut();
+        if a.base_offset == self.base {
+            if let (Some(t), Some(slot)) = (a.active.as_mut(), self.slot) {
+                t.slots.end_sync(slot, covers.is_some());
+            }
+        }
+        drop(st);
+        self.log.shared.sync_done.notify_all();
+    }
+}
+
+impl Drop for RunningSync<'_> {
+    fn drop(&mut self) {
+        self.end(None);
+    }
+}
+
 pub(super) struct IoGuard<'a> {
     log: &'a PartitionLog,
 }
@@ -233,7 +275,8 @@ impl PartitionLog {
     }
 
     /// Waits until every batch below `next_offset` is durable: written and fdatasync'ed. Many
-    /// callers share one fdatasync.
+    /// callers share one fdatasync, and flushes go on while it runs: only its own flush holds
+    /// the I/O token.
     pub async fn wait_durable(&self, next_offset: i64) -> Result<()> {
         loop {
             self.check_failed()?;
@@ -244,15 +287,20 @@ impl PartitionLog {
             // sync covers them too. Without it, one task that re-appends at once keeps winning
             // the token and every fdatasync covers a single append.
             rt::yield_now().await;
+            // One sync at a time; a running one may cover this offset, or the next will.
+            self.wait_no_sync().await;
             let io = self.acquire_io().await;
-            let covered = self.shared.state.borrow().durable_next >= next_offset;
-            let r = if covered {
-                Ok(())
-            } else {
-                self.sync_locked().await
+            let (covered, running) = {
+                let st = self.shared.state.borrow();
+                (st.durable_next >= next_offset, st.sync_running)
             };
-            drop(io);
-            r?;
+            if covered {
+                return Ok(());
+            }
+            if running {
+                continue;
+            }
+            self.flush_and_sync(io).await?;
         }
     }
 
@@ -262,48 +310,96 @@ impl PartitionLog {
         self.wait_durable(end).await
     }
 
+    /// Waits until no fdatasync runs.
+    pub(super) async fn wait_no_sync(&self) {
+        loop {
+            let wait = {
+                if !self.shared.state.borrow().sync_running {
+                    return;
+                }
+                self.shared.sync_done.listen()
+            };
+            wait.await;
+        }
+    }
+
+    /// Flushes and syncs everything written so far, with the I/O token held throughout (a
+    /// truncation's first step).
     pub(super) async fn sync_locked(&self) -> Result<()> {
+        self.wait_no_sync().await;
         self.flush_locked().await?;
-        let (file, tail, covers) = {
-            let st = self.shared.state.borrow();
-            let a = st.active();
-            (
-                a.file.clone(),
-                a.active.as_ref().map(|t| t.tail_file.clone()),
-                st.written_next,
-            )
-        };
-        // No open file: the last segment was sealed (a roll that could not create the next
-        // segment), and a seal syncs everything.
-        let Some(file) = file else {
-            return Ok(());
-        };
-        let tail_sync = async {
-            match &tail {
-                Some(t) => t.sync().await,
-                None => Ok(()),
+        self.sync_written().await
+    }
+
+    /// Flushes under `io`, then gives the token back and fdatasyncs what that flush and the
+    /// ones before it wrote, while later flushes write on (they keep off the tail slot being
+    /// synced: `TailSlots::begin_sync`).
+    async fn flush_and_sync(&self, io: IoGuard<'_>) -> Result<()> {
+        self.flush_locked().await?;
+        let sync = self.sync_written();
+        drop(io);
+        sync.await
+    }
+
+    /// fdatasyncs the active segment's `.log` and tail file: everything written before it
+    /// began becomes durable. The caller has made sure that no other sync runs.
+    fn sync_written(&self) -> impl std::future::Future<Output = Result<()>> + '_ {
+        // Taken now, before the caller lets go of the I/O token: what is written at this
+        // moment is what the fdatasync covers.
+        let begun = {
+            let mut st = self.shared.state.borrow_mut();
+            debug_assert!(!st.sync_running, "one sync at a time");
+            let covers = st.written_next;
+            let a = st.active_mut();
+            let base = a.base_offset;
+            // No open file: the last segment was sealed (a roll that could not create the
+            // next segment), and a seal syncs everything.
+            match a.file.clone() {
+                None => None,
+                Some(file) => {
+                    let tail = a
+                        .active
+                        .as_mut()
+                        .map(|t| (t.tail_file.clone(), t.slots.begin_sync()));
+                    st.sync_running = true;
+                    let running = RunningSync {
+                        log: self,
+                        base,
+                        slot: tail.as_ref().map(|t| t.1),
+                    };
+                    Some((file, tail, covers, running))
+                }
             }
         };
-        let started = Instant::now();
-        let synced = futures::future::try_join(file.sync(), tail_sync).await;
-        rt::timings::record_since(stage::SYNC, started);
-        if let Err(e) = synced {
-            let e = EngineError::io("fdatasync", file.path(), e);
-            self.fail(&e);
-            return Err(e);
+        async move {
+            let Some((file, tail, covers, running)) = begun else {
+                return Ok(());
+            };
+            let tail_sync = async {
+                match &tail {
+                    Some((t, _)) => t.sync().await,
+                    None => Ok(()),
+                }
+            };
+            let started = Instant::now();
+            let synced = futures::future::try_join(file.sync(), tail_sync).await;
+            rt::timings::record_since(stage::SYNC, started);
+            if let Err(e) = synced {
+                drop(running);
+                let e = EngineError::io("fdatasync", file.path(), e);
+                self.fail(&e);
+                return Err(e);
+            }
+            running.succeeded(covers);
+            Ok(())
         }
-        let mut st = self.shared.state.borrow_mut();
-        st.durable_next = covers;
-        st.syncs += 1;
-        if let Some(t) = st.active_mut().active.as_mut() {
-            t.slots.mark_synced();
-        }
-        Ok(())
     }
 
     /// Writes the active segment out whole (final block in place, every index entry), syncs it,
     /// cuts the file to its exact size and removes its tail file. Needs the I/O token.
     pub(super) async fn seal_active_locked(&self) -> Result<()> {
+        // A sync running meanwhile ends first: it works on this segment's files and slots.
+        self.wait_no_sync().await;
         self.flush_locked().await?;
         let w = {
             let mut st = self.shared.state.borrow_mut();

@@ -62,6 +62,8 @@ struct LogShared {
     written: Event,
     /// Fired when the I/O token is released.
     io_done: Event,
+    /// Notified when an fdatasync ends.
+    sync_done: Event,
 }
 
 struct LogState {
@@ -78,6 +80,8 @@ struct LogState {
     /// Offset after the last batch made durable by fdatasync.
     durable_next: i64,
     io_busy: bool,
+    /// An fdatasync runs (`durability.rs`: one at a time, flushes meanwhile keep off its slot).
+    sync_running: bool,
     /// When the oldest append not yet handed to a flush was made (stage `flush.queued`).
     unflushed_since: Option<std::time::Instant>,
     /// When readers were last woken by a write (stage `fetch.woken` is measured from it).
@@ -236,6 +240,7 @@ impl PartitionLog {
                     replicated_hw: None,
                     durable_next: next_offset,
                     io_busy: false,
+                    sync_running: false,
                     unflushed_since: None,
                     written_at: None,
                     flush_scheduled: false,
@@ -249,6 +254,7 @@ impl PartitionLog {
                 append_lock: rt::FifoLock::new(),
                 written: Event::default(),
                 io_done: Event::default(),
+                sync_done: Event::default(),
             }),
         };
         log.rebuild_producer_state().await?;
