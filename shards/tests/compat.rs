@@ -96,8 +96,11 @@ fn every_kafka_topic_config_is_accepted_checked_described_and_altered_and_kept_a
 #[test]
 fn compaction_log_append_time_and_compression_type_change_what_is_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(&dir.path().join("data"));
+    let mut broker = BrokerProcess::start(&dir.path().join("data"));
     run(&broker, "topic_configs_that_change_behaviour");
+    // A stopped broker's segments hold exactly their batches (an active one is allocated
+    // ahead of its writes: `preallocate_bytes`).
+    broker.stop();
     // 2,000 records of 1,200 bytes were sent uncompressed; the topic stores them with zstd.
     let stored: u64 = std::fs::read_dir(broker.data_dir.join("squeezed-0"))
         .unwrap()
