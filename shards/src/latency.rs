@@ -24,6 +24,9 @@ pub const PRODUCE_APPEND: &str = "produce.append";
 pub const PRODUCE_WAIT_WRITTEN: &str = "produce.wait_written";
 /// Appended to durable (acks=all): flush and fdatasync.
 pub const PRODUCE_WAIT_DURABLE: &str = "produce.wait_durable";
+/// The write that made an acks=1 produce's batches written to the produce running again: the
+/// owner shard's run queue between a flush's completion and its waiters.
+pub const PRODUCE_WOKEN: &str = "produce.woken";
 /// Durable here to replicated (acks=all on a replicated partition): the ISR's fetches.
 pub const PRODUCE_WAIT_REPLICATED: &str = "produce.wait_replicated";
 /// A fetch's reads of its partitions on their owners (each call).

@@ -165,6 +165,7 @@ fn the_latency_report_times_every_stage_of_produce_and_fetch_on_each_shard() {
         "produce.forward",
         "produce.append",
         "produce.wait_written",
+        "produce.woken",
         "engine.flush_queued",
         "engine.flush_write",
         "fetch.total",

@@ -78,6 +78,9 @@ impl Shard {
             _ => {
                 let r = log.wait_written(end).await;
                 timings::record_since(latency::PRODUCE_WAIT_WRITTEN, appended_at);
+                if let Some(at) = log.last_written_at().filter(|&at| at > appended_at) {
+                    timings::record_since(latency::PRODUCE_WOKEN, at);
+                }
                 r
             }
         };
