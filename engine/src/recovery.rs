@@ -176,10 +176,12 @@ pub async fn open_segment(
     } else {
         Vec::new()
     };
-    let extent_end = tail_images
+    let images_end = tail_images
         .iter()
         .map(|i| i.block_position + i.data.len() as u64)
-        .fold(file_size, u64::max);
+        .max()
+        .unwrap_or(0);
+    let extent_end = images_end.max(file_size);
     let sealed = next_base.is_some() && !has_tail;
     let loaded = match (
         load_index::<OffsetEntry>(&index_file).await?,
@@ -247,13 +249,15 @@ pub async fn open_segment(
     seg.offset_index = offset_index;
     seg.time_index = time_index;
 
-    // Only a segment that was active (it has a tail file) may be preallocated.
+    // Only a segment that was active (it has a tail file) may be preallocated: there, zeros
+    // past every tail image are the allocated, never written rest.
+    let unwritten_from = has_tail.then_some(images_end);
     let scan = scan_batches(
         &mut seg,
         &tail_images,
         start_pos,
         extent_end,
-        has_tail,
+        unwritten_from,
         config,
     )
     .await?;
@@ -336,14 +340,14 @@ struct ScanResult {
 }
 
 /// Walks batches from `start` to `extent_end`, noting each good one in `seg`; stops at the first
-/// bad one. In a segment that may be preallocated (`preallocated`: it was active), a run of
-/// zeros where a batch should start, past every tail image, is a clean end.
+/// bad one. A run of zeros where a batch should start at or past `unwritten_from` (a segment
+/// that may be preallocated: past every tail image) is a clean end.
 async fn scan_batches(
     seg: &mut Segment,
     images: &[SlotImage],
     start: u64,
     extent_end: u64,
-    preallocated: bool,
+    unwritten_from: Option<u64>,
     config: &LogConfig,
 ) -> Result<ScanResult> {
     let mut pos = start;
@@ -386,12 +390,7 @@ async fn scan_batches(
             // tail image, this is the allocated, never written rest: the clean end. Before it,
             // a write of whole blocks that an image after them shows was made never reached
             // the disk.
-            let written_end = images
-                .iter()
-                .map(|i| i.block_position + i.data.len() as u64)
-                .max()
-                .unwrap_or(0);
-            if preallocated && pos >= written_end {
+            if unwritten_from.is_some_and(|from| pos >= from) {
                 return Ok(stop(None, pos, last_rel));
             }
             let reason = "zero bytes where the next batch should start".to_string();

@@ -189,7 +189,7 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         let mut syncing = None;
         for step in 0..500u64 {
-            let r = mix(step);
+            let r = strata_record::testkit::splitmix(step);
             match r % 4 {
                 0 if syncing.is_none() => syncing = Some(s.begin_sync()),
                 1 => {
@@ -210,13 +210,6 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), SLOTS as usize);
-    }
-
-    /// splitmix64: a spread of steps without a dependency.
-    fn mix(x: u64) -> u64 {
-        let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z ^ (z >> 27)
     }
 
     #[test]

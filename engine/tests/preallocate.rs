@@ -43,7 +43,7 @@ fn crashes_with_a_preallocated_active_segment_keep_every_batch_and_report_no_dam
         let written = append_durably(&log, 0, 100).await;
         let size = log_size(dir.path(), 0);
         assert!(
-            size > rt_align_down(written) && size.is_multiple_of(64 << 10),
+            size > strata_runtime::align_down(written) && size.is_multiple_of(64 << 10),
             "the .log is allocated ahead: {size} bytes for {written} written"
         );
         let end = log.log_end_offset();
@@ -55,7 +55,7 @@ fn crashes_with_a_preallocated_active_segment_keep_every_batch_and_report_no_dam
         assert_eq!(log.log_end_offset(), end);
         assert_eq!(read_all(&log, 0, 64 << 20).await.len() as u64, 100);
         // Recovery left the .log holding its whole blocks only, as before preallocation.
-        assert_eq!(log_size(dir.path(), 0), rt_align_down(written));
+        assert_eq!(log_size(dir.path(), 0), strata_runtime::align_down(written));
 
         // On past the segment's size (a roll), crash again mid-way through the next segment.
         let more = append_durably(&log, 100, 400).await;
@@ -104,10 +104,6 @@ fn without_preallocation_the_log_file_grows_with_its_writes() {
         };
         let (log, _) = open(dir.path(), config).await;
         let written = append_durably(&log, 0, 20).await;
-        assert_eq!(log_size(dir.path(), 0), rt_align_down(written));
+        assert_eq!(log_size(dir.path(), 0), strata_runtime::align_down(written));
     });
-}
-
-fn rt_align_down(v: u64) -> u64 {
-    v & !4095
 }

@@ -162,6 +162,41 @@ fn garble(path: &Path, from: u64, len: u64, seed: u64) {
     f.write_all(&junk).unwrap();
 }
 
+/// What a crash may tear of the writes after the durable end `durable_bytes`: every tail slot
+/// but those whose image `kept` says is the durable one, and the `.log` from the durable end's
+/// block on. `seeds`: the junk's seeds, the slots' (plus the slot number) and the log's.
+fn tear_after_durable(
+    dir: &Path,
+    durable_bytes: u64,
+    kept: impl Fn(&tail_slots::SlotImage) -> bool,
+    seeds: (u64, u64),
+) {
+    let tail = seg_file(dir, 0, "tail");
+    let slot_bytes = tail_slots::SLOT_BYTES as usize;
+    let mut image = std::fs::read(&tail).unwrap();
+    image.resize((tail_slots::SLOTS * tail_slots::SLOT_BYTES) as usize, 0);
+    for slot in 0..tail_slots::SLOTS {
+        let at = slot as usize * slot_bytes;
+        let holds_durable = tail_slots::decode(&image[at..at + slot_bytes], 0)
+            .first()
+            .is_some_and(&kept);
+        if !holds_durable {
+            garble(
+                &tail,
+                slot * tail_slots::SLOT_BYTES,
+                tail_slots::SLOT_BYTES,
+                seeds.0 + slot,
+            );
+        }
+    }
+    let log_path = seg_file(dir, 0, "log");
+    let log_len = std::fs::metadata(&log_path).unwrap().len();
+    let block = durable_bytes / 4096 * 4096;
+    if log_len > block {
+        garble(&log_path, block, log_len - block, seeds.1);
+    }
+}
+
 #[test]
 fn a_torn_write_after_the_last_sync_never_loses_durable_batches() {
     // The durable end lands at many different places within a block.
@@ -179,29 +214,12 @@ fn a_torn_write_after_the_last_sync_never_loses_durable_batches() {
             "every slot holds an image"
         );
         let synced_seq = images[0].seq;
-        let mut bytes = std::fs::read(&tail).unwrap();
-        bytes.resize((tail_slots::SLOTS * tail_slots::SLOT_BYTES) as usize, 0);
-        for slot in 0..tail_slots::SLOTS {
-            let at = (slot * tail_slots::SLOT_BYTES) as usize;
-            let holds_synced =
-                tail_slots::decode(&bytes[at..at + tail_slots::SLOT_BYTES as usize], 0)
-                    .first()
-                    .is_some_and(|i| i.seq == synced_seq);
-            if !holds_synced {
-                garble(
-                    &tail,
-                    slot * tail_slots::SLOT_BYTES,
-                    tail_slots::SLOT_BYTES,
-                    durable_batches + slot,
-                );
-            }
-        }
-        let log_path = seg_file(dir.path(), 0, "log");
-        let log_len = std::fs::metadata(&log_path).unwrap().len();
-        let block = durable_bytes / 4096 * 4096;
-        if log_len > block {
-            garble(&log_path, block, log_len - block, durable_batches + 1);
-        }
+        tear_after_durable(
+            dir.path(),
+            durable_bytes,
+            |i| i.seq == synced_seq,
+            (durable_batches, durable_batches + 1),
+        );
         let report = check_holds_at_least(dir.path(), durable_batches);
         println!("durable {durable_batches}: {report:?}");
     }
@@ -212,12 +230,8 @@ fn the_torn_write_test_can_fail_losing_every_image_loses_data() {
     let dir = tempfile::tempdir().unwrap();
     let durable_bytes = crash_after_unsynced_writes(dir.path(), 3, 6);
     assert!(!durable_bytes.is_multiple_of(4096));
-    let tail = seg_file(dir.path(), 0, "tail");
-    garble(&tail, 0, tail_slots::SLOTS * tail_slots::SLOT_BYTES, 7);
-    let log_path = seg_file(dir.path(), 0, "log");
-    let log_len = std::fs::metadata(&log_path).unwrap().len();
-    let block = durable_bytes / 4096 * 4096;
-    garble(&log_path, block, log_len - block, 8);
+    // Every slot torn, the synced one too.
+    tear_after_durable(dir.path(), durable_bytes, |_| false, (7, 8));
     run(async {
         let (log, _) = open(dir.path(), small_config_big_segments()).await;
         assert!(
@@ -381,29 +395,12 @@ fn flushes_while_a_sync_runs_never_tear_the_image_it_makes_durable() {
         // A crash tears everything written after the sync began: every slot but the one
         // holding the image of the durable end, and the .log from the durable end's block.
         let block = bytes / 4096 * 4096;
-        let tail = seg_file(dir.path(), 0, "tail");
-        let slot_bytes = tail_slots::SLOT_BYTES as usize;
-        let mut image = std::fs::read(&tail).unwrap();
-        image.resize((tail_slots::SLOTS * tail_slots::SLOT_BYTES) as usize, 0);
-        for slot in 0..tail_slots::SLOTS {
-            let at = slot as usize * slot_bytes;
-            let holds_durable = tail_slots::decode(&image[at..at + slot_bytes], 0)
-                .first()
-                .is_some_and(|i| i.block_position == block && i.data.len() as u64 == bytes - block);
-            if !holds_durable {
-                garble(
-                    &tail,
-                    slot * tail_slots::SLOT_BYTES,
-                    tail_slots::SLOT_BYTES,
-                    round + slot,
-                );
-            }
-        }
-        let log_path = seg_file(dir.path(), 0, "log");
-        let log_len = std::fs::metadata(&log_path).unwrap().len();
-        if log_len > block {
-            garble(&log_path, block, log_len - block, round + 100);
-        }
+        tear_after_durable(
+            dir.path(),
+            bytes,
+            |i| i.block_position == block && i.data.len() as u64 == bytes - block,
+            (round, round + 100),
+        );
         check_holds_at_least(dir.path(), batches);
     }
     // The case this test is for happened: flushes completed while the sync ran (before the

@@ -129,8 +129,8 @@ pub async fn serve(
                     Decoded::Request(r) => Some(r.api),
                     Decoded::ApiVersionsTooNew { .. } => None,
                 };
-                let total_stage = api.map_or("other.total", latency::request_total);
-                let handle_stage = api.map_or("other.handle", latency::request_handle);
+                let total_stage = latency::request_total(api);
+                let handle_stage = latency::request_handle(api);
                 let shard = shard.clone();
                 let permits = frame.permits;
                 // A group request waits for the previous one and says when it is done.
@@ -173,7 +173,9 @@ pub async fn serve(
                 let message = format!("bad request, closing the connection: {e}");
                 client_log.event(peer, ConnectionEvent::BadFrame, &message);
                 let answer = futures::future::ready((Err(e), Instant::now())).boxed_local();
-                let _ = queue.send((answer, "other.total", first_byte_at)).await;
+                let _ = queue
+                    .send((answer, latency::request_total(None), first_byte_at))
+                    .await;
                 break;
             }
         };

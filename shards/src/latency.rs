@@ -36,20 +36,21 @@ pub const FETCH_LONG_POLL: &str = "fetch.long_poll";
 /// The write that made data readable to the waiting fetch's owner-side wake-up.
 pub const FETCH_WOKEN: &str = "fetch.woken";
 
-/// The stage of a whole request of this API: its first byte to its response written.
-pub fn request_total(api: ApiKey) -> &'static str {
+/// The stage of a whole request of this API (None: one not decoded as a request): its first
+/// byte to its response written.
+pub fn request_total(api: Option<ApiKey>) -> &'static str {
     match api {
-        ApiKey::Produce => "produce.total",
-        ApiKey::Fetch => "fetch.total",
+        Some(ApiKey::Produce) => "produce.total",
+        Some(ApiKey::Fetch) => "fetch.total",
         _ => "other.total",
     }
 }
 
 /// The stage of a request's handling, decoded to response ready.
-pub fn request_handle(api: ApiKey) -> &'static str {
+pub fn request_handle(api: Option<ApiKey>) -> &'static str {
     match api {
-        ApiKey::Produce => "produce.handle",
-        ApiKey::Fetch => "fetch.handle",
+        Some(ApiKey::Produce) => "produce.handle",
+        Some(ApiKey::Fetch) => "fetch.handle",
         _ => "other.handle",
     }
 }
