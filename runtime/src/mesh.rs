@@ -3,6 +3,8 @@
 
 use glommio::channels::channel_mesh::{MeshBuilder, Receivers, Senders};
 
+use crate::sync::FifoLock;
+
 /// A shard could not join the mesh (another shard's executor failed to start).
 #[derive(Debug, thiserror::Error)]
 #[error("joining the shard mesh failed")]
@@ -25,21 +27,32 @@ impl<T: Send + 'static> Mesh<T> {
     /// Joins from a shard's executor; every shard must join before any returns.
     pub async fn join(self) -> Result<(ShardSenders<T>, ShardReceivers<T>), MeshJoinFailed> {
         let (s, r) = self.0.join().await.map_err(|_| MeshJoinFailed)?;
-        Ok((ShardSenders(s), ShardReceivers(r)))
+        let turns = (0..s.nr_consumers()).map(|_| FifoLock::new()).collect();
+        Ok((ShardSenders { senders: s, turns }, ShardReceivers(r)))
     }
 }
 
-pub struct ShardSenders<T: Send>(Senders<T>);
+pub struct ShardSenders<T: Send> {
+    senders: Senders<T>,
+    /// One per destination: senders waiting for room in a full channel are let in in the order
+    /// they came (glommio wakes them in any order, and a newcomer can slip in ahead), so that
+    /// messages from one shard to another arrive in the order they were sent.
+    turns: Vec<FifoLock>,
+}
 
 impl<T: Send> ShardSenders<T> {
     pub fn my_id(&self) -> usize {
-        self.0.peer_id()
+        self.senders.peer_id()
     }
 
     /// Sends to shard `to`, waiting while its queue is full; gives the message back if that
     /// shard is gone.
     pub async fn send(&self, to: usize, msg: T) -> Result<(), T> {
-        self.0.send_to(to, msg).await.map_err(|e| match e {
+        let _turn = match self.turns.get(to) {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
+        };
+        self.senders.send_to(to, msg).await.map_err(|e| match e {
             glommio::GlommioError::Closed(glommio::ResourceType::Channel(m)) => m,
             glommio::GlommioError::WouldBlock(glommio::ResourceType::Channel(m)) => m,
             other => panic!("unexpected mesh error: {other}"),
@@ -47,7 +60,7 @@ impl<T: Send> ShardSenders<T> {
     }
 
     pub fn close(&self) {
-        self.0.close();
+        self.senders.close();
     }
 }
 
